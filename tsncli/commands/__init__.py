@@ -1,0 +1,16 @@
+"""One thin module per subcommand; each declares options, calls one core function, renders."""
+
+from tsncli.commands import (
+    completion,
+    eval,
+    fetch,
+    flow,
+    fuse,
+    lists,
+    predict,
+    train,
+    unpack,
+)
+
+# Order shown by `tsn --help`: the pipeline order.
+COMMANDS = [fetch, unpack, flow, lists, train, eval, fuse, predict, completion]

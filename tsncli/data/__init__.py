@@ -1,0 +1,1 @@
+"""Data: catalog, downloads, archives, splits and list files, frames, datasets and transforms."""

@@ -1,0 +1,97 @@
+"""List files (`<frame_dir> <num_frames> <label>` per line) and class files (`<index> <name>`).
+
+This is the original TSN list format. `tsn lists` writes absolute frame folders; readers also
+accept relative ones, and `frames_root` remaps every entry to `frames_root/<folder name>`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tsncli.errors import DataError
+from tsncli.fsutil import atomic_write_text
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One line of a list file."""
+
+    path: str  # frame folder (or, for video lists, the video file)
+    num_frames: int
+    label: int
+
+    @property
+    def video_id(self) -> str:
+        return Path(self.path).stem if Path(self.path).suffix else Path(self.path).name
+
+
+def read_list(
+    path: str | os.PathLike[str], frames_root: str | os.PathLike[str] | None = None
+) -> list[VideoRecord]:
+    """Parse a list file; blank lines and `#` comments are skipped. Errors name the line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"list file {p} does not exist; create it with `tsn lists`")
+    records: list[VideoRecord] = []
+    for number, raw in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.rsplit(maxsplit=2)
+        if len(parts) != 3:
+            raise DataError(f"{p}:{number}: expected '<frame_dir> <num_frames> <label>'")
+        folder, count, label = parts
+        try:
+            n, y = int(count), int(label)
+        except ValueError:
+            raise DataError(f"{p}:{number}: num_frames and label must be integers") from None
+        if frames_root is not None:
+            folder = str(Path(frames_root) / Path(folder).name)
+        records.append(VideoRecord(folder, n, y))
+    if not records:
+        raise DataError(f"list file {p} holds no entries; regenerate it with `tsn lists`")
+    return records
+
+
+def write_list(path: str | os.PathLike[str], records: list[VideoRecord]) -> Path:
+    """Write a list file atomically."""
+    text = "".join(f"{r.path} {r.num_frames} {r.label}\n" for r in records)
+    atomic_write_text(path, text)
+    return Path(path)
+
+
+def read_classes(path: str | os.PathLike[str]) -> list[str]:
+    """Read a classes file (`<0-based index> <name>` per line) into names in label order."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"classes file {p} does not exist; create it with `tsn lists`")
+    names: dict[int, str] = {}
+    for number, raw in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        index, _, name = line.partition(" ")
+        if not index.isdigit() or not name.strip():
+            raise DataError(f"{p}:{number}: expected '<index> <class name>'")
+        names[int(index)] = name.strip()
+    if sorted(names) != list(range(len(names))):
+        raise DataError(f"{p}: class indices must be 0..{len(names) - 1} without gaps")
+    return [names[i] for i in range(len(names))]
+
+
+def write_classes(path: str | os.PathLike[str], names: list[str]) -> Path:
+    """Write a classes file atomically (0-based indices, the labels used in list files)."""
+    atomic_write_text(path, "".join(f"{i} {n}\n" for i, n in enumerate(names)))
+    return Path(path)
+
+
+def list_file_name(dataset: str, modality: str, subset: str, split: int) -> str:
+    """`{ds}_{rgb|flow}_{train|val}_split_{k}.txt`, the names `tsn lists` writes."""
+    return f"{dataset}_{modality}_{subset}_split_{split}.txt"
+
+
+def classes_file_name(dataset: str) -> str:
+    """`{ds}_classes.txt`."""
+    return f"{dataset}_classes.txt"

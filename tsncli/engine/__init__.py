@@ -1,0 +1,1 @@
+"""Engine: training loop, evaluation, score files, fusion and metrics."""

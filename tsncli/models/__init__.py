@@ -1,0 +1,1 @@
+"""Models: backbone registry, native BN-Inception, the TSN wrapper, checkpoint converters."""
