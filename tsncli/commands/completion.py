@@ -1,4 +1,4 @@
-"""`tsn completion SHELL`: print the shell completion script (the committed files come from here)."""
+"""`tsn completion SHELL`: print the shell completion script (committed copies come from here)."""
 
 from __future__ import annotations
 

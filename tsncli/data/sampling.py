@@ -43,3 +43,7 @@ def snippet_frame_indices(offsets: np.ndarray, new_length: int, num_frames: int)
     """1-based frame numbers [S, L]: offset+1 ... offset+L, the last frame repeating past N."""
     steps = np.arange(new_length)[None, :]
     return np.minimum(np.asarray(offsets)[:, None] + 1 + steps, max(num_frames, 1))
+
+
+# `test_offsets` is a library function, not a pytest test, even when imported into a test module.
+test_offsets.__test__ = False  # type: ignore[attr-defined]
