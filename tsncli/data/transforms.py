@@ -1,0 +1,225 @@
+"""Group transforms on uint8 clips: multi-scale crop, flip (flow x inverted), val and test crops.
+
+A clip ("group") is one uint8 array (H, W, K): every image of every snippet stacked on the channel
+axis, K = S*L*C in (snippet, frame, channel) order; flow channels alternate x, y. One crop box and
+one flip decision apply to all K channels, as in TSN's group transforms. Train, eval and predict
+all call the crop geometry (`fixed_crop_offsets`, `multiscale_crop_sizes`) and the flip
+(`flip_horizontal`) defined here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tsncli.errors import UsageError
+
+RGB_SCALES = (1.0, 0.875, 0.75, 0.66)
+FLOW_SCALES = (1.0, 0.875, 0.75)  # flow and RGB-diff (the PyTorch port's choice for both)
+TEST_CROP_COUNTS = (1, 3, 5, 10)
+SNAP_PIXELS = 3  # a crop side within 3 px of the crop size snaps to it
+_MAX_RESIZE_CHANNELS = 128  # OpenCV wraps at most 128 channels per array
+
+Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+
+
+def crop_scales(modality: str) -> tuple[float, ...]:
+    """Multi-scale crop ratios: RGB {1, .875, .75, .66}; flow and RGB-diff {1, .875, .75}."""
+    return RGB_SCALES if modality == "rgb" else FLOW_SCALES
+
+
+def scale_size(crop_size: int) -> int:
+    """The short side frames are resized to before val/test crops: 256 for 224, scaled alike."""
+    return int(round(crop_size * 256 / 224))
+
+
+def multiscale_crop_sizes(
+    width: int, height: int, crop_size: int, scales: tuple[float, ...], max_distort: int = 1
+) -> list[tuple[int, int]]:
+    """All (crop_w, crop_h) pairs TSN's multi-scale crop may pick for a width x height frame.
+
+    Sides are int(min(W, H) * r); a side within 3 px of `crop_size` snaps to it; the width and
+    height ratio indices differ by at most `max_distort`.
+    340x256 at 224 gives sides 256, 224, 192, 168.
+    """
+    base = min(width, height)
+    sides = [int(base * r) for r in scales]
+    sides = [crop_size if abs(s - crop_size) < SNAP_PIXELS else s for s in sides]
+    return [
+        (w, h)
+        for i, h in enumerate(sides)
+        for j, w in enumerate(sides)
+        if abs(i - j) <= max_distort
+    ]
+
+
+def fixed_crop_offsets(
+    width: int, height: int, crop_w: int, crop_h: int, more_fix_crop: bool = True
+) -> list[tuple[int, int]]:
+    """TSN's fixed crop grid (x, y): steps (W-w)//4, (H-h)//4.
+
+    Order: upper-left, upper-right, lower-left, lower-right, centre; with `more_fix_crop` also
+    centre-left, centre-right, lower-centre, upper-centre and the four quarter points (13 in all).
+    """
+    ws = (width - crop_w) // 4
+    hs = (height - crop_h) // 4
+    offsets = [(0, 0), (4 * ws, 0), (0, 4 * hs), (4 * ws, 4 * hs), (2 * ws, 2 * hs)]
+    if more_fix_crop:
+        offsets += [
+            (0, 2 * hs),
+            (4 * ws, 2 * hs),
+            (2 * ws, 4 * hs),
+            (2 * ws, 0),
+            (ws, hs),
+            (3 * ws, hs),
+            (ws, 3 * hs),
+            (3 * ws, 3 * hs),
+        ]
+    return offsets
+
+
+def random_multiscale_box(
+    width: int,
+    height: int,
+    crop_size: int,
+    scales: tuple[float, ...],
+    rng: np.random.Generator,
+    max_distort: int = 1,
+    more_fix_crop: bool = True,
+) -> Box:
+    """Pick a multi-scale crop: a random size pair, then a random offset from the fixed grid."""
+    sizes = multiscale_crop_sizes(width, height, crop_size, scales, max_distort)
+    crop_w, crop_h = sizes[int(rng.integers(len(sizes)))]
+    offsets = fixed_crop_offsets(width, height, crop_w, crop_h, more_fix_crop)
+    x, y = offsets[int(rng.integers(len(offsets)))]
+    return x, y, crop_w, crop_h
+
+
+def center_crop_box(width: int, height: int, crop_size: int) -> Box:
+    """The centre crop, i.e. the centre point of the fixed grid."""
+    x, y = fixed_crop_offsets(width, height, crop_size, crop_size, more_fix_crop=False)[4]
+    return x, y, crop_size, crop_size
+
+
+def test_crop_boxes(
+    width: int, height: int, crop_size: int, num_crops: int
+) -> list[tuple[Box, bool]]:
+    """(box, flipped) per test crop of an already resized frame (see `test_resize_size`).
+
+    10: the 4 corners + centre, then the same 5 flipped; 5: corners + centre; 3: start, centre
+    and end along the long side; 1: centre.
+    """
+    if num_crops not in TEST_CROP_COUNTS:
+        valid = ", ".join(map(str, TEST_CROP_COUNTS))
+        raise UsageError(f"unsupported number of test crops {num_crops}; use one of: {valid}")
+    if num_crops == 1:
+        return [(center_crop_box(width, height, crop_size), False)]
+    if num_crops == 3:
+        grid = fixed_crop_offsets(width, height, crop_size, crop_size, more_fix_crop=True)
+        # along the long side: left/centre/right (landscape) or top/centre/bottom (portrait)
+        picks = (grid[5], grid[4], grid[6]) if width >= height else (grid[8], grid[4], grid[7])
+        return [((x, y, crop_size, crop_size), False) for x, y in picks]
+    grid = fixed_crop_offsets(width, height, crop_size, crop_size, more_fix_crop=False)
+    boxes = [((x, y, crop_size, crop_size), False) for x, y in grid]
+    if num_crops == 10:
+        boxes += [(box, True) for box, _ in boxes]
+    return boxes
+
+
+# pytest must not collect the public `test_*` helpers as tests
+test_crop_boxes.__test__ = False  # type: ignore[attr-defined]
+
+
+def test_resize_size(crop_size: int, num_crops: int) -> int:
+    """Short side before test cropping: `scale_size(crop)` (256 for 224), or the crop for 3-crop."""
+    return crop_size if num_crops == 3 else scale_size(crop_size)
+
+
+test_resize_size.__test__ = False  # type: ignore[attr-defined]
+
+
+def crop(group: np.ndarray, box: Box) -> np.ndarray:
+    """A view (H', W', K) of `group` (H, W, K) inside `box`."""
+    x, y, w, h = box
+    return group[y : y + h, x : x + w]
+
+
+def resize(group: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of all K channels at once (chunked past OpenCV's 128-channel limit)."""
+    if group.shape[1] == width and group.shape[0] == height:
+        return group
+    if group.ndim == 2 or group.shape[2] <= _MAX_RESIZE_CHANNELS:
+        out = cv2.resize(group, (width, height), interpolation=cv2.INTER_LINEAR)
+        return out if out.ndim == group.ndim else out[:, :, None]  # cv2 drops a single channel
+    chunks = [
+        resize(group[:, :, k : k + _MAX_RESIZE_CHANNELS], width, height)
+        for k in range(0, group.shape[2], _MAX_RESIZE_CHANNELS)
+    ]
+    return np.concatenate(chunks, axis=2)
+
+
+def resize_short_side(group: np.ndarray, size: int) -> np.ndarray:
+    """Resize so the short side is `size`, keeping the aspect ratio (torchvision's rule)."""
+    height, width = group.shape[:2]
+    if width <= height:
+        return resize(group, size, int(size * height / width))
+    return resize(group, int(size * width / height), size)
+
+
+def flip_horizontal(group: np.ndarray, modality: str) -> np.ndarray:
+    """Mirror left-right; for flow, invert the x images (255 - v): THE flow flip.
+
+    Flow channels alternate x, y (x at even channel indices), so only even channels invert.
+    """
+    out = np.ascontiguousarray(group[:, ::-1])
+    if modality == "flow":
+        out[:, :, 0::2] = 255 - out[:, :, 0::2]
+    return out
+
+
+def train_transform(
+    group: np.ndarray,
+    crop_size: int,
+    modality: str,
+    rng: np.random.Generator,
+    flip_probability: float = 0.5,
+) -> np.ndarray:
+    """Training augmentation: multi-scale fixed-grid crop, resize to crop_size, random flip."""
+    height, width = group.shape[:2]
+    box = random_multiscale_box(width, height, crop_size, crop_scales(modality), rng)
+    out = resize(crop(group, box), crop_size, crop_size)
+    if rng.random() < flip_probability:
+        return flip_horizontal(out, modality)
+    return np.ascontiguousarray(out)
+
+
+def val_transform(group: np.ndarray, crop_size: int) -> np.ndarray:
+    """Validation: short side to `scale_size(crop_size)`, then the centre crop."""
+    scaled = resize_short_side(group, scale_size(crop_size))
+    height, width = scaled.shape[:2]
+    return np.ascontiguousarray(crop(scaled, center_crop_box(width, height, crop_size)))
+
+
+def test_crops(group: np.ndarray, crop_size: int, num_crops: int, modality: str) -> np.ndarray:
+    """Test-time crops (N, crop, crop, K): resize, then `test_crop_boxes` (flow x inverted)."""
+    scaled = resize_short_side(group, test_resize_size(crop_size, num_crops))
+    height, width = scaled.shape[:2]
+    out = []
+    for box, flipped in test_crop_boxes(width, height, crop_size, num_crops):
+        view = crop(scaled, box)
+        out.append(flip_horizontal(view, modality) if flipped else view)
+    return np.stack(out)
+
+
+test_crops.__test__ = False  # type: ignore[attr-defined]
+
+
+def to_snippets(group: np.ndarray, num_snippets: int) -> np.ndarray:
+    """(..., H, W, S*L*C) -> (..., S, L*C, H, W): the layout the TSN model takes (still uint8)."""
+    *lead, height, width, channels = group.shape
+    if channels % num_snippets:
+        raise ValueError(f"{channels} channels do not split into {num_snippets} snippets")
+    moved = np.moveaxis(group, -1, -3)  # (..., K, H, W)
+    return np.ascontiguousarray(moved).reshape(
+        *lead, num_snippets, channels // num_snippets, height, width
+    )
