@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
         name="eval",
         help=SUMMARY,
         epilog=example(
-            "tsn eval runs/ucf101_rgb/best.pt --list data/ucf101_rgb_val_split_1.txt --save-scores rgb.npz"
+            "tsn eval runs/ucf101_rgb/best.pt --list data/ucf101_rgb_val_split_1.txt"
+            " --save-scores rgb.npz"
         ),
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(eval_command)
