@@ -22,6 +22,8 @@ C = TypeVar("C")
 def list_presets() -> list[str]:
     """Names of the presets shipped in `tsncli/configs/` (file stems)."""
     folder = resources.files("tsncli") / "configs"
+    if not folder.is_dir():
+        return []
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
