@@ -1,0 +1,146 @@
+"""The TSN dataset over list files: sampling -> frames -> group transforms -> uint8 tensors.
+
+Items are uint8 (S, C*L, H, W) and stay uint8 through the loader (4x less to copy and pin than
+float); normalisation happens batched on the device (`tsncli.models.normalize`). Randomness
+comes from (seed, epoch, index) alone, so any worker count and any resume gives the same clips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from tsncli.data import sampling, transforms
+from tsncli.data.frames import channels_per_frame, frame_templates, load_snippets
+from tsncli.data.listfile import VideoRecord
+from tsncli.errors import UsageError
+
+MODES = ("train", "val", "test")
+
+
+class TSNDataset(Dataset):
+    """TSN clips from a list of frame folders.
+
+    train: random offset per segment + multi-scale crop + flip; val: segment centres + centre
+    crop; test: `num_segments` evenly spaced snippets and `test_crops` crops
+    (item shape (N, S, C*L, H, W)). Items are `(clip, label)`.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        modality: str,
+        num_segments: int = 3,
+        new_length: int = 1,
+        mode: str = "train",
+        crop_size: int = 224,
+        seed: int = 0,
+        test_crops: int = 10,
+    ) -> None:
+        if mode not in MODES:
+            raise UsageError(f"unknown dataset mode {mode!r}; use one of: {', '.join(MODES)}")
+        frame_templates(modality)  # validates the modality name
+        if num_segments < 1 or new_length < 1 or crop_size < 8:
+            raise UsageError("segments and new_length must be >= 1 and the crop size >= 8")
+        self.records = list(records)
+        self.modality = modality
+        self.num_segments = num_segments
+        self.new_length = new_length
+        self.mode = mode
+        self.crop_size = crop_size
+        self.seed = seed
+        self.test_crops = test_crops
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random offsets, crops and flips `__getitem__` draws."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def channels(self) -> int:
+        """Input channels per snippet, C*L (3 for RGB, 10 for flow with L = 5)."""
+        return channels_per_frame(self.modality) * self.new_length
+
+    def frame_indices(self, index: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """1-based frame numbers [S, L] this item reads (train draws from `rng`)."""
+        record = self.records[index]
+        n, s, length = record.num_frames, self.num_segments, self.new_length
+        if self.mode == "train":
+            rng = rng if rng is not None else self._rng(index)
+            offsets = sampling.train_offsets(n, s, length, rng)
+        elif self.mode == "val":
+            offsets = sampling.val_offsets(n, s, length)
+        else:
+            offsets = sampling.test_offsets(n, s, length)
+        return sampling.snippet_frame_indices(offsets, length, n)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def load_clip(self, index: int) -> np.ndarray:
+        """The transformed clip as numpy uint8: (S, C*L, H, W), or (N, S, C*L, H, W) in test."""
+        record = self.records[index]
+        rng = self._rng(index)
+        group = load_snippets(record.path, self.frame_indices(index, rng), self.modality)
+        if self.mode == "train":
+            group = transforms.train_transform(group, self.crop_size, self.modality, rng)
+        elif self.mode == "val":
+            group = transforms.val_transform(group, self.crop_size)
+        else:
+            group = transforms.test_crops(group, self.crop_size, self.test_crops, self.modality)
+        return transforms.to_snippets(group, self.num_segments)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(self.load_clip(index)), self.records[index].label
+
+
+def worker_init(_worker_id: int) -> None:
+    """Loader workers decode on one thread each (parallelism comes from the workers)."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def create_loader(
+    dataset: TSNDataset,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    workers: int = 0,
+    sampler: Sampler | None = None,
+    pin_memory: bool = False,
+    drop_last: bool = False,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader for TSN clips; pinned memory and prefetching when workers > 0."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle if sampler is None else False,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+        worker_init_fn=worker_init if workers > 0 else None,
+        prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=False,  # workers must see each epoch's `set_epoch`
+        generator=generator,
+    )
+
+
+def default_workers() -> int:
+    """A sensible loader worker count: the CPUs this process may use, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(8, cpus - 1))

@@ -1,0 +1,132 @@
+"""Reading frames from dense_flow folders (`img_%05d.jpg`, `flow_x_%05d.jpg`, `flow_y_%05d.jpg`).
+
+Decoding is OpenCV (libjpeg-turbo); colour frames come out RGB, flow frames greyscale. A clip is
+returned as one uint8 array (H, W, S*L*C), the layout `tsncli.data.transforms` works on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tsncli.data.listfile import VideoRecord
+from tsncli.errors import DataError, UsageError
+
+RGB_TEMPLATE = "img_{:05d}.jpg"
+FLOW_TEMPLATES = ("flow_x_{:05d}.jpg", "flow_y_{:05d}.jpg")
+MODALITIES = ("rgb", "flow", "rgbdiff")
+
+
+def frame_templates(modality: str) -> tuple[str, ...]:
+    """File-name templates read per frame: ("img_...",) or ("flow_x_...", "flow_y_...")."""
+    if modality == "flow":
+        return FLOW_TEMPLATES
+    if modality in ("rgb", "rgbdiff"):
+        return (RGB_TEMPLATE,)
+    raise UsageError(f"unknown modality {modality!r}; use one of: {', '.join(MODALITIES)}")
+
+
+def channels_per_frame(modality: str) -> int:
+    """Channels one frame contributes: 3 for RGB and RGB-diff, 2 (x, y) for flow."""
+    return 2 if modality == "flow" else 3 if modality in ("rgb", "rgbdiff") else 0
+
+
+def read_image(path: str, grayscale: bool) -> np.ndarray:
+    """Decode one JPEG: (H, W) for greyscale, (H, W, 3) RGB otherwise. Missing -> DataError."""
+    flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB
+    image = cv2.imread(path, flags)
+    if image is None:
+        if not os.path.exists(path):
+            raise DataError(
+                f"frame {path} is missing; re-extract that video with `tsn flow` "
+                "or fix num_frames in the list with `tsn lists`"
+            )
+        raise DataError(
+            f"frame {path} cannot be decoded (corrupt JPEG?); re-extract with `tsn flow`"
+        )
+    return image
+
+
+def load_snippets(folder: str | os.PathLike[str], indices: np.ndarray, modality: str) -> np.ndarray:
+    """Read the frames `indices` [S, L] (1-based) of one video as uint8 (H, W, S*L*C).
+
+    Channels are in (snippet, frame, channel) order: RGB r,g,b per frame; flow x, y per frame
+    (x0, y0, x1, y1, ...). A frame repeated in `indices` is decoded once.
+    """
+    templates = frame_templates(modality)
+    grayscale = modality == "flow"
+    per_frame = channels_per_frame(modality)
+    flat = np.asarray(indices, dtype=np.int64).reshape(-1)
+    base = os.fspath(folder)
+    cache: dict[int, list[np.ndarray]] = {}
+    out: np.ndarray | None = None
+    for position, index in enumerate(flat.tolist()):
+        images = cache.get(index)
+        if images is None:
+            images = [read_image(os.path.join(base, t.format(index)), grayscale) for t in templates]
+            cache[index] = images
+        if out is None:
+            height, width = images[0].shape[:2]
+            out = np.empty((height, width, flat.size * per_frame), dtype=np.uint8)
+        start = position * per_frame
+        for k, image in enumerate(images):
+            if image.shape[:2] != out.shape[:2]:
+                raise DataError(
+                    f"frames in {base} differ in size ({image.shape[1]}x{image.shape[0]} vs "
+                    f"{out.shape[1]}x{out.shape[0]}); re-extract the video with `tsn flow`"
+                )
+            if grayscale:
+                out[:, :, start + k] = image
+            else:
+                out[:, :, start : start + 3] = image
+    if out is None:
+        raise DataError(f"no frame indices given for {base}")
+    return out
+
+
+def count_frames(folder: str | os.PathLike[str], modality: str) -> int:
+    """How many frames of `modality` a folder holds (flow counts x images)."""
+    prefix = frame_templates(modality)[0].split("{")[0]
+    path = Path(folder)
+    if not path.is_dir():
+        return 0
+    return sum(1 for name in os.listdir(path) if name.startswith(prefix) and name.endswith(".jpg"))
+
+
+def missing_frames(record: VideoRecord, modality: str) -> list[str]:
+    """Paths of the first and last frames of `record` that do not exist (empty when fine)."""
+    if record.num_frames < 1:
+        return [f"{record.path} (num_frames is {record.num_frames})"]
+    missing = []
+    for index in sorted({1, record.num_frames}):
+        for template in frame_templates(modality):
+            path = os.path.join(record.path, template.format(index))
+            if not os.path.isfile(path):
+                missing.append(path)
+    return missing
+
+
+def validate_records(
+    records: Sequence[VideoRecord], modality: str, source: str | os.PathLike[str] | None = None
+) -> None:
+    """Check every entry's first and last frame exist before training starts; DataError if not.
+
+    The message names up to 5 missing files and how many entries are affected.
+    """
+    bad: list[tuple[int, list[str]]] = []
+    for number, record in enumerate(records, start=1):
+        missing = missing_frames(record, modality)
+        if missing:
+            bad.append((number, missing))
+    if not bad:
+        return
+    where = f" in {source}" if source else ""
+    shown = "; ".join(f"entry {n}: {paths[0]}" for n, paths in bad[:5])
+    raise DataError(
+        f"{len(bad)} of {len(records)} videos{where} lack {modality} frames ({shown}); "
+        "extract them with `tsn flow` or rebuild the lists with `tsn lists`"
+    )
