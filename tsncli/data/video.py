@@ -1,0 +1,196 @@
+"""Video decoding with OpenCV: find videos, probe them, and stream resized frames one at a time.
+
+Frames are BGR uint8 [H, W, 3]. Nothing here holds more than one decoded frame, so memory does
+not grow with video length (`tsn flow`, `tsn predict` and the toy generator's checks use it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tsncli.errors import DataError, UsageError
+
+VIDEO_EXTENSIONS: tuple[str, ...] = ("avi", "mp4", "mkv", "webm", "mov", "m4v", "mpg", "mpeg")
+LIST_EXTENSIONS: tuple[str, ...] = ("txt", "lst", "list")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (frame_count is the container's estimate)."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse "WxH" (e.g. "340x256") into (width, height)."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"size {text!r} is not WxH; use e.g. 340x256") from None
+    if width <= 0 or height <= 0:
+        raise UsageError(f"size {text!r} must have positive width and height; use e.g. 340x256")
+    return width, height
+
+
+def resolve_frame_size(
+    width: int, height: int, size: tuple[int, int] | None = None, short_side: int | None = None
+) -> tuple[int, int]:
+    """The (width, height) frames are resized to: `size` exactly, or the shorter side scaled to
+    `short_side` keeping the aspect ratio, or unchanged when neither is given."""
+    if size is not None and short_side is not None:
+        raise UsageError("give either a size (WxH) or a short side, not both")
+    if size is not None:
+        return size
+    if short_side is not None:
+        if short_side <= 0:
+            raise UsageError(f"short side must be positive, got {short_side}")
+        scale = short_side / min(width, height)
+        return max(1, round(width * scale)), max(1, round(height * scale))
+    return width, height
+
+
+def _open(path: str | os.PathLike[str]) -> cv2.VideoCapture:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"video {p} does not exist; check the path")
+    capture = cv2.VideoCapture(str(p))
+    if not capture.isOpened():
+        capture.release()
+        raise DataError(f"cannot open video {p} (corrupt file or unsupported codec)")
+    return capture
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Open `path` and read its size, fps and (estimated) frame count without decoding it."""
+    capture = _open(path)
+    try:
+        return VideoInfo(
+            path=str(path),
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+            frame_count=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))),
+        )
+    finally:
+        capture.release()
+
+
+def iter_video_frames(
+    path: str | os.PathLike[str],
+    *,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+    step: int = 1,
+) -> Iterator[np.ndarray]:
+    """Yield decoded frames 1, 1+step, 1+2*step, ... as BGR uint8 [H, W, 3], resized on the fly.
+
+    Raises DataError when the file cannot be opened or yields no frame at all.
+    """
+    if step < 1:
+        raise UsageError(f"step must be >= 1, got {step}")
+    capture = _open(path)
+    target: tuple[int, int] | None = None
+    decoded = 0
+    try:
+        index = 0
+        while True:
+            if index % step == 0:
+                ok, frame = capture.read()
+            else:
+                ok, frame = capture.grab(), None  # skipped frames are not converted
+            if not ok:
+                break
+            index += 1
+            if frame is None:
+                continue
+            if target is None:
+                h, w = frame.shape[:2]
+                target = resolve_frame_size(w, h, size, short_side)
+            if (frame.shape[1], frame.shape[0]) != target:
+                frame = cv2.resize(frame, target, interpolation=cv2.INTER_LINEAR)
+            decoded += 1
+            yield frame
+    finally:
+        capture.release()
+    if decoded == 0:
+        raise DataError(f"no frames could be decoded from {path} (empty or corrupt video)")
+
+
+def read_video_frames(
+    path: str | os.PathLike[str],
+    *,
+    size: tuple[int, int] | None = None,
+    short_side: int | None = None,
+    step: int = 1,
+) -> list[np.ndarray]:
+    """All frames of a (short) video in memory; prefer `iter_video_frames` for long ones."""
+    return list(iter_video_frames(path, size=size, short_side=short_side, step=step))
+
+
+def list_videos(
+    src: str | os.PathLike[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS
+) -> list[Path]:
+    """Resolve SRC: one video file, a folder searched recursively, or a text file of paths.
+
+    In a list file, blank lines and `#` comments are skipped; relative paths are taken from the
+    list file's folder; a line `path label` (split-file style) uses its first field.
+    """
+    root = Path(src)
+    exts = {e.lower().lstrip(".") for e in extensions}
+    if root.is_dir():
+        found = [
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix.lower().lstrip(".") in exts and not p.name.startswith(".")
+        ]
+        return sorted(found)
+    if not root.is_file():
+        raise UsageError(f"{root} does not exist; pass a video, a folder of videos or a list file")
+    suffix = root.suffix.lower().lstrip(".")
+    if suffix in exts or suffix not in LIST_EXTENSIONS:
+        return [root]
+    return _read_video_list(root)
+
+
+def _read_video_list(list_file: Path) -> list[Path]:
+    videos: list[Path] = []
+    missing: list[str] = []
+    for raw in list_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        path = _list_entry(list_file.parent, line)
+        if path is None:
+            missing.append(line)
+        else:
+            videos.append(path)
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise UsageError(
+            f"{len(missing)} video(s) listed in {list_file} do not exist ({shown}); "
+            "fix the list (relative paths are read from the list file's folder)"
+        )
+    return videos
+
+
+def _list_entry(base: Path, line: str) -> Path | None:
+    candidates = [line]
+    if len(line.split()) > 1:
+        candidates.append(line.split()[0])
+    for text in candidates:
+        p = Path(text).expanduser()
+        p = p if p.is_absolute() else base / p
+        if p.is_file():
+            return p
+    return None

@@ -1,0 +1,187 @@
+"""`tsn flow` over many videos: find, check stems, shard, skip done ones, run the pool, report.
+
+Resume rule: an existing `OUT/<video_id>/` is done (it only appears by an atomic rename).
+Sharding: a video belongs to shard K of N (1-based) when crc32(video_id) % N == K - 1, so N
+machines given the same SRC split it exactly, without coordination or a shared listing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tsncli.data.video import list_videos
+from tsncli.errors import UsageError
+from tsncli.flow.extract import (
+    SETTING_KEYS,
+    FlowConfig,
+    VideoResult,
+    VideoTask,
+    extract_video,
+    load_flow_settings,
+    save_flow_settings,
+)
+from tsncli.fsutil import atomic_write_text
+from tsncli.parallel import run_pool
+
+log = logging.getLogger("tsncli.flow")
+
+
+@dataclass
+class FlowSummary:
+    """The end-of-run report: counts, failures and throughput."""
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: list[VideoResult] = field(default_factory=list)
+    frames: int = 0
+    flows: int = 0
+    seconds: float = 0.0
+    failed_file: Path | None = None
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """Parse `--shard K/N` (1 <= K <= N) into (K, N)."""
+    if not text:
+        return None
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise UsageError(f"--shard {text!r} is not K/N; use e.g. --shard 1/4") from None
+    if n < 1 or not 1 <= k <= n:
+        raise UsageError(f"--shard {text!r} needs 1 <= K <= N; use e.g. --shard 1/4 ... 4/4")
+    return k, n
+
+
+def in_shard(video_id: str, shard: tuple[int, int] | None) -> bool:
+    """Whether `video_id` belongs to `shard` (K, N); every id is in exactly one of the N."""
+    if shard is None:
+        return True
+    k, n = shard
+    return zlib.crc32(video_id.encode("utf-8")) % n == k - 1
+
+
+def plan_videos(src: str | Path, extensions: tuple[str, ...]) -> dict[str, Path]:
+    """Map video_id (file stem) -> path for SRC; a clash of stems is an error, before any work."""
+    videos = list_videos(src, extensions)
+    if not videos:
+        exts = ",".join(extensions)
+        raise UsageError(f"no videos found under {src} with extensions {exts}; check SRC or --ext")
+    by_id: dict[str, list[Path]] = {}
+    for path in videos:
+        by_id.setdefault(path.stem, []).append(path)
+    clashes = {vid: paths for vid, paths in by_id.items() if len(paths) > 1}
+    if clashes:
+        shown = "; ".join(
+            f"{vid}: {', '.join(str(p) for p in paths)}" for vid, paths in list(clashes.items())[:5]
+        )
+        raise UsageError(
+            f"{len(clashes)} video id(s) are used by more than one file ({shown}); the video id "
+            "is the file stem, so rename the files or extract them into separate OUT folders"
+        )
+    return {vid: paths[0] for vid, paths in sorted(by_id.items())}
+
+
+def _check_settings(out: Path, config: FlowConfig, force: bool) -> None:
+    old = load_flow_settings(out)
+    if old is None or force:
+        return
+    new = config.settings()
+    diff = [k for k in SETTING_KEYS if old.get(k) != new.get(k)]
+    if diff:
+        was = ", ".join(f"{k}={old.get(k)}" for k in diff)
+        now = ", ".join(f"{k}={new.get(k)}" for k in diff)
+        raise UsageError(
+            f"{out} was extracted with {was}, but this run asks for {now}; use the same settings "
+            "to resume, a new OUT folder, or --force to redo every video"
+        )
+
+
+def failed_file_name(shard: tuple[int, int] | None) -> str:
+    """`failed.tsv`, or `failed.K-of-N.tsv` per shard so parallel shards never share a file."""
+    return "failed.tsv" if shard is None else f"failed.{shard[0]}-of-{shard[1]}.tsv"
+
+
+def run_flow_extraction(
+    src: str | Path,
+    out: str | Path,
+    config: FlowConfig,
+    *,
+    workers: int = 1,
+    shard: tuple[int, int] | None = None,
+    force: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[VideoResult], None] | None = None,
+) -> FlowSummary:
+    """Extract frames and flow for every video of SRC (in this shard) into OUT.
+
+    Done videos are skipped unless `force`; failures are collected, written to OUT/failed.tsv
+    (tab-separated video_id, path, reason) and returned, never raised. `on_start(n)` gets the
+    number of videos of this shard, `on_result` each finished or skipped video.
+    """
+    out_root = Path(out)
+    planned = plan_videos(src, config.ext)
+    mine = {vid: p for vid, p in planned.items() if in_shard(vid, shard)}
+    if out_root.exists() and not out_root.is_dir():
+        raise UsageError(f"OUT {out_root} is a file; pass a folder")
+    _check_settings(out_root, config, force)
+    out_root.mkdir(parents=True, exist_ok=True)
+    save_flow_settings(out_root, config)
+
+    summary = FlowSummary(total=len(mine))
+    if on_start is not None:
+        on_start(len(mine))
+    todo: list[VideoTask] = []
+    for vid, path in mine.items():
+        if not force and (out_root / vid).is_dir():
+            summary.skipped += 1
+            if on_result is not None:
+                on_result(VideoResult(vid, str(path), "skipped"))
+        else:
+            todo.append(VideoTask(vid, str(path), str(out_root), config))
+    # Longest (largest) first, so the last busy worker is not stuck on a big video alone.
+    todo.sort(key=lambda t: -Path(t.path).stat().st_size)
+    log.info(
+        "%d video(s) in %s: %d to do, %d already done",
+        len(mine),
+        "this shard" if shard else "total",
+        len(todo),
+        summary.skipped,
+    )
+    start = time.perf_counter()
+    for _, result in run_pool(extract_video, todo, workers=workers, threads_per_worker=1):
+        if result.status == "failed":
+            summary.failed.append(result)
+            log.warning("%s failed: %s", result.video_id, result.error)
+        else:
+            summary.done += 1
+            summary.frames += result.frames
+            summary.flows += result.flows
+        if on_result is not None:
+            on_result(result)
+    summary.seconds = time.perf_counter() - start
+    summary.failed_file = _write_failures(out_root / failed_file_name(shard), summary.failed)
+    return summary
+
+
+def _write_failures(path: Path, failed: list[VideoResult]) -> Path | None:
+    """Rewrite the failure list of this run; remove a stale one when nothing failed."""
+    if not failed:
+        path.unlink(missing_ok=True)
+        return None
+    lines = ["video_id\tpath\treason"]
+    lines += [
+        f"{r.video_id}\t{r.path}\t{r.error}" for r in sorted(failed, key=lambda r: r.video_id)
+    ]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,207 @@
+"""The per-video pipeline of `tsn flow`: decode -> resize -> write frames and encoded flow.
+
+Output (dense_flow layout, 1-based): `OUT/<video_id>/img_%05d.jpg`, `flow_x_%05d.jpg`,
+`flow_y_%05d.jpg`. A video of N decoded frames, with step s, keeps M = (N - 1) // s + 1 frames
+(1, 1+s, 1+2s, ...) and writes M images and M - 1 flow pairs; with the default step 1 that is
+N images and N - 1 flows. `flow_*_k` is the flow from kept frame k to kept frame k + 1, so it
+starts at `img_k`. (dense_flow writes N - 1 images: the second frame of each pair, never frame 1;
+TSN's list builders count images and flows separately, so both layouts load.)
+
+Frames are streamed: at most one decoded frame, one previous greyscale frame and one flow field
+are alive at a time, so memory is flat in video length. Work goes to a hidden temporary folder
+renamed onto `OUT/<video_id>` when complete (`fsutil.atomic_dir`), so that folder means done.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from tsncli import __version__
+from tsncli.data.video import VIDEO_EXTENSIONS, iter_video_frames, parse_size
+from tsncli.errors import DataError, UsageError
+from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS, create_flow_fn
+from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
+from tsncli.fsutil import atomic_dir, atomic_write_text
+
+log = logging.getLogger("tsncli.flow")
+
+MODALITIES = ("rgb", "flow", "both")
+DEFAULT_SIZE = "340x256"
+FLOW_CONFIG_FILE = "flow_config.yaml"
+# The settings that change the files; a frames folder must not mix two sets of them.
+SETTING_KEYS = ("algo", "modality", "size", "short_side", "bound", "step")
+JPEG_QUALITY = 95  # OpenCV's (and dense_flow's) default
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Settings of `tsn flow` (YAML `--config` and CLI flags layer over these defaults).
+
+    `size` ("WxH") and `short_side` are exclusive; when both are None frames are 340x256 (TSN).
+    """
+
+    algo: str = DEFAULT_ALGORITHM
+    modality: str = "both"
+    size: str | None = None
+    short_side: int | None = None
+    bound: float = DEFAULT_BOUND
+    step: int = 1
+    ext: tuple[str, ...] = VIDEO_EXTENSIONS
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise UsageError(f"unknown modality {self.modality!r}; use one of: rgb, flow, both")
+        FLOW_ALGORITHMS.get(self.algo)  # unknown names list the valid ones
+        if self.size is not None and self.short_side is not None:
+            raise UsageError("give either --size WxH or --short-side S, not both")
+        if self.size is not None:
+            parse_size(self.size)
+        if self.short_side is not None and self.short_side <= 0:
+            raise UsageError(f"--short-side must be positive, got {self.short_side}")
+        if self.bound <= 0:
+            raise UsageError(f"--bound must be positive, got {self.bound}")
+        if self.step < 1:
+            raise UsageError(f"--step must be >= 1, got {self.step}")
+
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """(width, height) to resize to, or None when `short_side` decides."""
+        if self.short_side is not None:
+            return None
+        return parse_size(self.size or DEFAULT_SIZE)
+
+    def settings(self) -> dict[str, Any]:
+        """The resolved settings saved as OUT/flow_config.yaml."""
+        return {
+            "algo": self.algo,
+            "modality": self.modality,
+            "size": None if self.short_side is not None else (self.size or DEFAULT_SIZE),
+            "short_side": self.short_side,
+            "bound": float(self.bound),
+            "step": int(self.step),
+        }
+
+
+def save_flow_settings(frames_dir: str | Path, config: FlowConfig) -> Path:
+    """Write OUT/flow_config.yaml (settings plus a note on the layout), atomically."""
+    data = dict(config.settings())
+    data["layout"] = "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)"
+    data["counts"] = "N frames -> (N-1)//step+1 images, (N-1)//step flows"
+    data["tsn_version"] = __version__
+    path = Path(frames_dir) / FLOW_CONFIG_FILE
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def load_flow_settings(frames_dir: str | Path) -> dict[str, Any] | None:
+    """The flow settings a frames folder was made with (algo, bound, size, short_side, step,
+    modality, ...), read from `<frames_dir>/flow_config.yaml`; None if it has none."""
+    path = Path(frames_dir) / FLOW_CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        raise DataError(f"{path} is not valid YAML; delete it and rerun `tsn flow`") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path} is not a mapping; delete it and rerun `tsn flow`")
+    return data
+
+
+@dataclass(frozen=True)
+class VideoTask:
+    """One video to extract (picklable, sent to a worker)."""
+
+    video_id: str
+    path: str
+    out_root: str
+    config: FlowConfig
+
+
+@dataclass
+class VideoResult:
+    """What a worker did with one video; `error` is set when it failed."""
+
+    video_id: str
+    path: str
+    status: str  # "done" | "skipped" | "failed"
+    frames: int = 0
+    images: int = 0
+    flows: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def remove_stale_temp_dirs(out_root: Path, video_id: str) -> int:
+    """Delete temporary folders a killed run left for `video_id`; returns how many."""
+    stale = [p for p in out_root.glob(f".{video_id}.*.tmp") if p.is_dir()]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return len(stale)
+
+
+def _write_jpeg(path: Path, image: np.ndarray) -> None:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise DataError(f"could not encode {path.name} as JPEG")
+    path.write_bytes(buf.tobytes())
+
+
+def extract_video(task: VideoTask) -> VideoResult:
+    """Extract one video into `out_root/video_id` atomically; never raises for bad input.
+
+    Bad videos (unreadable, corrupt, zero frames) come back as `status="failed"` with a reason.
+    """
+    cv2.setNumThreads(1)  # one OpenCV thread per worker; parallelism is across videos
+    cfg = task.config
+    out_root = Path(task.out_root)
+    start = time.perf_counter()
+    result = VideoResult(task.video_id, task.path, "done")
+    try:
+        if remove_stale_temp_dirs(out_root, task.video_id):
+            log.info("%s: removed a half-written folder from an interrupted run", task.video_id)
+        write_rgb = cfg.modality in ("rgb", "both")
+        flow_fn = create_flow_fn(cfg.algo) if cfg.modality in ("flow", "both") else None
+        with atomic_dir(out_root / task.video_id) as tmp:
+            prev_gray: np.ndarray | None = None  # [H, W] uint8
+            frames = iter_video_frames(
+                task.path, size=cfg.frame_size, short_side=cfg.short_side, step=cfg.step
+            )
+            for k, frame in enumerate(frames, start=1):  # frame: [H, W, 3] BGR uint8
+                result.frames = k
+                if write_rgb:
+                    _write_jpeg(tmp / f"img_{k:05d}.jpg", frame)
+                    result.images += 1
+                if flow_fn is None:
+                    continue
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+                if prev_gray is not None:
+                    flow = flow_fn(prev_gray, gray)  # [H, W, 2] float32 pixels
+                    i = k - 1
+                    _write_jpeg(tmp / f"flow_x_{i:05d}.jpg", encode_flow(flow[..., 0], cfg.bound))
+                    _write_jpeg(tmp / f"flow_y_{i:05d}.jpg", encode_flow(flow[..., 1], cfg.bound))
+                    result.flows += 1
+                prev_gray = gray
+            if flow_fn is not None and result.flows == 0:
+                raise DataError(
+                    f"{task.path} has {result.frames} usable frame(s) at step {cfg.step}; "
+                    "flow needs at least 2"
+                )
+    except (DataError, cv2.error, OSError, ValueError) as exc:
+        result.status = "failed"
+        result.error = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, cv2.error):
+            result.error = f"OpenCV could not process {task.path}: {result.error}"
+        log.debug("%s failed", task.video_id, exc_info=True)
+    result.seconds = time.perf_counter() - start
+    return result
