@@ -2,23 +2,126 @@
 
 from __future__ import annotations
 
+import json
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from tsncli.commands._common import example
-from tsncli.errors import TsnError
+from tsncli.commands._common import cli_overrides, example, progress_bar
+from tsncli.data.splits import DATASETS
 
 SUMMARY = "Write train/val list files for the official splits or a custom dataset."
 
 
-def lists_command(ctx: typer.Context) -> None:
-    """Write train/val list files for the official splits or a custom dataset."""
-    raise TsnError("`tsn lists` is not built yet (issue #5); nothing was done")
+def complete_dataset(incomplete: str) -> list[tuple[str, str]]:
+    """Shell completion for the dataset argument, read from the dataset registry."""
+    return [(n, DATASETS.get(n).help) for n in DATASETS.names() if n.startswith(incomplete)]
+
+
+def complete_modality(incomplete: str) -> list[str]:
+    return [m for m in ("rgb,flow", "rgb", "flow") if m.startswith(incomplete)]
+
+
+def lists_command(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help=f"Dataset: {', '.join(DATASETS.names())}.", autocompletion=complete_dataset
+        ),
+    ],
+    frames: Annotated[
+        Path | None,
+        typer.Argument(help="Frame folders, one per video (default data/<dataset>/frames)."),
+    ] = None,
+    splits: Annotated[
+        Path | None,
+        typer.Option(help="Official split files (default data/<dataset>/splits, as unpacked)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the list and classes files.")] = Path(
+        "data"
+    ),
+    split: Annotated[
+        str | None, typer.Option(help="Splits to write, e.g. 1,2,3 (default: all present).")
+    ] = None,
+    modality: Annotated[
+        str, typer.Option(help="rgb, flow or rgb,flow.", autocompletion=complete_modality)
+    ] = "rgb,flow",
+    shuffle: Annotated[
+        bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle list lines (seeded).")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for --shuffle and the custom split.")] = 0,
+    allow_missing: Annotated[
+        bool,
+        typer.Option("--allow-missing", help="Drop videos without frames instead of failing."),
+    ] = False,
+    videos: Annotated[
+        Path | None, typer.Option(help="custom: video root holding <Class>/<video> files.")
+    ] = None,
+    val_ratio: Annotated[
+        float, typer.Option(help="custom: fraction of each class put in val.")
+    ] = 0.2,
+    split_file: Annotated[
+        Path | None, typer.Option(help="custom: CSV with columns video,label,subset.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Prefix of the written files (default: the dataset).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file of options (a `lists:` section or flat).")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print what was written as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Write `{ds}_{rgb|flow}_{train|val}_split_{k}.txt` and `{ds}_classes.txt`."""
+    from tsncli.config import resolve_config
+    from tsncli.data.lists_builder import ListsConfig, build_lists
+
+    overrides = cli_overrides(ctx, exclude=("config", "json_output"))
+    cfg = resolve_config(ListsConfig, section="lists", config_file=config, overrides=overrides)
+    with ExitStack() as stack:
+        bar: list = []  # opened on the first callback, once the total is known
+
+        def on_progress(done: int, total: int) -> None:
+            if not bar:
+                bar.append(stack.enter_context(progress_bar("counting frames", total)))
+            bar[0]()
+
+        result = build_lists(cfg, on_progress=on_progress)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    _print_summary(result)
+
+
+def _print_summary(result) -> None:  # noqa: ANN001 - ListsResult, imported lazily
+    from rich.table import Table
+
+    from tsncli.logs import is_quiet, stderr_console
+
+    if is_quiet():
+        return
+    table = Table(title=f"{result.dataset}: {result.num_classes} classes", header_style="bold")
+    table.add_column("file")
+    table.add_column("entries", justify="right")
+    table.add_column("bytes", justify="right")
+    for f in result.files:
+        table.add_row(f.path, str(f.entries) if f.entries else "", f"{f.size_bytes:,}")
+    stderr_console.print(table)
+    if result.dropped:
+        stderr_console.print(f"dropped {result.dropped} videos without frames", markup=False)
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         name="lists",
         help=SUMMARY,
-        epilog=example("tsn lists ucf101 data/ucf101/frames --split 1,2,3"),
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        epilog=example(
+            "tsn lists ucf101 data/ucf101/frames --split 1,2,3",
+            "tsn lists hmdb51 data/hmdb51/frames --modality rgb --allow-missing",
+            "tsn lists custom data/mine/frames --videos data/mine/videos --val-ratio 0.2",
+        ),
     )(lists_command)

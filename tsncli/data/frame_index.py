@@ -1,0 +1,81 @@
+"""Find frame folders (`FRAMES/<video_id>/`) and count img_*, flow_x_*, flow_y_* with os.scandir."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tsncli.errors import DataError
+
+
+@dataclass(frozen=True)
+class FolderCounts:
+    """How many RGB and flow frames one video folder holds."""
+
+    img: int
+    flow_x: int
+    flow_y: int
+
+    @property
+    def empty(self) -> bool:
+        return self.img == 0 and self.flow_x == 0 and self.flow_y == 0
+
+    def frames(self, modality: str) -> int:
+        """The list-file count: `img_*` for rgb, `flow_x_*` for flow."""
+        return self.img if modality == "rgb" else self.flow_x
+
+
+def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:
+    """Count `img_*`, `flow_x_*` and `flow_y_*` files in one folder (names only, no stat)."""
+    img = flow_x = flow_y = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith("img_"):
+                img += 1
+            elif name.startswith("flow_x_"):
+                flow_x += 1
+            elif name.startswith("flow_y_"):
+                flow_y += 1
+    return FolderCounts(img, flow_x, flow_y)
+
+
+class FrameIndex:
+    """The video folders directly under FRAMES, matched by exact name, else ignoring case."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(os.path.abspath(root))
+        if not self.root.is_dir():
+            raise DataError(
+                f"frames folder {self.root} does not exist; extract frames with "
+                "`tsn flow VIDEOS FRAMES` first or pass the FRAMES folder it wrote"
+            )
+        self._names: set[str] = set()
+        self._lower: dict[str, str] = {}
+        with os.scandir(self.root) as entries:
+            for entry in entries:
+                if not entry.name.startswith(".") and entry.is_dir():
+                    self._names.add(entry.name)
+        for name in sorted(self._names):
+            self._lower.setdefault(name.lower(), name)
+        self._counts: dict[str, FolderCounts] = {}
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def find(self, video_id: str) -> str | None:
+        """The folder name for `video_id`: exact, else the case-insensitive match, else None."""
+        if video_id in self._names:
+            return video_id
+        return self._lower.get(video_id.lower())
+
+    def counts(self, name: str) -> FolderCounts:
+        """Frame counts of folder `name` (cached)."""
+        if name not in self._counts:
+            self._counts[name] = count_frames(self.root / name)
+        return self._counts[name]
+
+    def path(self, name: str) -> str:
+        """The absolute path of folder `name`."""
+        return str(self.root / name)

@@ -1,0 +1,255 @@
+"""The core of `tsn lists`: match split entries to frame folders, count frames, write the lists.
+
+Writes `{ds}_{rgb|flow}_{train|val}_split_{k}.txt` (absolute frame folders, 0-based labels),
+`{ds}_classes.txt` and the resolved config `{ds}_lists_config.yaml` into the output folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsncli.config import save_config
+from tsncli.data.custom_split import read_split_csv, scan_video_root, stratified_split
+from tsncli.data.frame_index import FrameIndex
+from tsncli.data.listfile import (
+    VideoRecord,
+    classes_file_name,
+    list_file_name,
+    write_classes,
+    write_list,
+)
+from tsncli.data.splits import DATASETS, ParsedSplits, load_official_splits
+from tsncli.errors import DataError, UsageError
+
+log = logging.getLogger("tsncli.lists")
+
+MODALITIES = ("rgb", "flow")
+SUBSETS = ("train", "val")
+PATTERNS = {"rgb": "img_*", "flow": "flow_x_*"}
+SHOW = 5  # names quoted in an error before "..."
+
+ProgressFn = Callable[[int, int], None]
+
+
+def _as_tuple(value: Any, kind: type) -> tuple | None:
+    """`"1,2"`, `[1, 2]`, `1` or None -> a tuple of `kind` (None stays None)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    items = items if isinstance(items, (list, tuple)) else [items]
+    return tuple(kind(str(x).strip()) for x in items if str(x).strip())
+
+
+@dataclass(frozen=True)
+class ListsConfig:
+    """Options of `tsn lists`; empty paths mean the defaults under `data/<dataset>/`."""
+
+    dataset: str = "ucf101"
+    frames: str | None = None  # default data/<dataset>/frames
+    splits: str | None = None  # default data/<dataset>/splits (where `tsn unpack` puts them)
+    out: str = "data"
+    split: tuple[int, ...] | None = None  # None = every split the split folder holds
+    modality: tuple[str, ...] = MODALITIES
+    shuffle: bool = False
+    seed: int = 0
+    allow_missing: bool = False
+    videos: str | None = None  # custom: VIDEO_ROOT/<Class>/<video>
+    val_ratio: float = 0.2  # custom, with --videos and no --split-file
+    split_file: str | None = None  # custom: CSV video,label,subset
+    name: str | None = None  # output file prefix; default the dataset name
+
+    def __post_init__(self) -> None:
+        DATASETS.get(self.dataset)  # unknown dataset -> UsageError listing the valid ones
+        split = _as_tuple(self.split, int)
+        modality = _as_tuple(self.modality, str) or ()
+        object.__setattr__(self, "split", split)
+        object.__setattr__(self, "modality", modality)
+        if not modality or any(m not in MODALITIES for m in modality):
+            raise UsageError(f"--modality takes rgb, flow or rgb,flow; got {','.join(modality)}")
+        if split is not None and (not split or any(k < 1 for k in split)):
+            raise UsageError("--split takes split numbers like 1 or 1,2,3")
+
+    @property
+    def prefix(self) -> str:
+        return self.name or self.dataset
+
+    @property
+    def frames_dir(self) -> Path:
+        return Path(self.frames or Path("data") / self.dataset / "frames")
+
+    @property
+    def splits_dir(self) -> Path:
+        return Path(self.splits or Path("data") / self.dataset / "splits")
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """One file `tsn lists` wrote."""
+
+    path: str
+    entries: int
+    size_bytes: int
+
+
+@dataclass
+class ListsResult:
+    """What was written, plus the quirks met on the way."""
+
+    dataset: str
+    num_classes: int
+    files: list[WrittenFile] = field(default_factory=list)
+    dropped: int = 0
+    case_matches: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_parsed_splits(config: ListsConfig) -> ParsedSplits:
+    """Official splits from the split folder, or a custom dataset's class folders / CSV."""
+    if DATASETS.get(config.dataset).split_format is not None:
+        return load_official_splits(config.dataset, config.splits_dir, _list(config.split))
+    if config.split not in (None, (1,)):
+        raise UsageError("a custom dataset has one split; leave out --split")
+    names = list(scan_video_root(config.videos)) if config.videos else None
+    if config.split_file:
+        return read_split_csv(config.split_file, names)
+    if not config.videos:
+        raise UsageError("`tsn lists custom` needs --videos VIDEO_ROOT or --split-file CSV")
+    return stratified_split(scan_video_root(config.videos), config.val_ratio, config.seed)
+
+
+def _list(value: tuple[int, ...] | None) -> list[int] | None:
+    return None if value is None else list(value)
+
+
+def _first(names: list[str]) -> str:
+    more = ", ..." if len(names) > SHOW else ""
+    return ", ".join(names[:SHOW]) + more
+
+
+def _match_folders(
+    parsed: ParsedSplits, index: FrameIndex, config: ListsConfig, on_progress: ProgressFn | None
+) -> tuple[dict[str, str], int, int]:
+    """video id -> folder name for the usable videos, plus (#dropped, #case-only matches)."""
+    ids = list(
+        dict.fromkeys(e.video_id for s in parsed.splits.values() for es in s.values() for e in es)
+    )
+    found: dict[str, str] = {}
+    missing: list[str] = []
+    case_only: list[tuple[str, str]] = []
+    for done, video_id in enumerate(ids, start=1):
+        name = index.find(video_id)
+        if name is None or index.counts(name).empty:
+            missing.append(video_id)
+        else:
+            found[video_id] = name
+            if name != video_id:
+                case_only.append((video_id, name))
+        if on_progress is not None:
+            on_progress(done, len(ids))
+    if case_only:
+        first, folder = case_only[0]
+        log.info(
+            "matched %d split entries to frame folders ignoring case (e.g. %s -> %s)",
+            len(case_only),
+            first,
+            folder,
+        )
+    if missing and (not config.allow_missing or not found):
+        raise DataError(
+            f"{len(missing)} of {len(ids)} videos have no frame folder under {index.root} or an "
+            f"empty one (first: {_first(missing)}); extract them with `tsn flow`, check FRAMES, "
+            "or pass --allow-missing to drop them" + (" (none would be left)" if not found else "")
+        )
+    if missing:
+        log.warning(
+            "dropped %d of %d videos without frames (--allow-missing)", len(missing), len(ids)
+        )
+    return found, len(missing), len(case_only)
+
+
+def _usable_for(modality: str, found: dict[str, str], index: FrameIndex, config: ListsConfig):
+    """The videos whose folder holds `modality` frames; errors for absent or unequal flow."""
+    counts = {v: index.counts(name) for v, name in found.items()}
+    if modality == "flow":
+        unequal = [
+            f"{v} ({c.flow_x}/{c.flow_y})" for v, c in counts.items() if c.flow_x != c.flow_y
+        ]
+        if unequal:
+            raise DataError(
+                f"{len(unequal)} frame folders hold unequal flow_x/flow_y counts "
+                f"(first: {_first(unequal)}); delete those folders and rerun `tsn flow`"
+            )
+    lacking = [v for v, c in counts.items() if c.frames(modality) == 0]
+    other = "flow" if modality == "rgb" else "rgb"
+    if len(lacking) == len(counts):
+        raise DataError(
+            f"no {PATTERNS[modality]} files in any of the {len(counts)} frame folders under "
+            f"{index.root}; extract them with `tsn flow VIDEOS FRAMES --modality {modality}` "
+            f"(or both), or leave {modality} out with --modality {other}"
+        )
+    if lacking and not config.allow_missing:
+        raise DataError(
+            f"{len(lacking)} frame folders have no {PATTERNS[modality]} files (first: "
+            f"{_first(lacking)}); rerun `tsn flow --modality {modality}` for them "
+            "or pass --allow-missing to drop them"
+        )
+    if lacking:
+        log.warning("dropped %d videos without %s frames", len(lacking), modality)
+    return {v: counts[v].frames(modality) for v in counts if v not in set(lacking)}
+
+
+def _ordered(entries: list, config: ListsConfig, split: int, subset: str) -> list:
+    """The official order, or a seeded shuffle shared by the rgb and flow lists."""
+    if not config.shuffle:
+        return entries
+    shuffled = list(entries)
+    random.Random(f"{config.seed}:{split}:{subset}").shuffle(shuffled)  # stable str seeding
+    return shuffled
+
+
+def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> ListsResult:
+    """Write the list files, the classes file and the resolved config; return what was written."""
+    parsed = load_parsed_splits(config)
+    index = FrameIndex(config.frames_dir)
+    found, dropped, case_matches = _match_folders(parsed, index, config, on_progress)
+    frames = {m: _usable_for(m, found, index, config) for m in config.modality}
+    lists: dict[Path, list[VideoRecord]] = {}
+    out = Path(config.out)
+    for k, subsets in parsed.splits.items():
+        for subset in SUBSETS:
+            entries = _ordered(subsets[subset], config, k, subset)
+            for modality in config.modality:
+                counts = frames[modality]
+                records = [
+                    VideoRecord(index.path(found[e.video_id]), counts[e.video_id], e.label)
+                    for e in entries
+                    if e.video_id in counts
+                ]
+                if not records:
+                    raise DataError(f"split {k} {subset} has no videos with {modality} frames")
+                lists[out / list_file_name(config.prefix, modality, subset, k)] = records
+    result = ListsResult(config.prefix, len(parsed.classes), [], dropped, case_matches)
+    for path, records in lists.items():
+        write_list(path, records)
+        result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
+    classes = write_classes(out / classes_file_name(config.prefix), parsed.classes)
+    result.files.append(WrittenFile(str(classes), len(parsed.classes), classes.stat().st_size))
+    official = DATASETS.get(config.dataset).split_format is not None
+    resolved = dataclasses.replace(
+        config,
+        frames=str(index.root),
+        splits=os.path.abspath(config.splits_dir) if official else config.splits,
+        split=tuple(parsed.splits),
+    )
+    saved = save_config(resolved, out / f"{config.prefix}_lists_config.yaml")
+    result.files.append(WrittenFile(str(saved), 0, saved.stat().st_size))
+    return result
