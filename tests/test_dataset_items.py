@@ -80,3 +80,9 @@ def test_loader_batches_uint8_clips_with_workers(lists):
 def test_bad_mode_is_a_usage_error(lists):
     with pytest.raises(UsageError, match="train, val, test"):
         TSNDataset(_records(lists), "rgb", mode="eval")
+
+
+def test_rgbdiff_reads_one_more_frame_than_new_length(lists):
+    ds = TSNDataset(_records(lists), "rgbdiff", num_segments=2, new_length=2, crop_size=16)
+    clip, _ = ds[0]
+    assert clip.shape == (2, 9, 16, 16) and ds.frame_indices(0).shape == (2, 3)

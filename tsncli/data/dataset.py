@@ -19,6 +19,7 @@ from tsncli.data import sampling, transforms
 from tsncli.data.frames import channels_per_frame, frame_templates, load_snippets
 from tsncli.data.listfile import VideoRecord
 from tsncli.errors import UsageError
+from tsncli.models.tsn import input_frames
 
 MODES = ("train", "val", "test")
 
@@ -28,7 +29,8 @@ class TSNDataset(Dataset):
 
     train: random offset per segment + multi-scale crop + flip; val: segment centres + centre
     crop; test: `num_segments` evenly spaced snippets and `test_crops` crops
-    (item shape (N, S, C*L, H, W)). Items are `(clip, label)`.
+    (item shape (N, S, C*L, H, W)). Items are `(clip, label)`. `new_length` is the model's L;
+    RGB-diff reads L + 1 frames per snippet (`tsncli.models.tsn.input_frames`).
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class TSNDataset(Dataset):
         self.modality = modality
         self.num_segments = num_segments
         self.new_length = new_length
+        self.frames_per_snippet = input_frames(modality, new_length)
         self.mode = mode
         self.crop_size = crop_size
         self.seed = seed
@@ -66,13 +69,13 @@ class TSNDataset(Dataset):
 
     @property
     def channels(self) -> int:
-        """Input channels per snippet, C*L (3 for RGB, 10 for flow with L = 5)."""
-        return channels_per_frame(self.modality) * self.new_length
+        """Input channels per snippet, C*L (3 for RGB, 10 for flow with L = 5, 18 RGB-diff)."""
+        return channels_per_frame(self.modality) * self.frames_per_snippet
 
     def frame_indices(self, index: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """1-based frame numbers [S, L] this item reads (train draws from `rng`)."""
         record = self.records[index]
-        n, s, length = record.num_frames, self.num_segments, self.new_length
+        n, s, length = record.num_frames, self.num_segments, self.frames_per_snippet
         if self.mode == "train":
             rng = rng if rng is not None else self._rng(index)
             offsets = sampling.train_offsets(n, s, length, rng)
