@@ -1,0 +1,140 @@
+"""Input normalisation: uint8 clips -> the float input a backbone expects, batched on the device.
+
+Two conventions exist. `caffe_bgr255` (BN-Inception, the released Caffe/tsn-pytorch weights):
+BGR, 0..255, minus the Caffe means 104/117/123, no std; flow minus 128, no std. `imagenet_rgb01`
+(torchvision): RGB scaled to 0..1, ImageNet mean/std; flow minus 128, divided by 16.
+
+Why flow std 16 for torchvision backbones: flow pixels encode v in [-20, 20] px as 255*(v+20)/40,
+so 1 px of motion is 6.4 grey levels. Divided by 16, 1 px becomes 0.4 and 2.5 px becomes 1.0 --
+the scale of ImageNet-normalised RGB, which the cross-modality-initialised conv1 expects. At a
+raw 0..1 scale (1 px = 0.025) the flow stream did not learn (issue 9). Caffe keeps std 1 (1 px =
+6.4), again a large signal, and exactly what the released flow models were trained on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from tsncli.errors import UsageError
+
+MODALITIES = ("rgb", "flow", "rgbdiff")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConvention:
+    """How a backbone wants its input: colour order, value scale, mean/std per channel."""
+
+    name: str
+    channel_order: str  # "bgr" | "rgb": order of the 3 colour channels the backbone sees
+    scale: float  # uint8 values are divided by this first (1 keeps 0..255, 255 gives 0..1)
+    mean: tuple[float, float, float]  # in the backbone's channel order, after `scale`
+    std: tuple[float, float, float]
+    flow_mean: float  # on the 0..255 flow pixel scale
+    flow_std: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain mapping for checkpoint meta."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InputConvention:
+        """Inverse of `to_dict` (lists become tuples)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
+        return cls(**values)
+
+
+CONVENTIONS: dict[str, InputConvention] = {
+    "caffe_bgr255": InputConvention(
+        name="caffe_bgr255",
+        channel_order="bgr",
+        scale=1.0,
+        mean=(104.0, 117.0, 123.0),
+        std=(1.0, 1.0, 1.0),
+        flow_mean=128.0,
+        flow_std=1.0,
+    ),
+    "imagenet_rgb01": InputConvention(
+        name="imagenet_rgb01",
+        channel_order="rgb",
+        scale=255.0,
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        flow_mean=128.0,
+        flow_std=16.0,
+    ),
+}
+
+
+def resolve_convention(convention: str | InputConvention | dict[str, Any]) -> InputConvention:
+    """Accept a convention name, an `InputConvention`, or its dict from checkpoint meta."""
+    if isinstance(convention, InputConvention):
+        return convention
+    if isinstance(convention, dict):
+        return InputConvention.from_dict(convention)
+    if convention not in CONVENTIONS:
+        valid = ", ".join(CONVENTIONS)
+        raise UsageError(f"unknown input convention {convention!r}; use one of: {valid}")
+    return CONVENTIONS[convention]
+
+
+class Normalize(nn.Module):
+    """uint8 (..., C*L, H, W) -> normalised float of the same shape, in the backbone's order.
+
+    RGB and RGB-diff: L frames of 3 channels, given in `input_order` ("rgb" or "bgr"; OpenCV
+    decodes BGR); the module reorders to the backbone's order. RGB-diff frames are normalised
+    like RGB; the TSN model takes their differences (the mean cancels, the std scales).
+    Flow: 2L channels x0,y0,x1,y1,... centred on `flow_mean`, divided by `flow_std`.
+    """
+
+    def __init__(
+        self,
+        modality: str,
+        convention: str | InputConvention | dict[str, Any],
+        input_order: str = "rgb",
+    ) -> None:
+        super().__init__()
+        if modality not in MODALITIES:
+            raise UsageError(f"unknown modality {modality!r}; use one of: {', '.join(MODALITIES)}")
+        if input_order not in ("rgb", "bgr"):
+            raise UsageError(f"input_order must be 'rgb' or 'bgr', not {input_order!r}")
+        self.modality = modality
+        self.convention = resolve_convention(convention)
+        self.swap = modality != "flow" and input_order != self.convention.channel_order
+        conv = self.convention
+        if modality == "flow":
+            mean = torch.tensor([conv.flow_mean], dtype=torch.float32)
+            std = torch.tensor([conv.flow_std], dtype=torch.float32)
+        else:
+            # shift by mean*scale and divide by std*scale: one fused affine on the 0..255 values
+            mean = torch.tensor(conv.mean, dtype=torch.float32) * conv.scale
+            std = torch.tensor(conv.std, dtype=torch.float32) * conv.scale
+        self.register_buffer("mean", mean.view(-1, 1, 1), persistent=False)  # (c, 1, 1)
+        self.register_buffer("inv_std", (1.0 / std).view(-1, 1, 1), persistent=False)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        # clip: (..., C*L, H, W) uint8 or float on the 0..255 scale
+        *lead, channels, height, width = clip.shape
+        group = 1 if self.modality == "flow" else 3
+        if channels % group:
+            raise UsageError(f"{self.modality} input needs a multiple of {group} channels")
+        x = clip.to(self.mean.dtype if not clip.is_floating_point() else clip.dtype)
+        x = x.reshape(*lead, channels // group, group, height, width)  # (..., L, c, H, W)
+        if self.swap:
+            x = x.flip(-3)
+        x = (x - self.mean.to(x.dtype)) * self.inv_std.to(x.dtype)
+        return x.reshape(*lead, channels, height, width)
+
+
+def normalize_clip(
+    clip: torch.Tensor,
+    modality: str,
+    convention: str | InputConvention | dict[str, Any],
+    input_order: str = "rgb",
+) -> torch.Tensor:
+    """Normalise a uint8 batch (..., C*L, H, W) on its own device; see `Normalize`."""
+    return Normalize(modality, convention, input_order).to(clip.device)(clip)
