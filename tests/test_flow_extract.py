@@ -1,0 +1,140 @@
+"""The per-video pipeline: file counts, encoding on disk, atomicity, resume, saved settings."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from flow_helpers import moving_video
+
+from tsncli.errors import UsageError
+from tsncli.flow import extract as extract_module
+from tsncli.flow.encoding import decode_flow
+from tsncli.flow.extract import (
+    FlowConfig,
+    VideoTask,
+    extract_video,
+    load_flow_settings,
+    save_flow_settings,
+)
+
+SMALL = FlowConfig(algo="dis", size="64x48")
+
+
+def _run(tmp_path, n=5, config=SMALL, name="v", **video):
+    video_path = moving_video(tmp_path / "videos" / f"{name}.avi", n=n, **video)
+    out = tmp_path / "out"
+    result = extract_video(VideoTask(name, str(video_path), str(out), config))
+    return result, out / name
+
+
+def _names(folder, prefix):
+    return sorted(p.name for p in folder.glob(f"{prefix}_*.jpg"))
+
+
+def test_video_of_n_frames_gives_n_images_and_n_minus_one_flows(tmp_path):
+    result, folder = _run(tmp_path, n=5)
+    assert result.status == "done" and (result.frames, result.images, result.flows) == (5, 5, 4)
+    assert _names(folder, "img") == [f"img_{k:05d}.jpg" for k in range(1, 6)]
+    assert _names(folder, "flow_x") == [f"flow_x_{k:05d}.jpg" for k in range(1, 5)]
+    assert _names(folder, "flow_y") == [f"flow_y_{k:05d}.jpg" for k in range(1, 5)]
+
+
+def test_step_keeps_every_step_th_frame_for_images_and_flows(tmp_path):
+    result, folder = _run(tmp_path, n=7, config=FlowConfig(algo="dis", size="64x48", step=2))
+    assert (result.images, result.flows) == (4, 3)  # frames 1, 3, 5, 7
+    assert len(_names(folder, "flow_x")) == 3
+
+
+@pytest.mark.parametrize("modality,images,flows", [("rgb", 4, 0), ("flow", 0, 3)])
+def test_modality_writes_only_what_was_asked(tmp_path, modality, images, flows):
+    result, folder = _run(tmp_path, n=4, config=FlowConfig(algo="dis", modality=modality))
+    assert (len(_names(folder, "img")), len(_names(folder, "flow_x"))) == (images, flows)
+    assert (result.images, result.flows) == (images, flows)
+
+
+def test_frames_are_resized_before_saving(tmp_path):
+    _, folder = _run(tmp_path, n=2, config=FlowConfig(algo="dis", size="40x30"))
+    assert cv2.imread(str(folder / "img_00001.jpg")).shape == (30, 40, 3)
+    assert cv2.imread(str(folder / "flow_x_00001.jpg"), cv2.IMREAD_GRAYSCALE).shape == (30, 40)
+
+
+def test_rightward_motion_is_written_as_flow_x_above_128(tmp_path):
+    _, folder = _run(tmp_path, n=3, width=96, height=72, dx=3, config=FlowConfig(algo="dis"))
+    fx = cv2.imread(str(folder / "flow_x_00001.jpg"), cv2.IMREAD_GRAYSCALE)
+    fy = cv2.imread(str(folder / "flow_y_00001.jpg"), cv2.IMREAD_GRAYSCALE)
+    interior = (slice(20, -20), slice(20, -20))
+    assert np.median(fx[interior]) > 128
+    # 96x72 is resized to 340x256, so 3 px become 3 * 340 / 96 = 10.6 px.
+    assert np.median(decode_flow(fx[interior])) == pytest.approx(3 * 340 / 96, abs=0.8)
+    assert abs(np.median(decode_flow(fy[interior]))) < 0.5
+
+
+def test_corrupt_video_fails_with_a_reason_and_leaves_no_folder(tmp_path):
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"\x00garbage" * 100)
+    result = extract_video(VideoTask("bad", str(bad), str(tmp_path / "out"), SMALL))
+    assert result.status == "failed" and "corrupt" in result.error
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_single_frame_video_fails_for_flow_instead_of_an_empty_folder(tmp_path):
+    result, folder = _run(tmp_path, n=1)
+    assert result.status == "failed" and "at least 2" in result.error
+    assert not folder.exists()
+
+
+def test_interrupt_mid_video_leaves_no_half_written_folder(tmp_path, monkeypatch):
+    calls = {"n": 0}
+
+    def exploding_flow_fn(name):
+        def fn(a, b):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            return np.zeros((*a.shape, 2), np.float32)
+
+        return fn
+
+    monkeypatch.setattr(extract_module, "create_flow_fn", exploding_flow_fn)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, n=5)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_leftover_temp_folder_of_a_killed_run_is_removed_and_the_video_redone(tmp_path):
+    out = tmp_path / "out"
+    stale = out / ".v.abc123.tmp"
+    stale.mkdir(parents=True)
+    (stale / "img_00001.jpg").write_bytes(b"half")
+    result, folder = _run(tmp_path, n=3)
+    assert result.status == "done" and not stale.exists()
+    assert len(_names(folder, "img")) == 3
+
+
+def test_flow_settings_round_trip_through_the_frames_folder(tmp_path):
+    assert load_flow_settings(tmp_path) is None
+    save_flow_settings(tmp_path, FlowConfig(algo="farneback", short_side=128, bound=15))
+    settings = load_flow_settings(tmp_path)
+    assert settings["algo"] == "farneback" and settings["bound"] == 15.0
+    assert settings["size"] is None and settings["short_side"] == 128 and settings["step"] == 1
+
+
+def test_default_size_is_tsn_340x256():
+    assert FlowConfig().frame_size == (340, 256)
+    assert FlowConfig().settings()["size"] == "340x256"
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"size": "64x48", "short_side": 48}, "not both"),
+        ({"algo": "brox"}, "use one of"),
+        ({"modality": "depth"}, "rgb, flow, both"),
+        ({"bound": 0}, "positive"),
+        ({"step": 0}, ">= 1"),
+    ],
+)
+def test_invalid_settings_name_the_fix(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        FlowConfig(**kwargs)
