@@ -49,7 +49,7 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 for _spec in (
     DatasetSpec("ucf101", "ucf101", "UCF101, official 3 splits (classInd.txt, trainlist0k.txt)"),
     DatasetSpec("hmdb51", "hmdb51", "HMDB51, official 3 splits (<class>_test_split<k>.txt)"),
-    DatasetSpec("toy", "ucf101", "the synthetic toy dataset from `tsn fetch toy` (UCF101 format)"),
+    DatasetSpec("toy", "ucf101", "the synthetic toy dataset from tsn fetch toy (UCF101 format)"),
     DatasetSpec("custom", None, "your own videos: class folders or a video,label,subset CSV"),
 ):
     DATASETS.add(_spec.name, _spec)
