@@ -2,23 +2,201 @@
 
 from __future__ import annotations
 
-import typer
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
-from tsncli.commands._common import example
-from tsncli.errors import TsnError
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from tsncli.commands._common import example, progress_bar
+from tsncli.data.catalog import (
+    WEIGHT_ARCHS,
+    WEIGHTS_PREFIX,
+    entry_names,
+    weights_entry_name,
+)
+from tsncli.errors import UsageError
+from tsncli.logs import is_quiet, stderr_console
+
+log = logging.getLogger("tsncli.fetch")
 
 SUMMARY = "Download datasets and weights (resumable, verified, with mirrors)."
+SPECIAL = ("weights", "toy")
 
 
-def fetch_command(ctx: typer.Context) -> None:
-    """Download datasets and weights (resumable, verified, with mirrors)."""
-    raise TsnError("`tsn fetch` is not built yet (issue #3); nothing was done")
+def complete_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion: catalog names, `weights`, `toy`; after `weights`, the architectures."""
+    typed = ctx.params.get("names") or []
+    if typed and typed[0] == "weights":
+        choices = list(WEIGHT_ARCHS)
+    else:
+        choices = [n for n in entry_names() if not n.startswith(WEIGHTS_PREFIX)] + list(SPECIAL)
+    return [c for c in choices if c.startswith(incomplete)]
+
+
+@contextmanager
+def _download_progress() -> Iterator[Any]:
+    """Yield `on_progress(name, done, total)` drawing one Rich bar per file on stderr."""
+    if is_quiet():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    tasks: dict[str, Any] = {}
+    lock = threading.Lock()
+    with Progress(*columns, console=stderr_console) as progress:
+
+        def on_progress(name: str, done: int, total: int | None) -> None:
+            with lock:
+                if name not in tasks:
+                    tasks[name] = progress.add_task(name, total=total)
+            progress.update(tasks[name], completed=done, total=total)
+
+        yield on_progress
+
+
+def _human(n: int | None, exact: bool) -> str:
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            return text if exact else f"~{text}"
+        value /= 1000
+    return str(n)
+
+
+def _render_list(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "kind", "size", "status", "where", box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["kind"],
+            _human(row["bytes"], row["exact_size"]),
+            row["status"],
+            row["dest"],
+        )
+    stderr_console.print(table)
+    stderr_console.print("also: `tsn fetch toy` generates a small synthetic dataset locally")
+
+
+def _fetch_toy(dest: Path | None, videos_per_class: int | None, seed: int | None, force: bool):
+    from tsncli.data.toy import generate_toy_dataset  # imported here: only the toy branch needs it
+
+    kwargs: dict[str, Any] = {"force": force}
+    if videos_per_class is not None:
+        kwargs["videos_per_class"] = videos_per_class
+    if seed is not None:
+        kwargs["seed"] = seed
+    folder = dest or Path("data/toy")
+    with progress_bar("toy videos", None) as advance:
+        generate_toy_dataset(folder, on_progress=lambda done, total: advance(), **kwargs)
+    typer.echo(str(folder))
+
+
+def _resolve_names(names: list[str]) -> list[str]:
+    if names[0] != "weights":
+        if "toy" in names or "weights" in names:
+            raise UsageError("`toy` and `weights ARCH...` must come first and alone")
+        return names
+    if len(names) == 1:
+        raise UsageError(f"name an architecture: tsn fetch weights {{{','.join(WEIGHT_ARCHS)}}}")
+    return [weights_entry_name(arch) for arch in names[1:]]
+
+
+def fetch_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Catalog names (see --list), URLs, `weights ARCH...` or `toy`.",
+            autocompletion=complete_names,
+            show_default=False,
+        ),
+    ] = None,
+    dest: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the files [default: data/<name>, or $TSN_HOME for weights]."),
+    ] = None,
+    mirror: Annotated[
+        str | None,
+        typer.Option(envvar="TSN_MIRROR", help="Fetch each file from BASE_URL/<file name>."),
+    ] = None,
+    from_path: Annotated[
+        Path | None,
+        typer.Option("--from", help="Adopt a file (or a folder of files) you downloaded yourself."),
+    ] = None,
+    sha256: Annotated[str | None, typer.Option(help="Expected sha256 of a single file.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Files in parallel.")] = 1,
+    force: Annotated[bool, typer.Option(help="Download again even if present.")] = False,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Show every entry, its size and local status.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --list: JSON on stdout.")] = False,
+    videos_per_class: Annotated[
+        int | None, typer.Option(min=1, help="toy: videos per class.", show_default=False)
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="toy: random seed.", show_default=False)] = None,
+) -> None:
+    """Download datasets and weights (resumable, verified, with mirrors).
+
+    Files land in `<name>.part`, resume after an interruption, are checked for size and sha256,
+    then renamed. Each finished path is printed on stdout.
+    """
+    from tsncli.data.fetching import list_catalog, plan_fetch, run_fetch
+
+    if list_:
+        _render_list(list_catalog(dest), as_json)
+        return
+    if not names:
+        raise UsageError("name what to fetch (see `tsn fetch --list`), a URL, or `weights ARCH`")
+    if names[0] == "toy":
+        if len(names) > 1:
+            raise UsageError("`tsn fetch toy` takes no other names")
+        _fetch_toy(dest, videos_per_class, seed, force)
+        return
+    if videos_per_class is not None or seed is not None:
+        raise UsageError("--videos-per-class and --seed apply to `tsn fetch toy` only")
+    items = plan_fetch(_resolve_names(names), dest=dest, mirror=mirror, sha256=sha256)
+    with _download_progress() as on_progress:
+        outcomes = run_fetch(
+            items, jobs=jobs, force=force, from_path=from_path, on_progress=on_progress
+        )
+    for outcome in outcomes:
+        log.info("%s: %s", outcome.status, outcome.path)
+        typer.echo(str(outcome.path))
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         name="fetch",
         help=SUMMARY,
-        epilog=example("tsn fetch ucf101 --mirror https://example.org/tsn"),
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        epilog=example(
+            "tsn fetch --list",
+            "tsn fetch ucf101 --mirror https://example.org/tsn",
+            "tsn fetch hmdb51 --from ~/Downloads",
+            "tsn fetch weights resnet50 bninception",
+            "tsn fetch toy --videos-per-class 10",
+        ),
     )(fetch_command)

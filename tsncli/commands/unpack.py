@@ -2,23 +2,125 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from tsncli.commands._common import example
-from tsncli.errors import TsnError
+from tsncli.errors import UsageError
+from tsncli.logs import is_quiet, stderr_console
+
+log = logging.getLogger("tsncli.unpack")
 
 SUMMARY = "Safely extract RAR/ZIP archives, HMDB51's RAR of RARs included."
+DATASET_CHOICES = ("ucf101", "hmdb51")
 
 
-def unpack_command(ctx: typer.Context) -> None:
-    """Safely extract RAR/ZIP archives, HMDB51's RAR of RARs included."""
-    raise TsnError("`tsn unpack` is not built yet (issue #3); nothing was done")
+def complete_target(incomplete: str) -> list[str]:
+    """Shell completion for the first argument: the dataset names."""
+    return [name for name in DATASET_CHOICES if name.startswith(incomplete)]
+
+
+def _progress():
+    """A Rich progress with one bar per step; returns (progress or None, on_progress)."""
+    if is_quiet():
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=stderr_console
+    )
+    tasks: dict[str, int] = {}
+
+    def on_progress(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            tasks[step] = progress.add_task(step, total=total)
+        progress.update(tasks[step], completed=done, total=total)
+
+    return progress, on_progress
+
+
+def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
+    from tsncli.data.archives import ARCHIVE_SUFFIXES, extract_archive
+
+    if dest is None and len(paths) == 2 and not paths[1].lower().endswith(ARCHIVE_SUFFIXES):
+        paths, dest = paths[:1], Path(paths[1])  # `tsn unpack ARCHIVE DEST`
+    progress, on_progress = _progress()
+    for raw in paths:
+        archive = Path(raw)
+        if not archive.is_file():
+            raise UsageError(f"{archive}: no such archive; give ucf101, hmdb51 or a .rar/.zip path")
+        folder = dest or archive.with_suffix("")
+        callback = (lambda d, t, n=archive.name: on_progress(n, d, t)) if on_progress else None
+        if progress:
+            with progress:
+                status = extract_archive(archive, folder, force=force, on_progress=callback)
+        else:
+            status = extract_archive(archive, folder, force=force, on_progress=callback)
+        log.info("%s: %s -> %s", status, archive, folder)
+        typer.echo(str(folder))
+
+
+def unpack_command(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="ucf101 or hmdb51 (dataset-aware), or a .rar/.zip archive.",
+            autocompletion=complete_target,
+            show_default=False,
+        ),
+    ],
+    archives: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Dataset archives [default: the catalog files in --dest]; or a DEST folder.",
+            show_default=False,
+        ),
+    ] = None,
+    dest: Annotated[
+        Path | None,
+        typer.Option(help="Output folder [default: data/<dataset>, or beside the archive]."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Unpack again even if done before.")] = False,
+) -> None:
+    """Unpack a dataset into DEST/videos/<Class>/<video>.avi and DEST/splits/, or any archive.
+
+    Member paths are checked first: absolute paths, `..`, device files and links that leave DEST
+    are refused. Work happens in temporary folders, so an interrupted run resumes.
+    """
+    if target not in DATASET_CHOICES:
+        _generic([target, *(archives or [])], dest, force)
+        return
+    from tsncli.data.unpack import unpack_dataset
+
+    progress, on_progress = _progress()
+    if progress:
+        with progress:
+            summary = unpack_dataset(target, archives, dest, force=force, on_progress=on_progress)
+    else:
+        summary = unpack_dataset(target, archives, dest, force=force)
+    for part in summary.skipped:
+        log.info("%s/ already unpacked (use --force to redo)", part)
+    log.info(
+        "%s: %d videos in %d classes, %d split files under %s",
+        target,
+        summary.videos,
+        summary.classes,
+        summary.splits,
+        summary.dest,
+    )
+    typer.echo(str(summary.dest))
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         name="unpack",
         help=SUMMARY,
-        epilog=example("tsn unpack ucf101"),
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        epilog=example(
+            "tsn unpack ucf101",
+            "tsn unpack hmdb51 ~/Downloads/hmdb51_org.rar ~/Downloads/test_train_splits.rar",
+            "tsn unpack archive.zip out/",
+        ),
     )(unpack_command)

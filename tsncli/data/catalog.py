@@ -1,0 +1,216 @@
+"""The catalog of fetchable things (datasets, Caffe models, ImageNet weights) and where they live.
+
+Entries are registered by name; `tsn fetch NAME` and shell completion read this registry.
+torchvision URLs and hash prefixes come from torchvision's own `*_Weights` enums, read lazily so
+that listing names (completion) never imports torchvision.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tsncli.errors import UsageError
+from tsncli.registry import Registry
+
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")  # torch.hub convention: name-<sha256 prefix>.ext
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One downloadable file: its local name, URL and whatever we know to verify it."""
+
+    filename: str  # the name it gets on disk
+    url: str
+    size: int | None = None  # exact bytes, checked when known
+    sha256: str | None = None  # full hex digest, checked when known
+    hash_prefix: str | None = None  # leading hex digits of the sha256 (torchvision style)
+    approx_bytes: int | None = None  # for display only when the exact size is unknown
+
+    @property
+    def remote_name(self) -> str:
+        """The file name on the server (what a mirror of the original server holds)."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A named thing `tsn fetch` can get: one or more files and where they go by default."""
+
+    name: str
+    kind: str  # "dataset" | "caffe" | "weights"
+    description: str
+    files: tuple[RemoteFile, ...]
+
+    def default_dest(self) -> Path:
+        """`data/<name>/` for datasets, `$TSN_HOME/<kind dir>/` for models and weights."""
+        if self.kind == "dataset":
+            return Path("data") / self.name
+        if self.kind == "weights":
+            return cache_dir() / "weights"
+        return cache_dir() / self.name
+
+
+CATALOG: Registry[Callable[[], CatalogEntry]] = Registry("catalog entry")
+
+# arch -> torchvision enum class name; IMAGENET1K_V1 is what TSN-era work and MMAction2 used.
+TORCHVISION_WEIGHTS = {
+    "resnet18": "ResNet18_Weights",
+    "resnet34": "ResNet34_Weights",
+    "resnet50": "ResNet50_Weights",
+    "resnet101": "ResNet101_Weights",
+    "resnet152": "ResNet152_Weights",
+    "mobilenet_v2": "MobileNet_V2_Weights",
+    "mobilenet_v3_large": "MobileNet_V3_Large_Weights",
+    "efficientnet_b0": "EfficientNet_B0_Weights",
+}
+TORCHVISION_WEIGHTS_VERSION = "IMAGENET1K_V1"
+BNINCEPTION_URL = "https://yjxiong.blob.core.windows.net/models/bn_inception-9f5701afb96c8044.pth"
+WEIGHT_ARCHS = (*TORCHVISION_WEIGHTS, "bninception")
+WEIGHTS_PREFIX = "weights/"
+
+
+def cache_dir() -> Path:
+    """The cache for weights and models: `$TSN_HOME`, default `~/.cache/tsn`."""
+    home = os.environ.get("TSN_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".cache" / "tsn"
+
+
+def entry_names() -> list[str]:
+    """Every catalog name, datasets first (cheap: imports nothing)."""
+    return CATALOG.names()
+
+
+def get_entry(name: str) -> CatalogEntry:
+    """The entry called `name`; `weights ARCH` may be written `weights/ARCH`."""
+    return CATALOG.get(name)()
+
+
+def weights_entry_name(arch: str) -> str:
+    """The catalog name of ImageNet weights for `arch` (unknown arch -> error listing archs)."""
+    if arch not in WEIGHT_ARCHS:
+        raise UsageError(f"no ImageNet weights for {arch!r}; use one of: {', '.join(WEIGHT_ARCHS)}")
+    return WEIGHTS_PREFIX + arch
+
+
+def weights_path(arch: str) -> Path:
+    """Where `tsn fetch weights ARCH` puts ImageNet weights for `arch` (may not exist yet)."""
+    entry = get_entry(weights_entry_name(arch))
+    return entry.default_dest() / entry.files[0].filename
+
+
+def fetch_weights_command(arch: str) -> str:
+    """The exact command that downloads the weights for `arch`."""
+    return f"tsn fetch weights {arch}"
+
+
+def _hash_prefix(url: str) -> str | None:
+    match = _HASH_IN_NAME.search(url.rsplit("/", 1)[-1])
+    return match.group(1) if match else None
+
+
+def _torchvision_entry(arch: str) -> CatalogEntry:
+    import torchvision.models
+
+    enum = getattr(torchvision.models, TORCHVISION_WEIGHTS[arch])
+    weights = enum[TORCHVISION_WEIGHTS_VERSION]
+    mb = weights.meta.get("_file_size")
+    approx = int(mb * 1024 * 1024) if mb else None
+    name = weights.url.rsplit("/", 1)[-1]
+    file = RemoteFile(name, weights.url, hash_prefix=_hash_prefix(weights.url), approx_bytes=approx)
+    return CatalogEntry(
+        WEIGHTS_PREFIX + arch,
+        "weights",
+        f"ImageNet weights for {arch} (torchvision {enum.__name__}.{TORCHVISION_WEIGHTS_VERSION})",
+        (file,),
+    )
+
+
+def _bninception_entry() -> CatalogEntry:
+    # The suffix of this name is not documented as a sha256 prefix, so it is not checked.
+    file = RemoteFile(BNINCEPTION_URL.rsplit("/", 1)[-1], BNINCEPTION_URL, approx_bytes=45_000_000)
+    return CatalogEntry(
+        WEIGHTS_PREFIX + "bninception",
+        "weights",
+        "ImageNet weights for BN-Inception (the TSN PyTorch port's .pth)",
+        (file,),
+    )
+
+
+_UCF = "https://www.crcv.ucf.edu"
+_HMDB = "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10"
+_TSN_BLOB = "https://yjxiong.blob.core.windows.net"
+GB = 1_000_000_000
+
+
+def _ucf101() -> CatalogEntry:
+    return CatalogEntry(
+        "ucf101",
+        "dataset",
+        "UCF101: 13320 videos, 101 classes (videos RAR + official splits ZIP)",
+        (
+            RemoteFile("UCF101.rar", f"{_UCF}/data/UCF101/UCF101.rar", approx_bytes=int(6.5 * GB)),
+            RemoteFile(
+                "UCF101TrainTestSplits-RecognitionTask.zip",
+                f"{_UCF}/wp-content/uploads/2019/03/UCF101TrainTestSplits-RecognitionTask.zip",
+                approx_bytes=110_000,
+            ),
+        ),
+    )
+
+
+def _hmdb51() -> CatalogEntry:
+    return CatalogEntry(
+        "hmdb51",
+        "dataset",
+        "HMDB51: 6766 videos, 51 classes (RAR of 51 RARs + official splits RAR)",
+        (
+            RemoteFile("hmdb51_org.rar", f"{_HMDB}/hmdb51_org.rar", approx_bytes=int(2.1 * GB)),
+            RemoteFile(
+                "test_train_splits.rar", f"{_HMDB}/test_train_splits.rar", approx_bytes=200_000
+            ),
+        ),
+    )
+
+
+def _tsn_init() -> CatalogEntry:
+    files = tuple(
+        RemoteFile(
+            f"bn_inception_{m}_init.caffemodel",
+            f"{_TSN_BLOB}/tsn-init/bn_inception_{m}_init.caffemodel",
+            approx_bytes=45_000_000,
+        )
+        for m in ("rgb", "flow")
+    )
+    return CatalogEntry(
+        "tsn-init", "caffe", "TSN Caffe init models (BN-Inception RGB, flow)", files
+    )
+
+
+def _tsn_reference() -> CatalogEntry:
+    files = []
+    for ds in ("ucf101", "hmdb51"):
+        for split in (1, 2, 3):
+            for modality in ("rgb", "flow"):
+                stem = f"{ds}_split_{split}_tsn_{modality}_reference_bn_inception.caffemodel"
+                # saved without the server's `.v5` suffix, as the original scripts did
+                url = f"{_TSN_BLOB}/tsn-reference-models/{stem}.v5"
+                files.append(RemoteFile(stem, url, approx_bytes=40_000_000))
+    return CatalogEntry(
+        "tsn-reference",
+        "caffe",
+        "The 12 released TSN Caffe models (UCF101/HMDB51 x 3 splits x RGB/flow)",
+        tuple(files),
+    )
+
+
+CATALOG.add("ucf101", _ucf101)
+CATALOG.add("hmdb51", _hmdb51)
+CATALOG.add("tsn-init", _tsn_init)
+CATALOG.add("tsn-reference", _tsn_reference)
+for _arch in TORCHVISION_WEIGHTS:
+    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: _torchvision_entry(a))
+CATALOG.add(WEIGHTS_PREFIX + "bninception", _bninception_entry)
