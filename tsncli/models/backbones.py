@@ -164,3 +164,24 @@ BACKBONES.add(
         min_size=8,
     ),
 )
+
+
+def _build_bninception() -> nn.Module:
+    from tsncli.models.bninception import BNInception
+
+    return BNInception()
+
+
+BACKBONES.add(
+    "bninception",
+    BackboneSpec(
+        name="bninception",
+        build=_build_bninception,
+        feature_dim=1024,
+        first_conv="conv1_7x7_s2",
+        first_bn="conv1_7x7_s2_bn",
+        convention="caffe_bgr255",
+        weights_format="bninception",
+        min_size=32,
+    ),
+)
