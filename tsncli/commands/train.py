@@ -2,23 +2,158 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-from tsncli.commands._common import example
-from tsncli.errors import TsnError
+from tsncli.commands._common import cli_overrides, example
+from tsncli.errors import UsageError
 
 SUMMARY = "Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes."
 
 
-def train_command(ctx: typer.Context) -> None:
-    """Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes."""
-    raise TsnError("`tsn train` is not built yet (issue #6); nothing was done")
+def _parse_steps(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(s) for s in text.replace(" ", "").split(",") if s)
+    except ValueError:
+        raise UsageError(
+            f"--lr-steps {text!r}: give epochs separated by commas, e.g. 30,60"
+        ) from None
+
+
+def resolve_train_config(
+    dataset: str, modality: str, preset: str | None, config: Path | None, overrides: dict[str, Any]
+) -> Any:
+    """Layer defaults < preset (auto `{dataset}_{modality}`) < --config (or the run's saved
+    config.yaml on --resume) < flags."""
+    from tsncli.config import list_presets, resolve_config
+    from tsncli.engine.train_config import TrainConfig
+
+    values = dict(overrides, dataset=dataset, modality=modality)
+    if preset is None:
+        auto = f"{dataset}_{modality}"
+        preset = auto if auto in list_presets() else None
+    elif preset == "none":
+        preset = None
+    cfg = resolve_config(
+        TrainConfig, section="train", preset=preset, config_file=config, overrides=values
+    )
+    saved = Path(cfg.resolved().out or ".") / "config.yaml"
+    if cfg.resume and config is None and saved.is_file():
+        cfg = resolve_config(
+            TrainConfig, section="train", preset=preset, config_file=saved, overrides=values
+        )
+    return cfg
+
+
+def train_command(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str, typer.Argument(help="Dataset name used in the list files, e.g. ucf101.")
+    ],
+    modality: Annotated[str, typer.Argument(help="rgb, flow or rgbdiff.")],
+    split: Annotated[int, typer.Option(help="Split number K of the list files.")] = 1,
+    lists_dir: Annotated[
+        Path, typer.Option(help="Folder of {ds}_{mod}_{train|val}_split_{k}.txt and classes.")
+    ] = Path("data"),
+    frames: Annotated[
+        Path | None, typer.Option(help="Read frame folders from here instead of the lists' paths.")
+    ] = None,
+    arch: Annotated[
+        str, typer.Option(help="Backbone (bninception, resnet18/50, ...).")
+    ] = "bninception",
+    segments: Annotated[int, typer.Option(help="Segments (snippets) per video.")] = 3,
+    epochs: Annotated[int, typer.Option(help="Epochs to train.")] = 80,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "--batch", help="Effective batch over all devices.")
+    ] = 128,
+    micro_batch: Annotated[
+        int | None, typer.Option(help="Clips per device per forward; smaller accumulates.")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Base lr (default 0.001 rgb, 0.005 flow).")
+    ] = None,
+    lr_steps: Annotated[
+        str | None, typer.Option(help="Epochs where lr drops 10x, e.g. 30,60.")
+    ] = None,
+    dropout: Annotated[
+        float | None, typer.Option(help="Dropout before fc (default 0.8 rgb, 0.7 flow).")
+    ] = None,
+    clip_grad: Annotated[
+        float | None, typer.Option(help="Gradient-norm clip (default 40 rgb, 20 flow; 0 off).")
+    ] = None,
+    consensus: Annotated[str, typer.Option(help="avg, max, weighted or identity.")] = "avg",
+    crop_size: Annotated[
+        int, typer.Option(help="Input crop side (224; 112 or 96 for demos).")
+    ] = 224,
+    pretrained: Annotated[
+        str, typer.Option(help="imagenet (from `tsn fetch weights`), none, or a weights file.")
+    ] = "imagenet",
+    init: Annotated[
+        Path | None, typer.Option(help="Start from this TSN checkpoint (e.g. Kinetics).")
+    ] = None,
+    gpus: Annotated[
+        int | None, typer.Option(help="0 = CPU; N = DDP over N local GPUs (default: all).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Loader processes per device (default CPUs-1, max 8).")
+    ] = None,
+    amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
+    eval_every: Annotated[int, typer.Option(help="Validate every N epochs (0 never).")] = 5,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder (default runs/<ds>_<mod>_split<k>_<arch>).")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for sampling, crops and init.")] = 0,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="Recipe from tsncli/configs (default {ds}_{mod} if shipped; none)."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML of options (flat or a `train:` section).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Train TSN on list files; every option can also come from --preset or --config YAML."""
+    from tsncli.commands._train_view import TrainView
+    from tsncli.engine.train import train
+
+    overrides = cli_overrides(ctx, exclude=("config", "preset", "as_json", "dataset", "modality"))
+    if "lr_steps" in overrides:
+        overrides["lr_steps"] = _parse_steps(overrides["lr_steps"])
+    for key in ("lists_dir", "frames", "init", "out"):
+        if overrides.get(key) is not None:
+            overrides[key] = str(overrides[key])
+    cfg = resolve_train_config(dataset, modality, preset, config, overrides)
+    with TrainView() as view:
+        result = train(cfg, on_event=view.handle)
+    if result is None:  # a torchrun rank other than 0
+        return
+    summary = {
+        "run_dir": str(result.run_dir),
+        "epochs": result.epochs_done,
+        "best_val_mean_class_accuracy": result.best_metric,
+        "last_checkpoint": str(result.last_checkpoint),
+        "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        view.summary(summary)
 
 
 def register(app: typer.Typer) -> None:
     app.command(
         name="train",
         help=SUMMARY,
-        epilog=example("tsn train ucf101 rgb --split 2 --gpus 8"),
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        epilog=example(
+            "tsn train ucf101 rgb --split 2 --gpus 8",
+            "tsn train hmdb51 flow --arch resnet50 --batch-size 64 --epochs 100",
+            "tsn train ucf101 rgb --resume",
+            "torchrun --nnodes 2 --nproc-per-node 8 -m tsncli train ucf101 flow",
+        ),
     )(train_command)

@@ -1,0 +1,262 @@
+"""`tsn train`'s core: check inputs, then train on CPU, one GPU, N local GPUs or torchrun nodes.
+
+`train(config, on_event)` validates lists, frames and weights once, then runs `run_training`
+in this process, in N spawned processes (`--gpus N`, via the shared pool) or as one torchrun
+rank. Rank 0 alone writes the run folder: config.yaml, metrics.jsonl/.csv, last.pt, best.pt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tsncli.config import config_to_dict, save_config
+from tsncli.data.catalog import fetch_weights_command, weights_path
+from tsncli.data.frames import validate_records
+from tsncli.data.listfile import (
+    VideoRecord,
+    classes_file_name,
+    list_file_name,
+    read_classes,
+    read_list,
+)
+from tsncli.engine.distributed import (
+    DistContext,
+    destroy_process_group,
+    free_port,
+    init_process_group,
+    torchrun_env,
+)
+from tsncli.engine.train_config import TrainConfig
+from tsncli.engine.train_loop import Emit, TrainEvent
+from tsncli.errors import DataError, UsageError
+from tsncli.models.backbones import get_backbone
+from tsncli.parallel import current_device, resolve_devices, run_pool
+
+log = logging.getLogger("tsncli.train")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a training process needs, checked up front (picklable for spawned ranks)."""
+
+    config: TrainConfig  # resolved
+    class_names: tuple[str, ...]
+    train_records: tuple[VideoRecord, ...]
+    val_records: tuple[VideoRecord, ...]
+    flow_settings: dict[str, Any] | None
+    pretrained_path: str | None  # backbone weights to load, None for random init
+    frames_dir: str
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.out or ".")
+
+
+@dataclass
+class TrainResult:
+    """What a finished `train` call produced (returned by rank 0)."""
+
+    run_dir: Path
+    epochs_done: int
+    best_metric: float | None  # best val mean class accuracy, None when never validated
+    last_checkpoint: Path
+    best_checkpoint: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _read_list_file(cfg: TrainConfig, subset: str) -> tuple[VideoRecord, ...]:
+    path = Path(cfg.lists_dir) / list_file_name(cfg.dataset, cfg.list_modality, subset, cfg.split)
+    if not path.is_file():
+        raise DataError(
+            f"list file {path} does not exist; build it with "
+            f"`tsn lists {cfg.dataset} --out {cfg.lists_dir}` (or pass --lists-dir)"
+        )
+    records = tuple(read_list(path, frames_root=cfg.frames))
+    validate_records(records, cfg.modality, source=path)
+    return records
+
+
+def resolve_pretrained(cfg: TrainConfig) -> str | None:
+    """imagenet -> the cached weights file (error naming `tsn fetch`); PATH -> PATH; none."""
+    choice = cfg.pretrained
+    if choice in ("none", "", None):
+        return None
+    if choice == "imagenet":
+        if get_backbone(cfg.arch).weights_format == "none":
+            raise UsageError(f"{cfg.arch} has no ImageNet weights; use --pretrained none")
+        path = weights_path(cfg.arch)
+        if not path.is_file():
+            raise DataError(
+                f"ImageNet weights for {cfg.arch} are not in the cache ({path}); "
+                f"run `{fetch_weights_command(cfg.arch)}` or pass --pretrained none"
+            )
+        return str(path)
+    if not Path(choice).is_file():
+        raise UsageError(
+            f"--pretrained {choice}: no such file; use imagenet, none or a weights file"
+        )
+    return str(choice)
+
+
+def prepare_run(config: TrainConfig) -> RunPlan:
+    """Resolve the config, read and validate lists and classes, find weights and flow settings."""
+    cfg = config.resolved()
+    get_backbone(cfg.arch)  # unknown arch -> error listing the valid ones
+    classes_path = Path(cfg.lists_dir) / classes_file_name(cfg.dataset)
+    if not classes_path.is_file():
+        raise DataError(
+            f"classes file {classes_path} does not exist; build it with "
+            f"`tsn lists {cfg.dataset} --out {cfg.lists_dir}` (or pass --lists-dir)"
+        )
+    class_names = tuple(read_classes(classes_path))
+    train_records = _read_list_file(cfg, "train")
+    val_records = _read_list_file(cfg, "val") if cfg.eval_every > 0 else ()
+    for record in (*train_records, *val_records):
+        if not 0 <= record.label < len(class_names):
+            raise DataError(
+                f"label {record.label} of {record.path} is outside the {len(class_names)} "
+                f"classes in {classes_path}; rebuild the lists with `tsn lists`"
+            )
+    run_dir = Path(cfg.out or ".")
+    if (run_dir / "last.pt").exists() and not cfg.resume:
+        raise UsageError(
+            f"{run_dir} already holds a run (last.pt); pass --resume to continue it "
+            "or --out for a new folder"
+        )
+    if cfg.init and not Path(cfg.init).is_file():
+        raise UsageError(f"--init {cfg.init}: no such checkpoint file")
+    frames_dir = cfg.frames or str(Path(train_records[0].path).parent)
+    from tsncli.flow.extract import load_flow_settings
+
+    return RunPlan(
+        config=cfg,
+        class_names=class_names,
+        train_records=train_records,
+        val_records=val_records,
+        flow_settings=load_flow_settings(frames_dir),
+        pretrained_path=resolve_pretrained(cfg),
+        frames_dir=frames_dir,
+    )
+
+
+def train(config: TrainConfig, on_event: Emit | None = None) -> TrainResult | None:
+    """Train TSN as `config` says; returns the result on rank 0 (None on other torchrun ranks)."""
+    plan = prepare_run(config)
+    emit = on_event or (lambda event: None)
+    env = torchrun_env()
+    use_cuda = torch.cuda.is_available() and plan.config.gpus != 0
+    if env is not None:
+        rank, world, local = env
+        ctx = init_process_group(rank, world, local, use_cuda)
+        try:
+            return run_training(plan, ctx, emit if ctx.is_main else (lambda event: None))
+        finally:
+            destroy_process_group()
+    gpus = plan.config.gpus
+    if gpus is None:
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = resolve_devices(gpus)
+    if devices is None or len(devices) == 1:
+        device = devices[0] if devices else "cpu"
+        if device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))
+        return run_training(plan, DistContext(device=device), emit)
+    return launch_local(plan, len(devices), devices, emit)
+
+
+@dataclass(frozen=True)
+class _RankTask:
+    plan: RunPlan
+    rank: int
+    world_size: int
+    init_method: str
+    use_cuda: bool
+    events: Any  # a Manager queue (rank 0 puts TrainEvents; None ends the stream)
+
+
+def _run_rank(task: _RankTask) -> TrainResult | None:
+    local = 0
+    device = current_device()
+    if device.startswith("cuda"):
+        local = torch.device(device).index or 0
+    ctx = init_process_group(
+        task.rank, task.world_size, local, task.use_cuda, init_method=task.init_method
+    )
+    emit = task.events.put if ctx.is_main else (lambda event: None)
+    try:
+        return run_training(task.plan, ctx, emit)
+    finally:
+        destroy_process_group()  # closes gloo sockets so peers of a failed rank stop waiting
+
+
+def launch_local(
+    plan: RunPlan, world_size: int, devices: list[str] | None, emit: Emit
+) -> TrainResult:
+    """Run `world_size` ranks in spawned processes (one per device, or CPU/gloo when None)."""
+    import torch.multiprocessing as tmp
+
+    manager = tmp.get_context("spawn").Manager()
+    events = manager.Queue()
+    init = f"tcp://127.0.0.1:{free_port()}"
+    tasks = [
+        _RankTask(plan, rank, world_size, init, devices is not None, events)
+        for rank in range(world_size)
+    ]
+    results: dict[int, Any] = {}
+    errors: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            for index, result in run_pool(_run_rank, tasks, workers=world_size, devices=devices):
+                results[index] = result
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+        finally:
+            events.put(None)
+
+    thread = threading.Thread(target=drive, name="tsn-train-ranks", daemon=True)
+    thread.start()
+    try:
+        while (event := events.get()) is not None:
+            emit(event)
+    finally:
+        thread.join()
+        manager.shutdown()
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def run_training(plan: RunPlan, ctx: DistContext, emit: Emit) -> TrainResult | None:
+    """The training run of one rank (see `tsncli.engine.train_run`)."""
+    from tsncli.engine.train_run import run_epochs
+
+    if ctx.is_main:
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(plan.config, plan.run_dir / "config.yaml")
+        emit(TrainEvent("info", message=f"run folder {plan.run_dir}"))
+    return run_epochs(plan, ctx, emit)
+
+
+def checkpoint_meta(plan: RunPlan) -> dict[str, Any]:
+    """The `meta` this trainer adds to checkpoints (the model adds arch, modality, ...)."""
+    cfg = plan.config
+    from tsncli.data.transforms import scale_size
+
+    return {
+        "class_names": list(plan.class_names),
+        "crop_size": cfg.crop_size,
+        "scale_size": scale_size(cfg.crop_size),
+        "input_order": "rgb",
+        "flow": plan.flow_settings,
+        "config": config_to_dict(cfg),
+        "dataset": cfg.dataset,
+        "split": cfg.split,
+        "frames_dir": plan.frames_dir,
+    }

@@ -1,0 +1,114 @@
+"""`TrainConfig`: every `tsn train` option, settable from presets, `--config` YAML and flags.
+
+Layering: defaults < preset (`tsncli/configs/<name>.yaml`, auto-picked as `{dataset}_{modality}`)
+< `--config` file < flags. `resolved()` fills the per-modality defaults (lr, dropout, clipping,
+new_length), and the resolved config is saved in the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from tsncli.errors import UsageError
+
+MODALITIES = ("rgb", "flow", "rgbdiff")
+SCHEDULES = ("step", "cosine")
+BN_MODES = ("partial", "frozen", "full")
+AMP_DTYPES = ("bf16", "fp16")
+
+# The paper's per-modality defaults (TSN-FACTS.md): base lr, dropout, gradient-norm clip.
+_MODALITY_DEFAULTS = {
+    "rgb": {"lr": 0.001, "dropout": 0.8, "clip_grad": 40.0},
+    "rgbdiff": {"lr": 0.001, "dropout": 0.8, "clip_grad": 40.0},
+    "flow": {"lr": 0.005, "dropout": 0.7, "clip_grad": 20.0},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of `tsn train`; epoch-based (presets convert the paper's iteration counts)."""
+
+    dataset: str = ""
+    modality: str = "rgb"
+    split: int = 1
+    lists_dir: str = "data"
+    frames: str | None = None  # remap list folders to FRAMES/<video id>
+    arch: str = "bninception"
+    segments: int = 3
+    new_length: int | None = None  # None: 1 for rgb, 5 for flow/rgbdiff
+    consensus: str = "avg"
+    dropout: float | None = None  # None: 0.8 rgb/rgbdiff, 0.7 flow
+    bn: str = "partial"  # partial (TSN), frozen (all BN in eval mode), full (all BN train)
+    pretrained: str = "imagenet"  # imagenet | none | PATH to backbone weights
+    init: str | None = None  # a TSN checkpoint to start from (fc kept when classes match)
+    crop_size: int = 224
+    epochs: int = 80
+    batch_size: int = 128  # effective batch over all devices and accumulation steps
+    micro_batch: int | None = None  # clips per device per forward; smaller -> accumulation
+    lr: float | None = None  # None: 0.001 rgb/rgbdiff, 0.005 flow
+    lr_schedule: str = "step"
+    lr_steps: tuple[float, ...] = (30.0, 60.0)  # epochs where the lr is multiplied by lr_gamma
+    lr_gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    clip_grad: float | None = None  # None: 40 rgb/rgbdiff, 20 flow; 0 disables
+    gpus: int | None = None  # None: every visible GPU (CPU when none); 0: CPU
+    workers: int | None = None  # loader processes per device; None: CPUs - 1 (at most 8)
+    amp: bool = True  # mixed precision on CUDA (ignored on CPU)
+    amp_dtype: str = "bf16"
+    channels_last: bool = False
+    compile: bool = False
+    eval_every: int = 5  # epochs between validations; 0: never
+    out: str | None = None  # run folder; None: runs/<ds>_<modality>_split<k>_<arch>
+    resume: bool = False
+    seed: int = 0
+    log_every: int = 10  # optimizer steps between progress events
+    tensorboard: bool = True  # write events when tensorboard is installed
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise UsageError(
+                f"unknown modality {self.modality!r}; use one of: {', '.join(MODALITIES)}"
+            )
+        for name, choices in (
+            ("lr_schedule", SCHEDULES),
+            ("bn", BN_MODES),
+            ("amp_dtype", AMP_DTYPES),
+        ):
+            if getattr(self, name) not in choices:
+                value = getattr(self, name)
+                raise UsageError(f"{name} {value!r} is not one of: {', '.join(choices)}")
+        positive = ("split", "segments", "epochs", "batch_size", "log_every")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise UsageError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.crop_size < 8:
+            raise UsageError(f"crop_size must be at least 8, got {self.crop_size}")
+        if self.micro_batch is not None and self.micro_batch < 1:
+            raise UsageError(f"micro_batch must be at least 1, got {self.micro_batch}")
+        if self.eval_every < 0 or (self.gpus is not None and self.gpus < 0):
+            raise UsageError("eval_every and gpus must not be negative")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def resolved(self) -> TrainConfig:
+        """A copy with per-modality defaults filled in and the run folder chosen."""
+        if not self.dataset:
+            raise UsageError("no dataset given; name one, e.g. `tsn train ucf101 rgb`")
+        defaults = _MODALITY_DEFAULTS[self.modality]
+        values = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        if self.new_length is None:
+            values["new_length"] = 1 if self.modality == "rgb" else 5
+        if self.out is None:
+            values["out"] = str(
+                Path("runs") / f"{self.dataset}_{self.modality}_split{self.split}_{self.arch}"
+            )
+        return dataclasses.replace(self, **values)
+
+    @property
+    def list_modality(self) -> str:
+        """Which list files to read: RGB-diff uses the RGB lists (same frames)."""
+        return "flow" if self.modality == "flow" else "rgb"

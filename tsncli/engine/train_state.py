@@ -1,0 +1,158 @@
+"""Training state on disk: RNG states, resumable checkpoints, pretrained and --init weights.
+
+RNG states are stored as tensors and plain lists so `load_checkpoint` can read them with
+`weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tsncli.engine.checkpoint import load_checkpoint, save_checkpoint
+from tsncli.errors import DataError, UsageError
+from tsncli.models.tsn import TSN, cross_modality_conv, unwrap_model
+
+log = logging.getLogger("tsncli.train")
+
+
+def capture_rng() -> dict[str, Any]:
+    """Python, NumPy, torch CPU and CUDA generator states."""
+    np_state = np.random.get_state(legacy=False)
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "state": [int(v) for v in np_state["state"]["key"]],
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Inverse of `capture_rng` (CUDA states only when the device count matches)."""
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    numpy = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": np.array(numpy["state"], dtype=np.uint32), "pos": numpy["pos"]},
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def save_training_checkpoint(
+    path: Path,
+    model: nn.Module,
+    meta: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    epoch: int,
+    best_metric: float,
+    history: list[dict[str, Any]],
+) -> Path:
+    """last.pt / best.pt: weights + meta + everything `--resume` needs (epoch = completed ones)."""
+    return save_checkpoint(
+        path,
+        model,
+        meta,
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        scaler=scaler.state_dict(),
+        epoch=epoch,
+        best_metric=best_metric,
+        history=history,
+        rng=capture_rng(),
+    )
+
+
+def load_resume_state(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Read last.pt for `--resume`; refuse a run made with another model setup."""
+    if not path.is_file():
+        raise UsageError(f"--resume found no {path}; start the run without --resume")
+    ckpt = load_checkpoint(path)
+    if "optimizer" not in ckpt or "epoch" not in ckpt:
+        raise DataError(f"{path} holds no training state; it cannot be resumed")
+    saved = ckpt["meta"].get("config", {})
+    for key in ("arch", "modality", "segments", "new_length", "consensus", "dataset"):
+        if key in saved and saved[key] != config.get(key):
+            raise UsageError(
+                f"--resume: {path} was trained with {key}={saved[key]!r}, not "
+                f"{config.get(key)!r}; use the same options or another --out"
+            )
+    return ckpt
+
+
+def _adapt_first_conv(state: dict[str, torch.Tensor], key: str, target: torch.Tensor) -> None:
+    """Cross-modality init for loaded weights: RGB conv1 -> mean over channels, repeated."""
+    weight = state.get(key)
+    if weight is None or weight.shape == target.shape or weight.dim() != 4:
+        return
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], bias=False)
+    conv.weight.data.copy_(weight)
+    state[key] = cross_modality_conv(conv, target.shape[1]).weight.detach()
+
+
+def load_backbone_weights(model: TSN, path: str | Path) -> None:
+    """Load ImageNet (or any) backbone weights into `model.backbone`; classifier keys dropped.
+
+    Uses the models package's converter when it has one (BN-Inception's Caffe names);
+    otherwise a torchvision-style state dict keyed like the backbone.
+    """
+    try:
+        from tsncli.models.pretrained import load_imagenet_weights  # type: ignore
+    except ImportError:
+        load_imagenet_weights = None
+    if load_imagenet_weights is not None:
+        load_imagenet_weights(model, path)
+        return
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DataError(f"cannot read backbone weights {path} ({exc}); fetch them again") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    own = model.backbone.state_dict()
+    first = f"{model.spec.first_conv}.weight"
+    state = {k: v for k, v in state.items() if k in own}
+    if first in own:
+        _adapt_first_conv(state, first, own[first])
+    matched = {k: v for k, v in state.items() if v.shape == own[k].shape}
+    if not matched:
+        raise DataError(f"{path} holds no weights that fit the {model.arch} backbone")
+    model.backbone.load_state_dict(matched, strict=False)
+    log.info("loaded %d of %d backbone tensors from %s", len(matched), len(own), path)
+
+
+def load_init_checkpoint(model: nn.Module, path: str | Path) -> None:
+    """`--init CKPT`: start from another TSN checkpoint; layers whose shapes differ stay new."""
+    ckpt = load_checkpoint(path)
+    tsn = unwrap_model(model)
+    own = tsn.state_dict()
+    state = dict(ckpt["state_dict"])
+    first = f"backbone.{tsn.spec.first_conv}.weight"
+    if first in own:
+        _adapt_first_conv(state, first, own[first])
+    matched = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    skipped = sorted(set(own) - set(matched))
+    if not matched:
+        raise UsageError(f"--init {path}: no weights fit this model (another arch?)")
+    tsn.load_state_dict(matched, strict=False)
+    log.info("initialised from %s (%d tensors; new: %s)", path, len(matched), skipped[:4])
