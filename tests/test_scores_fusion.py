@@ -214,13 +214,15 @@ def test_fuse_cli_reports_misaligned_files_as_error(runner, cli, tmp_path):
     a = _save_new(tmp_path / "a.npz", _raw(0))
     b = _save_new(tmp_path / "b.npz", _raw(0)[:5], VIDEOS[:5], LABELS[:5])
     result = runner.invoke(cli, ["fuse", str(a), str(b)])
-    assert result.exit_code == 1 and "error: video sets differ" in result.output
+    assert result.exit_code == 1 and "error: video sets differ" in " ".join(result.output.split())
 
 
 def test_fuse_cli_rejects_wrong_number_of_weights(runner, cli, tmp_path):
     a = _save_new(tmp_path / "a.npz", _raw(0))
     result = runner.invoke(cli, ["fuse", str(a), "--weights", "1", "2"])
-    assert result.exit_code == 1 and "2 weights given for 1 score files" in result.output
+    assert result.exit_code == 1 and "2 weights given for 1 score files" in " ".join(
+        result.output.split()
+    )
 
 
 def test_fuse_cli_search_warns_that_test_tuning_is_optimistic(runner, cli, tmp_path):

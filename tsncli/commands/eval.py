@@ -2,17 +2,78 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from tsncli.commands._common import example
-from tsncli.errors import TsnError
+from tsncli.commands._common import example, progress_bar
+from tsncli.commands._report import print_json, print_metrics
+from tsncli.errors import UsageError
 
 SUMMARY = "Test a checkpoint with 25 snippets x 10 crops and save a score file."
 
 
-def eval_command(ctx: typer.Context) -> None:
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A tsn checkpoint (.pt); it says the rest.")],
+    list_file: Annotated[
+        Path, typer.Option("--list", help="List file `<frame_dir> <num_frames> <label>`.")
+    ],
+    save_scores: Annotated[
+        Path, typer.Option("--save-scores", help="Score file to write (.npz), used by `tsn fuse`.")
+    ],
+    frames: Annotated[
+        Path | None, typer.Option(help="Read frame folders from here (DIR/<folder name>).")
+    ] = None,
+    segments: Annotated[int, typer.Option(help="Snippets per video, evenly spaced.")] = 25,
+    crops: Annotated[int, typer.Option(help="Crops per snippet: 10, 5, 3 or 1.")] = 10,
+    gpus: Annotated[int, typer.Option(help="Split the videos over this many GPUs.")] = 0,
+    workers: Annotated[int, typer.Option(help="CPU worker processes (without --gpus).")] = 1,
+    batch: Annotated[int, typer.Option(help="Videos per forward pass.")] = 1,
+    keep_raw: Annotated[
+        bool,
+        typer.Option("--keep-raw", help="Also save per-snippet, per-crop scores (float16)."),
+    ] = False,
+    per_class: Annotated[
+        bool, typer.Option("--per-class", help="Also show per-class accuracy.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a JSON object to stdout.")
+    ] = False,
+) -> None:
     """Test a checkpoint with 25 snippets x 10 crops and save a score file."""
-    raise TsnError("`tsn eval` is not built yet (issue #7); nothing was done")
+    from tsncli.data.listfile import read_list
+    from tsncli.engine.evaluate import EvalSettings, evaluate
+    from tsncli.logs import stderr_console
+
+    if gpus and workers > 1:
+        raise UsageError("give either --gpus N or --workers N, not both")
+    settings = EvalSettings(segments=segments, crops=crops, batch=batch, keep_raw=keep_raw)
+    if crops not in (1, 3, 5, 10):
+        raise UsageError(f"--crops must be 10, 5, 3 or 1, got {crops}")
+    total = len(read_list(list_file, frames))
+    with progress_bar("testing", total) as advance:
+        result = evaluate(
+            checkpoint, list_file, save_scores, settings, frames, gpus, workers, on_progress=advance
+        )
+    for video, error in result.failures:
+        stderr_console.print(f"error: {video}: {error}", markup=False, highlight=False)
+    if json_output:
+        payload = result.metrics.to_dict(result.classes, per_class=per_class)
+        payload.update(scores=str(result.scores_path), failed=[v for v, _ in result.failures])
+        print_json(payload)
+    else:
+        title = f"{checkpoint.name}: {segments} snippets x {crops} crops"
+        print_metrics(result.metrics, title, result.classes, per_class)
+        stderr_console.print(f"scores saved to {result.scores_path}", markup=False)
+    if result.failures:
+        stderr_console.print(
+            f"error: {len(result.failures)} video(s) could not be read and are not in the "
+            f"scores; fix their frames (`tsn flow`) and rerun the same command to retry them",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
@@ -20,8 +81,9 @@ def register(app: typer.Typer) -> None:
         name="eval",
         help=SUMMARY,
         epilog=example(
-            "tsn eval runs/ucf101_rgb/best.pt --list data/ucf101_rgb_val_split_1.txt"
-            " --save-scores rgb.npz"
+            "tsn eval runs/ucf101_rgb_split1/best.pt --list data/ucf101_rgb_val_split_1.txt "
+            "--save-scores rgb.npz",
+            "tsn eval flow.pt --list data/ucf101_flow_val_split_1.txt --gpus 4 --save-scores "
+            "flow.npz --keep-raw --json",
         ),
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(eval_command)

@@ -1,0 +1,269 @@
+"""`tsn eval`'s core: score every video of a list with S snippets x N crops, in shards over a
+GPU/CPU worker pool, streaming (memory flat in the number of videos), resumable from shards.
+
+Shards are contiguous slices of the list, written atomically to `OUT.npz.shards/` and merged in
+list order into OUT.npz at the end. A video that cannot be read is reported and skipped; the
+others still run, and a rerun retries only the shards that had failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tsncli.data.dataset import TSNDataset
+from tsncli.data.listfile import VideoRecord, read_list
+from tsncli.engine.fusion import aggregate_video
+from tsncli.engine.inference import load_scorer
+from tsncli.engine.metrics import Metrics, compute_metrics
+from tsncli.engine.scores import ScoreFile, load_scores, save_scores
+from tsncli.errors import DataError, UsageError
+from tsncli.parallel import current_device, resolve_devices, run_pool
+
+log = logging.getLogger("tsncli.engine.evaluate")
+
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How to test: snippets, crops, videos per forward pass, raw scores kept, prefetch threads."""
+
+    segments: int = 25
+    crops: int = 10
+    batch: int = 1
+    keep_raw: bool = False
+    loader_threads: int = 2
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """A contiguous slice of the list for one worker (picklable)."""
+
+    start: int
+    records: tuple[VideoRecord, ...]
+    checkpoint: str
+    settings: EvalSettings
+    path: str  # the shard file to write
+
+
+@dataclass
+class EvalResult:
+    """What `evaluate` did."""
+
+    metrics: Metrics
+    scores_path: Path
+    classes: list[str]
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (video id, error)
+    resumed_shards: int = 0
+
+
+def _load_clip(dataset: TSNDataset, index: int) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return dataset.load_clip(index), None
+    except (DataError, cv2.error, OSError, ValueError) as exc:
+        return None, " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _prefetched(dataset: TSNDataset, threads: int) -> Iterator[tuple[int, Any, Any]]:
+    """Yield (index, clip, error) in order while the next clips load on threads (decoding and
+    resizing release the GIL, so loading overlaps the forward pass). At most threads+1 ahead."""
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        ahead: deque = deque()
+        indices = iter(range(len(dataset)))
+        for index in indices:
+            ahead.append((index, pool.submit(_load_clip, dataset, index)))
+            if len(ahead) > threads:
+                break
+        while ahead:
+            index, future = ahead.popleft()
+            nxt = next(indices, None)
+            if nxt is not None:
+                ahead.append((nxt, pool.submit(_load_clip, dataset, nxt)))
+            yield index, *future.result()
+
+
+def run_shard(task: ShardTask) -> dict[str, Any]:
+    """Score one shard and write it atomically; returns a small summary (no scores)."""
+    scorer = load_scorer(task.checkpoint, current_device())
+    st = task.settings
+    dataset = TSNDataset(
+        task.records,
+        scorer.modality,
+        num_segments=st.segments,
+        new_length=scorer.new_length,  # the dataset reads L + 1 frames for RGB-diff itself
+        mode="test",
+        crop_size=scorer.crop_size,
+        test_crops=st.crops,
+    )
+    done: list[int] = []
+    scores: list[np.ndarray] = []  # [C] per video
+    raws: list[np.ndarray] = []  # [S, N, C] float16 per video, only with keep_raw
+    failures: list[tuple[str, str]] = []
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        raw = scorer.score(np.stack([clip for _, clip in pending]))  # (B, S, N, C)
+        for (index, _), video_raw in zip(pending, raw, strict=True):
+            done.append(index)
+            scores.append(aggregate_video(video_raw))
+            if st.keep_raw:
+                raws.append(video_raw.astype(np.float16))
+        pending.clear()
+
+    for index, clip, error in _prefetched(dataset, st.loader_threads):
+        if error is not None:
+            failures.append((task.records[index].video_id, error))
+            continue
+        pending.append((index, clip))
+        if len(pending) >= st.batch:
+            flush()
+    if pending:
+        flush()
+    records = [task.records[i] for i in done]
+    c = scorer.meta["num_classes"]
+    shard = ScoreFile(
+        np.stack(scores) if scores else np.zeros((0, c), np.float32),
+        np.array([r.label for r in records], dtype=np.int64),
+        [r.video_id for r in records],
+        scorer.class_names,
+        {"start": task.start, "count": len(task.records), "failures": failures},
+        np.stack(raws) if raws else None,
+    )
+    save_scores(task.path, shard)
+    return {"start": task.start, "count": len(task.records), "failures": failures}
+
+
+def _fingerprint(checkpoint: Path, list_file: Path, frames_root: Any, st: EvalSettings) -> dict:
+    stat = checkpoint.stat()
+    return {
+        "checkpoint": str(checkpoint.resolve()),
+        "checkpoint_size": stat.st_size,
+        "checkpoint_mtime_ns": stat.st_mtime_ns,
+        "list_sha256": hashlib.sha256(list_file.read_bytes()).hexdigest(),
+        "frames_root": None if frames_root is None else str(Path(frames_root).resolve()),
+        "segments": st.segments,
+        "crops": st.crops,
+        "keep_raw": st.keep_raw,
+    }
+
+
+def _prepare_shard_dir(shard_dir: Path, fingerprint: dict) -> None:
+    run_file = shard_dir / RUN_FILE
+    if shard_dir.is_dir():
+        try:
+            previous = json.loads(run_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous == fingerprint:
+            return
+        log.info("%s holds shards of a different run; starting over", shard_dir)
+        shutil.rmtree(shard_dir)
+    shard_dir.mkdir(parents=True)
+    run_file.write_text(json.dumps(fingerprint, indent=2), encoding="utf-8")
+
+
+def _finished(path: Path) -> bool:
+    """A shard file exists, loads, and recorded no failures (those are retried)."""
+    try:
+        return path.is_file() and not load_scores(path).meta.get("failures")
+    except DataError:
+        return False
+
+
+def evaluate(
+    checkpoint: str | os.PathLike[str],
+    list_file: str | os.PathLike[str],
+    save_path: str | os.PathLike[str],
+    settings: EvalSettings = EvalSettings(),
+    frames_root: str | os.PathLike[str] | None = None,
+    gpus: int = 0,
+    workers: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """Test `checkpoint` on every video of `list_file`; save the score file; return metrics.
+
+    `on_progress(n)` is called with the number of videos each finished shard covered.
+    """
+    if settings.segments < 1 or settings.batch < 1:
+        raise UsageError("--segments and --batch must be at least 1")
+    from tsncli.engine.checkpoint import load_checkpoint
+
+    ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)
+    meta = load_checkpoint(ckpt_path)["meta"]  # fails early with a clear message
+    records = read_list(list_path, frames_root)
+    num_classes = int(meta["num_classes"])
+    bad = [r for r in records if not 0 <= r.label < num_classes]
+    if bad:
+        raise DataError(
+            f"{list_path}: label {bad[0].label} of {bad[0].path} is outside the checkpoint's "
+            f"{num_classes} classes; was the list made for another dataset?"
+        )
+    devices = resolve_devices(gpus)
+    n_workers = len(devices) if devices else max(1, workers)
+    shard_dir = out.with_name(out.name + ".shards")
+    _prepare_shard_dir(shard_dir, _fingerprint(ckpt_path, list_path, frames_root, settings))
+    size = max(1, min(50, -(-len(records) // (n_workers * 4))))
+    tasks: list[ShardTask] = []
+    resumed = 0
+    for start in range(0, len(records), size):
+        path = shard_dir / f"shard_{start:07d}.npz"
+        if _finished(path):
+            resumed += 1
+            if on_progress:
+                on_progress(len(records[start : start + size]))
+            continue
+        chunk = tuple(records[start : start + size])
+        tasks.append(ShardTask(start, chunk, str(ckpt_path), settings, str(path)))
+    if resumed:
+        log.info("resuming: %d finished shard(s) found in %s", resumed, shard_dir)
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    for _, summary in run_pool(
+        run_shard, tasks, workers=n_workers, devices=devices, threads_per_worker=threads
+    ):
+        if on_progress:
+            on_progress(summary["count"])
+    return _merge(shard_dir, out, meta, ckpt_path, settings, resumed)
+
+
+def _merge(
+    shard_dir: Path, out: Path, meta: dict, ckpt: Path, st: EvalSettings, resumed: int
+) -> EvalResult:
+    shards = [load_scores(p) for p in sorted(shard_dir.glob("shard_*.npz"))]
+    failures = [tuple(f) for s in shards for f in s.meta.get("failures", [])]
+    c = int(meta["num_classes"])
+    scores = np.concatenate([s.scores for s in shards]) if shards else np.zeros((0, c))
+    labels = np.concatenate([s.labels for s in shards]) if shards else np.zeros(0, np.int64)
+    raw = None
+    if st.keep_raw and shards and all(s.raw is not None for s in shards if len(s)):
+        raw = np.concatenate([s.raw for s in shards if len(s)])
+    score_meta = {
+        "checkpoint": str(ckpt.resolve()),
+        "arch": meta.get("arch"),
+        "modality": meta.get("modality"),
+        "new_length": meta.get("new_length"),
+        "segments": st.segments,
+        "crops": st.crops,
+        "crop_size": meta.get("crop_size"),
+        "flow": meta.get("flow"),
+        "failed_videos": [v for v, _ in failures],
+    }
+    classes = list(meta["class_names"])
+    videos = [v for s in shards for v in s.videos]
+    save_scores(out, ScoreFile(scores.astype(np.float32), labels, videos, classes, score_meta, raw))
+    if not failures:
+        shutil.rmtree(shard_dir, ignore_errors=True)
+    metrics = compute_metrics(scores, labels, c)
+    return EvalResult(metrics, out, classes, failures, resumed)

@@ -1,0 +1,88 @@
+"""Run a checkpoint on test clips: uint8 crops in, per-snippet per-crop logits out.
+
+Shared by `tsn eval` and `tsn predict`, so both normalise, batch and score identically. One
+`Scorer` per (checkpoint, device) is cached per process, so pool workers load the model once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tsncli.data import transforms
+from tsncli.models.normalize import Normalize
+from tsncli.models.tsn import input_frames
+
+_CACHE: dict[tuple[str, str], Scorer] = {}
+
+
+@dataclass
+class Scorer:
+    """A TSN model in eval mode on one device, with its input normalisation and meta."""
+
+    model: torch.nn.Module
+    meta: dict[str, Any]
+    device: torch.device
+    normalize: torch.nn.Module = field(init=False)
+
+    def __post_init__(self) -> None:
+        # frames.py and predict decode RGB; Normalize reorders to the backbone's convention
+        self.normalize = Normalize(self.modality, self.meta["input"], input_order="rgb")
+        self.normalize.to(self.device)
+
+    @property
+    def modality(self) -> str:
+        return str(self.meta["modality"])
+
+    @property
+    def new_length(self) -> int:
+        return int(self.meta["new_length"])
+
+    @property
+    def frames_per_snippet(self) -> int:
+        """Consecutive frames read per snippet (L, or L + 1 for RGB-diff)."""
+        return input_frames(self.modality, self.new_length)
+
+    @property
+    def crop_size(self) -> int:
+        return int(self.meta.get("crop_size", 224))
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta["class_names"])
+
+    def test_clip(self, group: np.ndarray, segments: int, crops: int) -> np.ndarray:
+        """uint8 frames (H, W, S*L*C) -> test crops (N, S, C*L, h, w) via THE crop functions."""
+        cropped = transforms.test_crops(group, self.crop_size, crops, self.modality)
+        return transforms.to_snippets(cropped, segments)
+
+    def score(self, clips: np.ndarray | torch.Tensor) -> np.ndarray:
+        """uint8 clips (B, N, S, C*L, h, w) -> logits (B, S, N, K) float32 on the CPU."""
+        x = torch.as_tensor(clips)
+        b, n, s = x.shape[:3]
+        cuda = self.device.type == "cuda"
+        if cuda:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        amp = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
+        with torch.inference_mode(), amp:
+            x = self.normalize(x.flatten(0, 1))  # (B*N, S, C*L, h, w) float
+            logits = self.model.snippet_logits(x).float()  # (B*N, S, K)
+        out = logits.reshape(b, n, s, -1).permute(0, 2, 1, 3)  # (B, S, N, K)
+        return out.cpu().numpy()
+
+
+def load_scorer(checkpoint: str | os.PathLike[str], device: str = "cpu") -> Scorer:
+    """The cached Scorer for `checkpoint` on `device` (loaded on first use)."""
+    from tsncli.engine.checkpoint import create_model_from_checkpoint
+
+    key = (str(Path(checkpoint).resolve()), device)
+    if key not in _CACHE:
+        model, meta = create_model_from_checkpoint(checkpoint, device)
+        _CACHE[key] = Scorer(model, meta, torch.device(device))
+    return _CACHE[key]
