@@ -16,7 +16,6 @@ from typing import Any
 import torch
 
 from tsncli.config import config_to_dict, save_config
-from tsncli.data.catalog import fetch_weights_command, weights_path
 from tsncli.data.frames import validate_records
 from tsncli.data.listfile import (
     VideoRecord,
@@ -36,6 +35,7 @@ from tsncli.engine.train_config import TrainConfig
 from tsncli.engine.train_loop import Emit, TrainEvent
 from tsncli.errors import DataError, UsageError
 from tsncli.models.backbones import get_backbone
+from tsncli.models.pretrained import imagenet_weights_path
 from tsncli.parallel import current_device, resolve_devices, run_pool
 
 log = logging.getLogger("tsncli.train")
@@ -90,12 +90,7 @@ def resolve_pretrained(cfg: TrainConfig) -> str | None:
     if choice == "imagenet":
         if get_backbone(cfg.arch).weights_format == "none":
             raise UsageError(f"{cfg.arch} has no ImageNet weights; use --pretrained none")
-        path = weights_path(cfg.arch)
-        if not path.is_file():
-            raise DataError(
-                f"ImageNet weights for {cfg.arch} are not in the cache ({path}); "
-                f"run `{fetch_weights_command(cfg.arch)}` or pass --pretrained none"
-            )
+        path = imagenet_weights_path(cfg.arch)  # error names `tsn fetch weights ARCH`
         return str(path)
     if not Path(choice).is_file():
         raise UsageError(

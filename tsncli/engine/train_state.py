@@ -17,7 +17,8 @@ from torch import nn
 
 from tsncli.engine.checkpoint import load_checkpoint, save_checkpoint
 from tsncli.errors import DataError, UsageError
-from tsncli.models.tsn import TSN, cross_modality_conv, unwrap_model
+from tsncli.models.pretrained import load_backbone_from_checkpoint, load_imagenet_weights
+from tsncli.models.tsn import TSN
 
 log = logging.getLogger("tsncli.train")
 
@@ -100,59 +101,15 @@ def load_resume_state(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     return ckpt
 
 
-def _adapt_first_conv(state: dict[str, torch.Tensor], key: str, target: torch.Tensor) -> None:
-    """Cross-modality init for loaded weights: RGB conv1 -> mean over channels, repeated."""
-    weight = state.get(key)
-    if weight is None or weight.shape == target.shape or weight.dim() != 4:
-        return
-    conv = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:], bias=False)
-    conv.weight.data.copy_(weight)
-    state[key] = cross_modality_conv(conv, target.shape[1]).weight.detach()
-
-
 def load_backbone_weights(model: TSN, path: str | Path) -> None:
-    """Load ImageNet (or any) backbone weights into `model.backbone`; classifier keys dropped.
-
-    Uses the models package's converter when it has one (BN-Inception's Caffe names);
-    otherwise a torchvision-style state dict keyed like the backbone.
-    """
-    try:
-        from tsncli.models.pretrained import load_imagenet_weights  # type: ignore
-    except ImportError:
-        load_imagenet_weights = None
-    if load_imagenet_weights is not None:
-        load_imagenet_weights(model, path)
-        return
-    try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise DataError(f"cannot read backbone weights {path} ({exc}); fetch them again") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    own = model.backbone.state_dict()
-    first = f"{model.spec.first_conv}.weight"
-    state = {k: v for k, v in state.items() if k in own}
-    if first in own:
-        _adapt_first_conv(state, first, own[first])
-    matched = {k: v for k, v in state.items() if v.shape == own[k].shape}
-    if not matched:
-        raise DataError(f"{path} holds no weights that fit the {model.arch} backbone")
-    model.backbone.load_state_dict(matched, strict=False)
-    log.info("loaded %d of %d backbone tensors from %s", len(matched), len(own), path)
+    """Load ImageNet (or other backbone) weights; flow/RGB-diff conv1 gets cross-modality init."""
+    report = load_imagenet_weights(model, path=path)
+    log.info(
+        "loaded %d backbone tensors from %s (adapted: %s)", report.loaded, path, report.adapted
+    )
 
 
-def load_init_checkpoint(model: nn.Module, path: str | Path) -> None:
-    """`--init CKPT`: start from another TSN checkpoint; layers whose shapes differ stay new."""
-    ckpt = load_checkpoint(path)
-    tsn = unwrap_model(model)
-    own = tsn.state_dict()
-    state = dict(ckpt["state_dict"])
-    first = f"backbone.{tsn.spec.first_conv}.weight"
-    if first in own:
-        _adapt_first_conv(state, first, own[first])
-    matched = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
-    skipped = sorted(set(own) - set(matched))
-    if not matched:
-        raise UsageError(f"--init {path}: no weights fit this model (another arch?)")
-    tsn.load_state_dict(matched, strict=False)
-    log.info("initialised from %s (%d tensors; new: %s)", path, len(matched), skipped[:4])
+def load_init_checkpoint(model: TSN, path: str | Path) -> None:
+    """`--init CKPT`: the backbone of another TSN checkpoint (e.g. Kinetics); a new fc."""
+    report = load_backbone_from_checkpoint(model, load_checkpoint(path), name=str(path))
+    log.info("initialised the backbone from %s (%d tensors)", path, report.loaded)
