@@ -159,7 +159,9 @@ def run_flow_extraction(
         summary.skipped,
     )
     start = time.perf_counter()
-    for _, result in run_pool(extract_video, todo, workers=workers, threads_per_worker=1):
+    # threads_per_worker=0: the pool does not import torch (~2-6 s per spawned worker) just to
+    # set its threads; extract_video sets OpenCV to one thread itself.
+    for _, result in run_pool(extract_video, todo, workers=workers, threads_per_worker=0):
         if result.status == "failed":
             summary.failed.append(result)
             log.warning("%s failed: %s", result.video_id, result.error)
