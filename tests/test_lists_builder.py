@@ -183,3 +183,18 @@ def test_count_frames_counts_each_kind_by_prefix(tmp_path):
     counts = count_frames(tmp_path / "v")
     assert (counts.img, counts.flow_x, counts.flow_y) == (4, 2, 3)
     assert counts.frames("rgb") == 4 and counts.frames("flow") == 2
+
+
+def test_a_split_file_without_train_videos_is_named_as_the_problem(dataset, tmp_path):
+    (tmp_path / "splits" / "trainlist02.txt").write_bytes(b"")
+    with pytest.raises(DataError, match=r"list no train videos for split 2; regenerate them"):
+        build_lists(dataset())
+    build_lists(dataset(split=(1,)))
+
+
+def test_unfinished_hidden_folders_are_not_matched(dataset, tmp_path):
+    frames = tmp_path / "frames"
+    (frames / "v_YoYo_g01_c01").rename(frames / ".v_yoyo_g01_c01.tmp")
+    make_frames(frames, ".v_YoYo_g01_c01")
+    with pytest.raises(DataError, match=r"1 of 6 videos have no frame folder"):
+        build_lists(dataset())

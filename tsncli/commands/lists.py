@@ -29,12 +29,16 @@ def lists_command(
     dataset: Annotated[
         str,
         typer.Argument(
-            help=f"Dataset: {', '.join(DATASETS.names())}.", autocompletion=complete_dataset
+            help=f"Dataset: {', '.join(DATASETS.names())}.",
+            autocompletion=complete_dataset,
+            metavar="DATASET",
         ),
     ],
     frames: Annotated[
         Path | None,
-        typer.Argument(help="Frame folders, one per video (default data/<dataset>/frames)."),
+        typer.Argument(
+            help="Frame folders, one per video (default data/<dataset>/frames).", metavar="FRAMES"
+        ),
     ] = None,
     splits: Annotated[
         Path | None,

@@ -60,6 +60,7 @@ class FrameIndex:
         for name in sorted(self._names):
             self._lower.setdefault(name.lower(), name)
         self._counts: dict[str, FolderCounts] = {}
+        self._prefix = str(self.root) + os.sep  # plain strings: pathlib is slow at 80k joins
 
     def __len__(self) -> int:
         return len(self._names)
@@ -73,9 +74,9 @@ class FrameIndex:
     def counts(self, name: str) -> FolderCounts:
         """Frame counts of folder `name` (cached)."""
         if name not in self._counts:
-            self._counts[name] = count_frames(self.root / name)
+            self._counts[name] = count_frames(self._prefix + name)
         return self._counts[name]
 
     def path(self, name: str) -> str:
         """The absolute path of folder `name`."""
-        return str(self.root / name)
+        return self._prefix + name

@@ -189,6 +189,7 @@ def _usable_for(modality: str, found: dict[str, str], index: FrameIndex, config:
                 f"(first: {_first(unequal)}); delete those folders and rerun `tsn flow`"
             )
     lacking = [v for v, c in counts.items() if c.frames(modality) == 0]
+    skip = set(lacking)
     other = "flow" if modality == "rgb" else "rgb"
     if len(lacking) == len(counts):
         raise DataError(
@@ -204,7 +205,7 @@ def _usable_for(modality: str, found: dict[str, str], index: FrameIndex, config:
         )
     if lacking:
         log.warning("dropped %d videos without %s frames", len(lacking), modality)
-    return {v: counts[v].frames(modality) for v in counts if v not in set(lacking)}
+    return {v: counts[v].frames(modality) for v in counts if v not in skip}
 
 
 def _ordered(entries: list, config: ListsConfig, split: int, subset: str) -> list:
@@ -226,6 +227,11 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
     out = Path(config.out)
     for k, subsets in parsed.splits.items():
         for subset in SUBSETS:
+            if not subsets[subset]:
+                raise DataError(
+                    f"the split files under {config.splits_dir} list no {subset} videos for "
+                    f"split {k}; regenerate them or pick another split with --split"
+                )
             entries = _ordered(subsets[subset], config, k, subset)
             for modality in config.modality:
                 counts = frames[modality]

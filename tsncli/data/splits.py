@@ -7,6 +7,7 @@ UCF101: `classInd.txt` (`1 ApplyEyeMakeup`), `trainlist0k.txt` (`Class/v_X.avi 1
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from tsncli.errors import DataError, UsageError
 from tsncli.registry import Registry
+
+log = logging.getLogger("tsncli.lists")
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,11 @@ def hmdb51_class_order(folder: Path, names: set[str]) -> list[str]:
     sorted names. Its names must be exactly the classes of the split files."""
     listed = folder / "class_list.txt"
     if not listed.is_file():
+        log.info(
+            "no class_list.txt in %s: HMDB51 labels follow sorted class names; put TSN's "
+            "class_list.txt there to use its label order (released TSN models expect it)",
+            folder,
+        )
         return sorted(names)
     order = _read_lines(listed)
     if set(order) != names or len(order) != len(names):
