@@ -74,3 +74,72 @@ def layer_shapes(path: Path) -> list[dict]:
         else:
             channels[top] = cin
     return layers
+
+
+# --- a minimal protobuf writer for synthetic .caffemodel files -------------------------------
+
+_V1_TYPE_CODES = {"Convolution": 4, "InnerProduct": 14}
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, wire: int, payload: bytes | int) -> bytes:
+    key = _varint(number << 3 | wire)
+    if wire == 0:
+        return key + _varint(payload)
+    return key + _varint(len(payload)) + payload
+
+
+def encode_blob(array, legacy_dims: bool = False) -> bytes:
+    """BlobProto: shape (field 7, packed dims) or legacy num/channels/height/width; packed data."""
+    import numpy as np
+
+    array = np.asarray(array, dtype="<f4")
+    if legacy_dims:
+        dims = [1] * (4 - array.ndim) + list(array.shape)
+        head = b"".join(_field(i + 1, 0, d) for i, d in enumerate(dims))
+    else:
+        packed = b"".join(_varint(d) for d in array.shape)
+        head = _field(7, 2, _field(1, 2, packed))
+    return head + _field(5, 2, array.tobytes())
+
+
+def encode_caffemodel(layers, v1: bool = False, legacy_dims: bool = False) -> bytes:
+    """NetParameter bytes from [(name, type, [arrays])]; V1 layers use field 2 and enum types."""
+    out = _field(1, 2, b"BN-Inception")
+    for name, kind, blobs in layers:
+        blob_bytes = [encode_blob(b, legacy_dims) for b in blobs]
+        if v1:
+            body = _field(4, 2, name.encode()) + _field(5, 0, _V1_TYPE_CODES.get(kind, 39))
+            body += b"".join(_field(6, 2, b) for b in blob_bytes)
+            out += _field(2, 2, body)
+        else:
+            body = _field(1, 2, name.encode()) + _field(2, 2, kind.encode())
+            body += _field(3, 2, b"bottom") + b"".join(_field(7, 2, b) for b in blob_bytes)
+            out += _field(100, 2, body)
+    return out
+
+
+def synthetic_layers(path: Path, seed: int = 0, num_classes: int | None = None):
+    """Random blobs with the exact shapes of a deploy prototxt: [(name, type, [arrays])]."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    layers = []
+    for layer in layer_shapes(path):
+        shapes = list(layer["shapes"])
+        if num_classes and layer["type"] == "InnerProduct":
+            shapes = [(num_classes, shapes[0][1]), (num_classes,)]
+        blobs = [rng.standard_normal(s).astype("f4") for s in shapes]
+        if layer["type"] == "BN":
+            blobs[3] = np.abs(blobs[3]) + 0.5  # a variance is positive
+        layers.append((layer["name"], layer["type"], blobs))
+    return layers

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +31,53 @@ class LoadReport:
     adapted: list[str]  # first conv averaged over RGB and repeated to 2L/3L channels
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A state dict from a .pth file (plain or under `state_dict`/`model`), `module.` stripped."""
+class _Inert:
+    """Stands in for a class a foreign checkpoint references (mmengine, numpy...): never runs it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def load_foreign_file(path: str | os.PathLike[str]) -> Any:
+    """torch.load without running pickled code: `weights_only`, with other libraries' classes
+    (e.g. MMAction2's message hub) replaced by inert stubs. DataError when unreadable."""
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"weights file {p} does not exist")
+        raise DataError(f"file {p} does not exist")
     try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(p, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            if not zipfile.is_zipfile(p):
+                raise
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(p)
+            stubs = [(type(n.rsplit(".", 1)[-1], (_Inert,), {}), n) for n in names]
+            with torch.serialization.safe_globals(stubs):
+                return torch.load(p, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{p} is not a readable weights file ({first[:160]})") from None
+
+
+def extract_state_dict(data: Any, name: str) -> dict[str, torch.Tensor]:
+    """The tensors of a loaded file: plain, or under `state_dict`/`model`; `module.` stripped."""
     for key in ("state_dict", "model"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
-    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise DataError(f"{p} does not hold a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in data.items()}
+    if not isinstance(data, dict) or not data:
+        raise DataError(f"{name} does not hold a state dict")
+    tensors = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+    if len(tensors) != len(data):
+        raise DataError(f"{name} does not hold a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in tensors.items()}
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """A state dict from a .pth file (plain or under `state_dict`/`model`), `module.` stripped."""
+    return extract_state_dict(load_foreign_file(path), str(path))
 
 
 def imagenet_weights_path(arch: str) -> Path:
