@@ -176,7 +176,9 @@ def _match_folders(
     return found, len(missing), len(case_only)
 
 
-def _usable_for(modality: str, found: dict[str, str], index: FrameIndex, config: ListsConfig):
+def _usable_for(
+    modality: str, found: dict[str, str], index: FrameIndex, config: ListsConfig
+) -> dict[str, int]:
     """The videos whose folder holds `modality` frames; errors for absent or unequal flow."""
     counts = {v: index.counts(name) for v, name in found.items()}
     if modality == "flow":
