@@ -211,3 +211,19 @@ def test_existing_file_placed_by_hand_is_verified_once(tmp_path):
     assert local_status(target) == "unverified"
     assert verify_existing(target)
     assert local_status(target) == "verified"
+
+
+def test_existing_file_that_fails_its_checksum_is_reported_not_trusted(server, tmp_path):
+    url = server.add("/a.bin", DATA)
+    target = Target(tmp_path / "a.bin", None, SHA)
+    target.path.write_bytes(b"something else")
+    with pytest.raises(DownloadError, match="--force"):
+        download_file([url], target)
+    assert download_file([url], target, force=True) == "downloaded"
+    assert target.path.read_bytes() == DATA
+
+
+def test_files_without_a_known_checksum_are_not_hashed(server, tmp_path, monkeypatch):
+    url = server.add("/a.bin", DATA)
+    monkeypatch.setattr(download.hashlib, "sha256", None)  # any hashing would now fail
+    assert download_file([url], Target(tmp_path / "a.bin", len(DATA))) == "downloaded"

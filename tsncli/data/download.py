@@ -13,8 +13,10 @@ import http.client
 import json
 import logging
 import os
+import queue
 import re
 import shutil
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -72,25 +74,32 @@ def _record_matches(path: Path) -> bool:
     return record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
 
 
-def _write_record(path: Path, sha256: str) -> None:
+def _write_record(path: Path, sha256: str | None) -> None:
     stat = path.stat()
     record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256}
     record_path(path).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
-def _check(target: Target, size: int, digest: str, source: str) -> None:
+def _check(
+    target: Target,
+    size: int,
+    digest: str | None,
+    source: str,
+    fix: str = "the bad file was removed",
+) -> None:
     """Raise DownloadError when size or checksum disagree with what the target expects."""
     name = target.path.name
     if target.size is not None and size != target.size:
         raise DownloadError(
             f"size mismatch for {name} from {source}: expected {target.size} bytes, got {size}; "
-            f"the bad file was removed; {REMEDY}"
+            f"{fix}; {REMEDY}"
         )
     expected = target.sha256 or target.hash_prefix
-    if expected and not digest.startswith(expected.lower()):
+    if expected and not (digest or "").startswith(expected.lower()):
+        got = (digest or "")[: max(len(expected), 16)]
         raise DownloadError(
             f"checksum mismatch for {name} from {source}: expected sha256 {expected}, "
-            f"got {digest[: max(len(expected), 16)]}; the bad file was removed; {REMEDY}"
+            f"got {got}; {fix}; {REMEDY}"
         )
 
 
@@ -118,10 +127,12 @@ def verify_existing(target: Target, on_progress: ProgressFn | None = None) -> bo
         return False
     if _record_matches(path):
         return True
-    if target.size is None and not (target.sha256 or target.hash_prefix):
-        return True  # nothing to check against: a complete file is accepted as is
+    fix = "delete it or rerun with --force to download it again"
+    if not (target.sha256 or target.hash_prefix):
+        _check(target, path.stat().st_size, None, str(path), fix)
+        return True  # nothing else to check against: a complete file is accepted as is
     digest = hash_file(path, on_progress).hexdigest()
-    _check(target, path.stat().st_size, digest, str(path))
+    _check(target, path.stat().st_size, digest, str(path), fix)
     _write_record(path, digest)
     return True
 
@@ -135,20 +146,46 @@ class _Fatal(Exception):
 
 
 class _Sink:
-    """The .part file plus a running sha256 of its bytes, kept in step across resumes."""
+    """The .part file plus (when a checksum is expected) a running sha256 kept in step."""
 
-    def __init__(self, part: Path) -> None:
+    def __init__(self, part: Path, hashing: bool) -> None:
         self.part = part
-        self.hasher = hashlib.sha256()
+        self.hashing = hashing
+        self.hasher = hashlib.sha256() if hashing else None
         self.count = 0
 
     def start(self, offset: int) -> None:
         if offset == 0:
             self.part.parent.mkdir(parents=True, exist_ok=True)
             open_part(self.part, "wb").close()
-            self.hasher, self.count = hashlib.sha256(), 0
+            self.hasher, self.count = (hashlib.sha256() if self.hashing else None), 0
         elif offset != self.count:  # resuming a .part left by an earlier run
-            self.hasher, self.count = hash_file(self.part, limit=offset), offset
+            self.count = offset
+            self.hasher = hash_file(self.part, limit=offset) if self.hashing else None
+
+
+class _BackgroundHash:
+    """Hash chunks on a second thread (hashlib drops the GIL) with a fixed pool of buffers."""
+
+    def __init__(self, hasher, buffers: int = 4) -> None:
+        self.hasher = hasher
+        self.free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(buffers):
+            self.free.put(bytearray(CHUNK_BYTES))
+        self.todo: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="tsn-sha256", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.todo.get()) is not None:
+            buffer, n = item
+            self.hasher.update(memoryview(buffer)[:n])
+            self.free.put(buffer)
+
+    def close(self) -> None:
+        """Wait until every submitted chunk is hashed."""
+        self.todo.put(None)
+        self.thread.join()
 
 
 def open_part(path: Path, mode: str):
@@ -204,29 +241,39 @@ def _fetch_once(url: str, sink: _Sink, on_progress: ProgressFn | None) -> None:
 
 
 def _stream(response, sink: _Sink, total: int | None, on_progress: ProgressFn | None) -> None:
-    buffer = bytearray(CHUNK_BYTES)
-    view = memoryview(buffer)
-    with open_part(sink.part, "ab") as out:
-        while True:
-            try:
-                n = response.readinto(buffer)
-            except (OSError, http.client.HTTPException) as exc:
-                raise _Retry(f"connection lost after {sink.count} bytes ({exc!r})") from None
-            if not n:
-                return
-            try:
-                out.write(view[:n])
-            except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise DownloadError(
-                        f"disk full while writing {sink.part} ({sink.count} bytes kept); "
-                        "free some space and run the same command again to resume"
-                    ) from None
-                raise
-            sink.hasher.update(view[:n])
-            sink.count += n
-            if on_progress:
-                on_progress(sink.count, total)
+    hashing = _BackgroundHash(sink.hasher) if sink.hasher is not None else None
+    spare = bytearray(CHUNK_BYTES)
+    try:
+        with open_part(sink.part, "ab") as out:
+            while True:
+                buffer = hashing.free.get() if hashing else spare
+                try:
+                    n = response.readinto(buffer)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise _Retry(f"connection lost after {sink.count} bytes ({exc!r})") from None
+                if not n:
+                    return
+                _write(out, memoryview(buffer)[:n], sink)
+                if hashing:
+                    hashing.todo.put((buffer, n))
+                sink.count += n
+                if on_progress:
+                    on_progress(sink.count, total)
+    finally:
+        if hashing:
+            hashing.close()
+
+
+def _write(out, data: memoryview, sink: _Sink) -> None:
+    try:
+        out.write(data)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DownloadError(
+                f"disk full while writing {sink.part} ({sink.count} bytes kept); "
+                "free some space and run the same command again to resume"
+            ) from None
+        raise
 
 
 def _fetch_with_retries(url: str, sink: _Sink, on_progress: ProgressFn | None) -> None:
@@ -266,7 +313,7 @@ def download_file(
             stale.unlink(missing_ok=True)
     elif verify_existing(target):
         return "skipped"
-    sink = _Sink(part)
+    sink = _Sink(part, hashing=bool(target.sha256 or target.hash_prefix))
     failures = []
     for url in urls:
         try:
@@ -274,7 +321,7 @@ def download_file(
         except _Fatal as exc:
             failures.append(f"{url}: {exc}")
             continue
-        digest = sink.hasher.hexdigest()
+        digest = sink.hasher.hexdigest() if sink.hasher is not None else None
         try:
             _check(target, sink.count, digest, url)
         except DownloadError:
@@ -292,11 +339,9 @@ def adopt_file(source: Path, target: Target, on_progress: ProgressFn | None = No
     source = Path(source)
     if not source.is_file():
         raise DownloadError(f"--from {source}: no such file")
-    digest = hash_file(source, on_progress).hexdigest()
-    try:
-        _check(target, source.stat().st_size, digest, str(source))
-    except DownloadError as exc:
-        raise DownloadError(str(exc).replace("the bad file was removed; ", "")) from None
+    expects_hash = bool(target.sha256 or target.hash_prefix)
+    digest = hash_file(source, on_progress).hexdigest() if expects_hash else None
+    _check(target, source.stat().st_size, digest, str(source), "it was left where it is")
     path = target.path
     path.parent.mkdir(parents=True, exist_ok=True)
     if not (path.exists() and os.path.samefile(source, path)):
