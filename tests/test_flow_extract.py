@@ -102,6 +102,22 @@ def test_interrupt_mid_video_leaves_no_half_written_folder(tmp_path, monkeypatch
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_worker_interrupted_by_ctrl_c_cancels_its_queued_videos(tmp_path, monkeypatch):
+    def interrupting_flow_fn(name):
+        def fn(a, b):
+            raise KeyboardInterrupt
+
+        return fn
+
+    monkeypatch.setattr(extract_module, "create_flow_fn", interrupting_flow_fn)
+    monkeypatch.setattr(extract_module.multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(extract_module, "_INTERRUPTED", False)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, n=3, name="first")
+    result, folder = _run(tmp_path, n=3, name="queued")
+    assert result.status == "cancelled" and result.frames == 0 and not folder.exists()
+
+
 def test_leftover_temp_folder_of_a_killed_run_is_removed_and_the_video_redone(tmp_path):
     out = tmp_path / "out"
     stale = out / ".v.abc123.tmp"

@@ -165,7 +165,7 @@ def run_flow_extraction(
         if result.status == "failed":
             summary.failed.append(result)
             log.warning("%s failed: %s", result.video_id, result.error)
-        else:
+        elif result.status == "done":
             summary.done += 1
             summary.frames += result.frames
             summary.flows += result.flows

@@ -15,6 +15,7 @@ renamed onto `OUT/<video_id>` when complete (`fsutil.atomic_dir`), so that folde
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ FLOW_CONFIG_FILE = "flow_config.yaml"
 # The settings that change the files; a frames folder must not mix two sets of them.
 SETTING_KEYS = ("algo", "modality", "size", "short_side", "bound", "step")
 JPEG_QUALITY = 95  # OpenCV's (and dense_flow's) default
+_INTERRUPTED = False  # set in a spawned worker after Ctrl-C
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class VideoResult:
 
     video_id: str
     path: str
-    status: str  # "done" | "skipped" | "failed"
+    status: str  # "done" | "skipped" | "failed" | "cancelled"
     frames: int = 0
     images: int = 0
     flows: int = 0
@@ -162,11 +164,15 @@ def extract_video(task: VideoTask) -> VideoResult:
 
     Bad videos (unreadable, corrupt, zero frames) come back as `status="failed"` with a reason.
     """
+    global _INTERRUPTED
+    result = VideoResult(task.video_id, task.path, "done")
+    if _INTERRUPTED:  # Ctrl-C reached this worker: drop the tasks already queued to it
+        result.status = "cancelled"
+        return result
     cv2.setNumThreads(1)  # one OpenCV thread per worker; parallelism is across videos
     cfg = task.config
     out_root = Path(task.out_root)
     start = time.perf_counter()
-    result = VideoResult(task.video_id, task.path, "done")
     try:
         if remove_stale_temp_dirs(out_root, task.video_id):
             log.info("%s: removed a half-written folder from an interrupted run", task.video_id)
@@ -203,5 +209,11 @@ def extract_video(task: VideoTask) -> VideoResult:
         if isinstance(exc, cv2.error):
             result.error = f"OpenCV could not process {task.path}: {result.error}"
         log.debug("%s failed", task.video_id, exc_info=True)
+    except KeyboardInterrupt:
+        # atomic_dir has removed the temporary folder. In a spawned worker, remember it so the
+        # pool's queued tasks return at once and Ctrl-C stops the run promptly.
+        if multiprocessing.parent_process() is not None:
+            _INTERRUPTED = True
+        raise
     result.seconds = time.perf_counter() - start
     return result
