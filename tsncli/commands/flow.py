@@ -48,7 +48,9 @@ def flow_command(
     out: Annotated[Path, typer.Argument(help="Frames root: one OUT/<video_id>/ folder per video.")],
     workers: Annotated[
         int | None,
-        typer.Option("--workers", "-j", min=1, help="Parallel worker processes [default: CPUs]."),
+        typer.Option(
+            "--workers", "-j", min=1, help="Parallel worker processes (default: one per CPU)."
+        ),
     ] = None,
     algo: Annotated[
         str,
@@ -63,7 +65,8 @@ def flow_command(
         typer.Option(autocompletion=complete_modality, help="What to write: rgb, flow or both."),
     ] = "both",
     size: Annotated[
-        str | None, typer.Option(help="Resize frames to WxH before flow [default: 340x256].")
+        str | None,
+        typer.Option(help="Resize frames to WxH before flow (default: 340x256, as TSN)."),
     ] = None,
     short_side: Annotated[
         int | None, typer.Option(help="Instead of --size: scale the short side to S, keep aspect.")
