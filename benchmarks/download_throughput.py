@@ -5,12 +5,15 @@ its own process so its peak RSS is measured alone. Two sizes show memory does no
 
     .venv/bin/python benchmarks/download_throughput.py [--size-mb 1024] [--small-mb 128]
 
-Last line: key=value pairs (tsn_mb_s, curl_mb_s, ratio, peak_rss_mb_small, peak_rss_mb_large).
+Last line: key=value pairs (tsn_mb_s, tsn_sha256_mb_s, curl_mb_s, ratio, ratio_sha256,
+peak_rss_mb_small, peak_rss_mb_large, peak_rss_mb_sha256, size_mb). "tsn+sha" also verifies a
+known sha256 while it downloads (hashing runs on a second thread).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -26,9 +29,9 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from tsncli.data.download import Target, download_file
-url, out = sys.argv[1], Path(sys.argv[2])
+url, out, sha = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 start = time.perf_counter()
-download_file([url], Target(out))
+download_file([url], Target(out, sha256=None if sha == "-" else sha))
 seconds = time.perf_counter() - start
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "rss_mb": rss_mb}))
@@ -57,10 +60,10 @@ def serve(folder: str, port_queue) -> None:
     httpd.serve_forever()
 
 
-def run_tsn(url: str, out: Path) -> dict:
+def run_tsn(url: str, out: Path, sha256: str = "-") -> dict:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, url, str(out)],
+        [sys.executable, "-c", CHILD, url, str(out), sha256],
         capture_output=True,
         text=True,
         env=env,
@@ -87,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="large file size (MiB)")
     parser.add_argument("--small-mb", type=int, default=128, help="small file size (MiB)")
-    parser.add_argument("--repeat", type=int, default=2, help="runs per tool; best is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool; best is kept")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tsn-dl-bench-") as tmp:
@@ -101,10 +104,18 @@ def main() -> None:
         base = f"http://127.0.0.1:{queue.get(timeout=30)}"
         out = folder / "out"
         out.mkdir()
+        sha = hashlib.sha256()
+        with open(folder / "large.bin", "rb") as f:
+            while block := f.read(1 << 20):
+                sha.update(block)
+        url = f"{base}/large.bin"
+        tsn_runs, curl_runs, hashed_runs = [], [], []
         try:
             small = run_tsn(f"{base}/small.bin", out / "small.bin")
-            tsn_runs = [run_tsn(f"{base}/large.bin", out / "large.bin") for _ in range(args.repeat)]
-            curl_runs = [run_curl(f"{base}/large.bin", out / "c.bin") for _ in range(args.repeat)]
+            for _ in range(args.repeat):  # interleaved, so load changes hit every tool alike
+                tsn_runs.append(run_tsn(url, out / "large.bin"))
+                curl_runs.append(run_curl(url, out / "c.bin"))
+                hashed_runs.append(run_tsn(url, out / "large.bin", sha.hexdigest()))
         finally:
             server.terminate()
 
@@ -113,14 +124,22 @@ def main() -> None:
     tsn_mb_s = mb / tsn_best
     curl_mb_s = mb / min(curl_runs) if all(curl_runs) else float("nan")
     large_rss = max(r["rss_mb"] for r in tsn_runs)
+    hashed_rss = max(r["rss_mb"] for r in hashed_runs)
+    hashed_best = min(r["seconds"] for r in hashed_runs)
+    hashed_mb_s = mb / hashed_best
     print(f"{'tool':<8}{'size MiB':>10}{'best s':>10}{'MB/s':>10}{'peak RSS MiB':>14}")
     print(f"{'tsn':<8}{args.small_mb:>10}{small['seconds']:>10.2f}{'':>10}{small['rss_mb']:>14.1f}")
     print(f"{'tsn':<8}{args.size_mb:>10}{tsn_best:>10.2f}{tsn_mb_s:>10.0f}{large_rss:>14.1f}")
+    print(
+        f"{'tsn+sha':<8}{args.size_mb:>10}{hashed_best:>10.2f}{hashed_mb_s:>10.0f}{hashed_rss:>14.1f}"
+    )
     if all(curl_runs):
         print(f"{'curl':<8}{args.size_mb:>10}{min(curl_runs):>10.2f}{curl_mb_s:>10.0f}{'':>14}")
     print(
-        f"tsn_mb_s={tsn_mb_s:.0f} curl_mb_s={curl_mb_s:.0f} ratio={tsn_mb_s / curl_mb_s:.2f} "
+        f"tsn_mb_s={tsn_mb_s:.0f} tsn_sha256_mb_s={hashed_mb_s:.0f} curl_mb_s={curl_mb_s:.0f} "
+        f"ratio={tsn_mb_s / curl_mb_s:.2f} ratio_sha256={hashed_mb_s / curl_mb_s:.2f} "
         f"peak_rss_mb_small={small['rss_mb']:.1f} peak_rss_mb_large={large_rss:.1f} "
+        f"peak_rss_mb_sha256={hashed_rss:.1f} "
         f"size_mb={args.size_mb}"
     )
 
