@@ -86,3 +86,24 @@ def test_rgbdiff_reads_one_more_frame_than_new_length(lists):
     ds = TSNDataset(_records(lists), "rgbdiff", num_segments=2, new_length=2, crop_size=16)
     clip, _ = ds[0]
     assert clip.shape == (2, 9, 16, 16) and ds.frame_indices(0).shape == (2, 3)
+
+
+@pytest.mark.parametrize(("modality", "length"), [("rgb", 1), ("flow", 3)])
+@pytest.mark.parametrize("mode", ["train", "val"])
+def test_frame_by_frame_path_equals_the_whole_group_transforms(lists, modality, length, mode):
+    import numpy as np
+
+    from tsncli.data import transforms
+    from tsncli.data.frames import load_snippets
+
+    ds = TSNDataset(_records(lists, modality), modality, 3, length, mode, crop_size=20, seed=3)
+    for index in range(len(ds)):
+        rng = ds._rng(index)
+        group = load_snippets(ds.records[index].path, ds.frame_indices(index, rng), modality)
+        if mode == "train":
+            group = transforms.train_transform(group, 20, modality, rng)
+        else:
+            group = transforms.val_transform(group, 20)
+        expected = transforms.to_snippets(group, 3).astype(int)
+        # OpenCV rounds 2/3-channel and many-channel resizes differently by at most one level
+        assert np.abs(ds.load_clip(index).astype(int) - expected).max() <= 1

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tsncli.data import sampling, transforms
-from tsncli.data.frames import channels_per_frame, frame_templates, load_snippets
+from tsncli.data.frames import channels_per_frame, frame_templates, load_snippets, read_frames
 from tsncli.data.listfile import VideoRecord
 from tsncli.errors import UsageError
 from tsncli.models.tsn import input_frames
@@ -92,14 +92,27 @@ class TSNDataset(Dataset):
         """The transformed clip as numpy uint8: (S, C*L, H, W), or (N, S, C*L, H, W) in test."""
         record = self.records[index]
         rng = self._rng(index)
-        group = load_snippets(record.path, self.frame_indices(index, rng), self.modality)
-        if self.mode == "train":
-            group = transforms.train_transform(group, self.crop_size, self.modality, rng)
-        elif self.mode == "val":
-            group = transforms.val_transform(group, self.crop_size)
-        else:
+        indices = self.frame_indices(index, rng)
+        if self.mode == "test":
+            group = load_snippets(record.path, indices, self.modality)
             group = transforms.test_crops(group, self.crop_size, self.test_crops, self.modality)
-        return transforms.to_snippets(group, self.num_segments)
+            return transforms.to_snippets(group, self.num_segments)
+        # train/val: transform frame by frame with one shared box and flip, writing straight
+        # into the planar output (no (H, W, S*L*C) interleaving: 3-5x less copying)
+        frames = read_frames(record.path, indices, self.modality)
+        channels = frames[0].shape[2]
+        size = self.crop_size
+        out = np.empty((len(frames) * channels, size, size), dtype=np.uint8)
+        if self.mode == "train":
+            height, width = frames[0].shape[:2]
+            box, flipped = transforms.sample_train_crop(width, height, size, self.modality, rng)
+        for j, frame in enumerate(frames):
+            if self.mode == "train":
+                image = transforms.crop_resize_flip(frame, box, size, flipped, self.modality)
+            else:
+                image = transforms.val_transform(frame, size)
+            out[j * channels : (j + 1) * channels] = image.transpose(2, 0, 1)
+        return out.reshape(self.num_segments, -1, size, size)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return torch.from_numpy(self.load_clip(index)), self.records[index].label

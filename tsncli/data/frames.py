@@ -51,41 +51,49 @@ def read_image(path: str, grayscale: bool) -> np.ndarray:
     return image
 
 
+def read_frames(
+    folder: str | os.PathLike[str], indices: np.ndarray, modality: str
+) -> list[np.ndarray]:
+    """Decode the frames `indices` [S, L] (1-based), one uint8 (H, W, C) array per frame.
+
+    RGB frames are (H, W, 3) in RGB order; flow frames (H, W, 2) with x then y. A frame that
+    `indices` repeats is decoded once (the list holds the same array twice).
+    """
+    templates = frame_templates(modality)
+    grayscale = modality == "flow"
+    base = os.fspath(folder)
+    cache: dict[int, np.ndarray] = {}
+    frames: list[np.ndarray] = []
+    for index in np.asarray(indices, dtype=np.int64).reshape(-1).tolist():
+        frame = cache.get(index)
+        if frame is None:
+            images = [read_image(os.path.join(base, t.format(index)), grayscale) for t in templates]
+            if grayscale and images[0].shape != images[1].shape:
+                raise DataError(
+                    f"flow_x and flow_y of frame {index} in {base} differ in size; "
+                    "re-extract the video with `tsn flow`"
+                )
+            frame = cv2.merge(images) if grayscale else images[0]
+            cache[index] = frame
+        if frames and frame.shape != frames[0].shape:
+            raise DataError(
+                f"frames in {base} differ in size ({frame.shape[1]}x{frame.shape[0]} vs "
+                f"{frames[0].shape[1]}x{frames[0].shape[0]}); re-extract the video with `tsn flow`"
+            )
+        frames.append(frame)
+    if not frames:
+        raise DataError(f"no frame indices given for {base}")
+    return frames
+
+
 def load_snippets(folder: str | os.PathLike[str], indices: np.ndarray, modality: str) -> np.ndarray:
     """Read the frames `indices` [S, L] (1-based) of one video as uint8 (H, W, S*L*C).
 
     Channels are in (snippet, frame, channel) order: RGB r,g,b per frame; flow x, y per frame
     (x0, y0, x1, y1, ...). A frame repeated in `indices` is decoded once.
     """
-    templates = frame_templates(modality)
-    grayscale = modality == "flow"
-    per_frame = channels_per_frame(modality)
-    flat = np.asarray(indices, dtype=np.int64).reshape(-1)
-    base = os.fspath(folder)
-    cache: dict[int, list[np.ndarray]] = {}
-    out: np.ndarray | None = None
-    for position, index in enumerate(flat.tolist()):
-        images = cache.get(index)
-        if images is None:
-            images = [read_image(os.path.join(base, t.format(index)), grayscale) for t in templates]
-            cache[index] = images
-        if out is None:
-            height, width = images[0].shape[:2]
-            out = np.empty((height, width, flat.size * per_frame), dtype=np.uint8)
-        start = position * per_frame
-        for k, image in enumerate(images):
-            if image.shape[:2] != out.shape[:2]:
-                raise DataError(
-                    f"frames in {base} differ in size ({image.shape[1]}x{image.shape[0]} vs "
-                    f"{out.shape[1]}x{out.shape[0]}); re-extract the video with `tsn flow`"
-                )
-            if grayscale:
-                out[:, :, start + k] = image
-            else:
-                out[:, :, start : start + 3] = image
-    if out is None:
-        raise DataError(f"no frame indices given for {base}")
-    return out
+    frames = read_frames(folder, indices, modality)
+    return frames[0].copy() if len(frames) == 1 else np.concatenate(frames, axis=2)
 
 
 def count_frames(folder: str | os.PathLike[str], modality: str) -> int:

@@ -170,11 +170,36 @@ def flip_horizontal(group: np.ndarray, modality: str) -> np.ndarray:
     """Mirror left-right; for flow, invert the x images (255 - v): THE flow flip.
 
     Flow channels alternate x, y (x at even channel indices), so only even channels invert.
+    Returns a new contiguous array; the input is untouched.
     """
-    out = np.ascontiguousarray(group[:, ::-1])
+    if group.ndim == 3 and 1 < group.shape[2] <= _MAX_RESIZE_CHANNELS:
+        out = cv2.flip(group, 1)  # ~100x faster than a numpy reversed copy
+    else:
+        out = np.ascontiguousarray(group[:, ::-1])
     if modality == "flow":
         out[:, :, 0::2] = 255 - out[:, :, 0::2]
     return out
+
+
+def sample_train_crop(
+    width: int,
+    height: int,
+    crop_size: int,
+    modality: str,
+    rng: np.random.Generator,
+    flip_probability: float = 0.5,
+) -> tuple[Box, bool]:
+    """The random part of training augmentation: a multi-scale grid box and a flip decision."""
+    box = random_multiscale_box(width, height, crop_size, crop_scales(modality), rng)
+    return box, bool(rng.random() < flip_probability)
+
+
+def crop_resize_flip(
+    group: np.ndarray, box: Box, crop_size: int, flipped: bool, modality: str
+) -> np.ndarray:
+    """Apply a sampled training crop: crop `box`, resize to crop_size, flip if asked."""
+    out = resize(crop(group, box), crop_size, crop_size)
+    return flip_horizontal(out, modality) if flipped else np.ascontiguousarray(out)
 
 
 def train_transform(
@@ -186,11 +211,8 @@ def train_transform(
 ) -> np.ndarray:
     """Training augmentation: multi-scale fixed-grid crop, resize to crop_size, random flip."""
     height, width = group.shape[:2]
-    box = random_multiscale_box(width, height, crop_size, crop_scales(modality), rng)
-    out = resize(crop(group, box), crop_size, crop_size)
-    if rng.random() < flip_probability:
-        return flip_horizontal(out, modality)
-    return np.ascontiguousarray(out)
+    box, flipped = sample_train_crop(width, height, crop_size, modality, rng, flip_probability)
+    return crop_resize_flip(group, box, crop_size, flipped, modality)
 
 
 def val_transform(group: np.ndarray, crop_size: int) -> np.ndarray:

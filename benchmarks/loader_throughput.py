@@ -1,0 +1,190 @@
+"""Training-loader throughput on one core: decode, TSN sampling, multi-scale crop, flip, tensor.
+
+Measures `TSNDataset(mode="train")` items per second in this process (no loader workers), with
+3 segments and 224 crops, against a re-implementation of the PyTorch port's PIL loader
+(PIL decode, GroupMultiScaleCrop, flip, Stack, ToTorchFormatTensor, GroupNormalize) on the same
+frames. With --train-step ARCH it also times forward+backward+SGD steps on CPU and reports the
+peak RSS.
+
+    .venv/bin/python benchmarks/loader_throughput.py LIST_FILE --modality rgb|flow [--seconds S]
+    .venv/bin/python benchmarks/loader_throughput.py --make-frames /tmp/bench --modality flow
+
+LIST_FILE is in the original list format with dense_flow frame folders. --make-frames DIR
+writes 8 synthetic 340x256 videos (60 frames) first and uses them. The machine is shared, so
+figures vary; the last line is `clips_per_s=<float>` (plus baseline figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tsncli.data import sampling  # noqa: E402
+from tsncli.data.dataset import TSNDataset  # noqa: E402
+from tsncli.data.listfile import VideoRecord, read_list, write_list  # noqa: E402
+
+SEGMENTS = 3
+CROP = 224
+
+
+def make_frames(root: Path, videos: int = 8, frames: int = 60) -> Path:
+    """Synthetic 340x256 frame folders (smooth textures, like real JPEG entropy) + a list."""
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur((rng.random((256, 420, 3)) * 255).astype(np.uint8), (0, 0), 2)
+    grey = cv2.GaussianBlur((rng.random((256, 420)) * 60 + 98).astype(np.uint8), (0, 0), 3)
+    records = []
+    for v in range(videos):
+        folder = root / f"video_{v:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(1, frames + 1):
+            cv2.imwrite(str(folder / f"img_{k:05d}.jpg"), np.roll(base, 2 * k + v, 1)[:, :340])
+            cv2.imwrite(str(folder / f"flow_x_{k:05d}.jpg"), np.roll(grey, k, 1)[:, :340])
+            cv2.imwrite(str(folder / f"flow_y_{k:05d}.jpg"), np.roll(grey, -k, 1)[:, :340])
+        records.append(VideoRecord(str(folder), frames, v))
+    return write_list(root / "bench_list.txt", records)
+
+
+class PortLoader:
+    """The tsn-pytorch TSNDataSet + transforms (PIL), trimmed to what a train item does."""
+
+    def __init__(self, records: list[VideoRecord], modality: str) -> None:
+        from PIL import Image, ImageOps
+
+        self.Image, self.ImageOps = Image, ImageOps
+        self.records, self.modality = records, modality
+        self.new_length = 1 if modality == "rgb" else 5
+        self.scales = [1, 0.875, 0.75, 0.66] if modality == "rgb" else [1, 0.875, 0.75]
+
+    def _load(self, folder: str, idx: int) -> list:
+        if self.modality == "rgb":
+            return [self.Image.open(f"{folder}/img_{idx:05d}.jpg").convert("RGB")]
+        x = self.Image.open(f"{folder}/flow_x_{idx:05d}.jpg").convert("L")
+        y = self.Image.open(f"{folder}/flow_y_{idx:05d}.jpg").convert("L")
+        return [x, y]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        record = self.records[index]
+        offsets = sampling.train_offsets(
+            record.num_frames, SEGMENTS, self.new_length, np.random.default_rng(index)
+        )
+        images = []
+        for seg in sampling.snippet_frame_indices(offsets, self.new_length, record.num_frames):
+            for i in seg:
+                images.extend(self._load(record.path, int(i)))
+        w, h = images[0].size
+        base = min(w, h)
+        sizes = [int(base * s) for s in self.scales]
+        sizes = [CROP if abs(s - CROP) < 3 else s for s in sizes]
+        pairs = [
+            (a, b) for i, b in enumerate(sizes) for j, a in enumerate(sizes) if abs(i - j) <= 1
+        ]
+        cw, ch = random.choice(pairs)
+        x0 = random.choice([0, (w - cw) // 4 * 2, (w - cw) // 4 * 4])
+        y0 = random.choice([0, (h - ch) // 4 * 2, (h - ch) // 4 * 4])
+        images = [
+            im.crop((x0, y0, x0 + cw, y0 + ch)).resize((CROP, CROP), self.Image.BILINEAR)
+            for im in images
+        ]
+        if random.random() < 0.5:
+            images = [self.ImageOps.mirror(im) for im in images]
+            if self.modality == "flow":
+                images = [
+                    self.ImageOps.invert(im) if i % 2 == 0 else im for i, im in enumerate(images)
+                ]
+        if self.modality == "rgb":
+            stacked = np.concatenate([np.array(im) for im in images], axis=2)
+        else:
+            stacked = np.concatenate([np.expand_dims(im, 2) for im in images], axis=2)
+        tensor = torch.from_numpy(stacked).permute(2, 0, 1).contiguous().float().div(255)
+        return tensor.sub_(0.5).div_(0.25)  # GroupNormalize (mean/std values do not matter)
+
+
+def measure(get, count: int, seconds: float) -> float:
+    """Items per second of `get(i)` over `seconds` (at least 2 items)."""
+    get(0)  # warm up caches and lazy imports
+    done, start = 0, time.perf_counter()
+    while done < 2 or time.perf_counter() - start < seconds:
+        get(done % count)
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+def train_step_rate(arch: str, modality: str, batch: int, steps: int) -> float:
+    """Clips per second of forward+backward+SGD on CPU, uint8 input normalised in the step."""
+    from tsncli.engine.optim import create_optimizer
+    from tsncli.models.normalize import Normalize
+    from tsncli.models.tsn import create_tsn, input_channels
+
+    model = create_tsn(arch, 101, modality=modality, num_segments=SEGMENTS).train()
+    norm = Normalize(modality, model.spec.convention)
+    opt = create_optimizer(model, 0.001, 0.9, 5e-4, modality)
+    channels = input_channels(modality, model.new_length)
+    clip = torch.randint(0, 256, (batch, SEGMENTS, channels, CROP, CROP), dtype=torch.uint8)
+    label = torch.randint(0, 101, (batch,))
+    start = None
+    for step in range(steps + 1):
+        if step == 1:
+            start = time.perf_counter()  # step 0 is warm-up
+        loss = torch.nn.functional.cross_entropy(model(norm(clip)), label)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("list_file", nargs="?", help="list file (original TSN format)")
+    parser.add_argument("--modality", choices=("rgb", "flow"), default="rgb")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--make-frames", type=Path, help="generate synthetic frames here")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the PIL port loader")
+    parser.add_argument("--train-step", metavar="ARCH", action="append", default=[])
+    parser.add_argument("--batch", type=int, default=4, help="clips per --train-step step")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    if args.make_frames:
+        list_file = make_frames(args.make_frames)
+    elif args.list_file:
+        list_file = Path(args.list_file)
+    else:
+        parser.error("give LIST_FILE or --make-frames DIR")
+    records = read_list(list_file)
+    length = 1 if args.modality == "rgb" else 5
+    dataset = TSNDataset(records, args.modality, SEGMENTS, length, "train", CROP, seed=0)
+    ours = measure(lambda i: dataset[i], len(records), args.seconds)
+    rows = [("tsn (OpenCV, uint8)", ours)]
+    base = None
+    if not args.no_baseline:
+        port = PortLoader(records, args.modality)
+        base = measure(port.__getitem__, len(records), args.seconds)
+        rows.append(("PyTorch port (PIL, float)", base))
+    print(f"{'loader':<28}{'clips/s':>10}   ({args.modality}, {SEGMENTS} segments, {CROP} crops)")
+    for name, rate in rows:
+        print(f"{name:<28}{rate:>10.1f}")
+    extra = ""
+    if base:
+        print(f"speed-up {ours / base:.2f}x")
+        extra += f" baseline_clips_per_s={base:.2f} speedup={ours / base:.3f}"
+    for arch in args.train_step:
+        rate = train_step_rate(arch, args.modality, args.batch, steps=3)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"train step {arch:<16}{rate:>10.2f} clips/s on CPU, peak RSS {peak:.0f} MiB")
+        extra += f" train_{arch}_clips_per_s={rate:.3f}"
+    print(f"peak_rss_mib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}{extra}")
+    print(f"clips_per_s={ours:.2f}")
+
+
+if __name__ == "__main__":
+    main()
