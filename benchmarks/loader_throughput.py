@@ -3,8 +3,7 @@
 Measures `TSNDataset(mode="train")` items per second in this process (no loader workers), with
 3 segments and 224 crops, against a re-implementation of the PyTorch port's PIL loader
 (PIL decode, GroupMultiScaleCrop, flip, Stack, ToTorchFormatTensor, GroupNormalize) on the same
-frames. With --train-step ARCH it also times forward+backward+SGD steps on CPU and reports the
-peak RSS.
+frames. Training-step throughput of the models is `benchmarks/model_throughput.py`.
 
     .venv/bin/python benchmarks/loader_throughput.py LIST_FILE --modality rgb|flow [--seconds S]
     .venv/bin/python benchmarks/loader_throughput.py --make-frames /tmp/bench --modality flow
@@ -119,29 +118,6 @@ def measure(get, count: int, seconds: float) -> float:
     return done / (time.perf_counter() - start)
 
 
-def train_step_rate(arch: str, modality: str, batch: int, steps: int) -> float:
-    """Clips per second of forward+backward+SGD on CPU, uint8 input normalised in the step."""
-    from tsncli.engine.optim import create_optimizer
-    from tsncli.models.normalize import Normalize
-    from tsncli.models.tsn import create_tsn, input_channels
-
-    model = create_tsn(arch, 101, modality=modality, num_segments=SEGMENTS).train()
-    norm = Normalize(modality, model.spec.convention)
-    opt = create_optimizer(model, 0.001, 0.9, 5e-4, modality)
-    channels = input_channels(modality, model.new_length)
-    clip = torch.randint(0, 256, (batch, SEGMENTS, channels, CROP, CROP), dtype=torch.uint8)
-    label = torch.randint(0, 101, (batch,))
-    start = None
-    for step in range(steps + 1):
-        if step == 1:
-            start = time.perf_counter()  # step 0 is warm-up
-        loss = torch.nn.functional.cross_entropy(model(norm(clip)), label)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return batch * steps / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("list_file", nargs="?", help="list file (original TSN format)")
@@ -149,8 +125,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--make-frames", type=Path, help="generate synthetic frames here")
     parser.add_argument("--no-baseline", action="store_true", help="skip the PIL port loader")
-    parser.add_argument("--train-step", metavar="ARCH", action="append", default=[])
-    parser.add_argument("--batch", type=int, default=4, help="clips per --train-step step")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -177,11 +151,6 @@ def main() -> None:
     if base:
         print(f"speed-up {ours / base:.2f}x")
         extra += f" baseline_clips_per_s={base:.2f} speedup={ours / base:.3f}"
-    for arch in args.train_step:
-        rate = train_step_rate(arch, args.modality, args.batch, steps=3)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"train step {arch:<16}{rate:>10.2f} clips/s on CPU, peak RSS {peak:.0f} MiB")
-        extra += f" train_{arch}_clips_per_s={rate:.3f}"
     print(f"peak_rss_mib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}{extra}")
     print(f"clips_per_s={ours:.2f}")
 
