@@ -17,6 +17,7 @@ class Served:
     drop_after: int | None = None  # first full answer closes the connection after this many bytes
     fail_first: int = 0  # answer 500 this many times before serving
     requests: list[str | None] = field(default_factory=list)  # Range header of each request
+    barrier: threading.Barrier | None = None  # wait here until other requests arrive
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -31,6 +32,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, b"not found")
             return
         served.requests.append(self.headers.get("Range"))
+        if served.barrier is not None:
+            try:
+                served.barrier.wait()
+            except threading.BrokenBarrierError:
+                self._reply(503, b"the other download never came")
+                return
         if served.fail_first > 0:
             served.fail_first -= 1
             self._reply(500, b"boom")

@@ -227,3 +227,15 @@ def test_files_without_a_known_checksum_are_not_hashed(server, tmp_path, monkeyp
     url = server.add("/a.bin", DATA)
     monkeypatch.setattr(download.hashlib, "sha256", None)  # any hashing would now fail
     assert download_file([url], Target(tmp_path / "a.bin", len(DATA))) == "downloaded"
+
+
+def test_jobs_download_files_at_the_same_time(server, tmp_path):
+    import threading
+
+    from tsncli.data.fetching import plan_fetch, run_fetch
+
+    both = threading.Barrier(2, timeout=10)  # each answer waits until both requests arrived
+    urls = [server.add(f"/{n}.bin", DATA, barrier=both) for n in ("one", "two")]
+    outcomes = run_fetch(plan_fetch(urls, dest=tmp_path), jobs=2)
+    assert [o.status for o in outcomes] == ["downloaded", "downloaded"]
+    assert (tmp_path / "two.bin").read_bytes() == DATA

@@ -14,6 +14,7 @@ import typer
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -21,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tsncli.commands._common import example, progress_bar
+from tsncli.commands._common import example
 from tsncli.data.catalog import (
     WEIGHT_ARCHS,
     WEIGHTS_PREFIX,
@@ -89,7 +90,9 @@ def _render_list(rows: list[dict], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("name", "kind", "size", "status", "where", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "kind", "size", "status", "where"):
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             row["name"],
@@ -111,9 +114,21 @@ def _fetch_toy(dest: Path | None, videos_per_class: int | None, seed: int | None
     if seed is not None:
         kwargs["seed"] = seed
     folder = dest or Path("data/toy")
-    with progress_bar("toy videos", None) as advance:
-        generate_toy_dataset(folder, on_progress=lambda done, total: advance(), **kwargs)
+    with _count_progress("toy videos") as on_progress:
+        generate_toy_dataset(folder, on_progress=on_progress, **kwargs)  # logs its own summary
     typer.echo(str(folder))
+
+
+@contextmanager
+def _count_progress(description: str) -> Iterator[Any]:
+    """Yield `on_progress(done, total)` drawing a Rich bar on stderr (nothing with -q)."""
+    if is_quiet():
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=stderr_console) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _resolve_names(names: list[str]) -> list[str]:
@@ -137,7 +152,9 @@ def fetch_command(
     ] = None,
     dest: Annotated[
         Path | None,
-        typer.Option(help="Folder for the files [default: data/<name>, or $TSN_HOME for weights]."),
+        typer.Option(
+            help="Folder for the files (default: data/<name>; models and weights: $TSN_HOME)."
+        ),
     ] = None,
     mirror: Annotated[
         str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -47,20 +48,18 @@ def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
 
     if dest is None and len(paths) == 2 and not paths[1].lower().endswith(ARCHIVE_SUFFIXES):
         paths, dest = paths[:1], Path(paths[1])  # `tsn unpack ARCHIVE DEST`
-    progress, on_progress = _progress()
     for raw in paths:
-        archive = Path(raw)
-        if not archive.is_file():
-            raise UsageError(f"{archive}: no such archive; give ucf101, hmdb51 or a .rar/.zip path")
-        folder = dest or archive.with_suffix("")
-        callback = (lambda d, t, n=archive.name: on_progress(n, d, t)) if on_progress else None
-        if progress:
-            with progress:
-                status = extract_archive(archive, folder, force=force, on_progress=callback)
-        else:
+        if not Path(raw).is_file():
+            raise UsageError(f"{raw}: no such archive; give ucf101, hmdb51 or a .rar/.zip path")
+    progress, on_progress = _progress()
+    with progress or contextlib.nullcontext():
+        for raw in paths:
+            archive = Path(raw)
+            folder = dest or archive.with_suffix("")
+            callback = (lambda d, t, n=archive.name: on_progress(n, d, t)) if on_progress else None
             status = extract_archive(archive, folder, force=force, on_progress=callback)
-        log.info("%s: %s -> %s", status, archive, folder)
-        typer.echo(str(folder))
+            log.info("%s: %s -> %s", status, archive, folder)
+            typer.echo(str(folder))
 
 
 def unpack_command(
@@ -75,13 +74,13 @@ def unpack_command(
     archives: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Dataset archives [default: the catalog files in --dest]; or a DEST folder.",
+            help="Dataset archives (default: the catalog's files in --dest); or a DEST folder.",
             show_default=False,
         ),
     ] = None,
     dest: Annotated[
         Path | None,
-        typer.Option(help="Output folder [default: data/<dataset>, or beside the archive]."),
+        typer.Option(help="Output folder (default: data/<dataset>, or beside the archive)."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Unpack again even if done before.")] = False,
 ) -> None:
@@ -96,11 +95,8 @@ def unpack_command(
     from tsncli.data.unpack import unpack_dataset
 
     progress, on_progress = _progress()
-    if progress:
-        with progress:
-            summary = unpack_dataset(target, archives, dest, force=force, on_progress=on_progress)
-    else:
-        summary = unpack_dataset(target, archives, dest, force=force)
+    with progress or contextlib.nullcontext():
+        summary = unpack_dataset(target, archives, dest, force=force, on_progress=on_progress)
     for part in summary.skipped:
         log.info("%s/ already unpacked (use --force to redo)", part)
     log.info(
