@@ -26,6 +26,8 @@ def data(tmp_path_factory):
     out = evalkit.make_dataset(root)
     out["rgb_ckpt"] = evalkit.make_checkpoint(root / "rgb.pt", "rgb", seed=1)
     out["flow_ckpt"] = evalkit.make_checkpoint(root / "flow.pt", "flow", seed=2)
+    out["rgbdiff_ckpt"] = evalkit.make_checkpoint(root / "rgbdiff.pt", "rgbdiff", seed=3)
+    out["rgbdiff_list"] = out["rgb_list"]
     return out
 
 
@@ -139,7 +141,7 @@ def test_eval_rejects_labels_outside_the_checkpoint_classes(runner, cli, data, t
     assert result.exit_code == 1 and "outside the checkpoint's 3 classes" in _text(result.output)
 
 
-@pytest.mark.parametrize("modality", ["rgb", "flow"])
+@pytest.mark.parametrize("modality", ["rgb", "flow", "rgbdiff"])
 def test_predict_on_a_video_agrees_with_eval_on_its_extracted_frames(data, tmp_path, modality):
     ckpt, list_file = data[f"{modality}_ckpt"], data[f"{modality}_list"]
     evaluate(ckpt, list_file, tmp_path / "s.npz", EvalSettings(segments=SEG, crops=10))
@@ -187,3 +189,17 @@ def test_predict_rejects_wrong_number_of_weights(runner, cli, data):
     args = ["predict", str(data["videos"][0]), "--checkpoint", str(data["rgb_ckpt"])]
     result = runner.invoke(cli, [*args, "--weights", "1", "1.5"])
     assert result.exit_code == 1 and "2 weights given for 1 checkpoints" in _text(result.output)
+
+
+def test_eval_warns_when_frames_were_made_with_other_flow_settings(runner, cli, data, tmp_path):
+    from tsncli.flow.extract import FlowConfig, save_flow_settings
+
+    frames = tmp_path / "frames"
+    shutil.copytree(data["frames"] / "v_red_left_0", frames / "v_red_left_0")
+    save_flow_settings(frames, FlowConfig(algo="dis", size=evalkit.FRAME_SIZE))
+    list_file = tmp_path / "one.txt"
+    list_file.write_text(f"{frames / 'v_red_left_0'} 11 0\n")
+    args = ["--segments", "1", "--crops", "1"]
+    result = _eval(runner, cli, data["flow_ckpt"], list_file, tmp_path / "s.npz", *args)
+    assert result.exit_code == 0, result.output
+    assert "algo 'dis' vs 'farneback'" in _text(result.stderr)

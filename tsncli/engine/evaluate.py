@@ -146,6 +146,23 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     return {"start": task.start, "count": len(task.records), "failures": failures}
 
 
+def _warn_on_flow_mismatch(meta: dict, frames_dir: Path) -> None:
+    """Frames made with other flow settings than the model was trained on hurt silently."""
+    from tsncli.flow.extract import load_flow_settings
+
+    trained, frames = meta.get("flow") or {}, load_flow_settings(frames_dir) or {}
+    keys = ("algo", "bound", "size", "short_side", "step")
+    differ = [k for k in keys if k in trained and k in frames and trained[k] != frames[k]]
+    if differ:
+        detail = ", ".join(f"{k} {frames[k]!r} vs {trained[k]!r}" for k in differ)
+        log.warning(
+            "frames in %s were extracted with other settings than the model was trained on "
+            "(%s); accuracy may suffer",
+            frames_dir,
+            detail,
+        )
+
+
 def _fingerprint(checkpoint: Path, list_file: Path, frames_root: Any, st: EvalSettings) -> dict:
     stat = checkpoint.stat()
     return {
@@ -211,6 +228,7 @@ def evaluate(
             f"{list_path}: label {bad[0].label} of {bad[0].path} is outside the checkpoint's "
             f"{num_classes} classes; was the list made for another dataset?"
         )
+    _warn_on_flow_mismatch(meta, Path(records[0].path).parent)
     devices = resolve_devices(gpus)
     n_workers = len(devices) if devices else max(1, workers)
     shard_dir = out.with_name(out.name + ".shards")
