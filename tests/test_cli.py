@@ -106,3 +106,17 @@ def test_python_dash_m_runs_the_cli():
         [sys.executable, "-m", "tsncli", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"tsn {__version__}"
+
+
+def test_long_error_messages_are_not_wrapped(runner, cli, monkeypatch):
+    import tsncli.commands.completion as completion
+
+    long_message = "missing frames under " + "/very/long/path" * 12 + "; run `tsn flow` first"
+
+    def fail(shell: str) -> str:
+        raise DataError(long_message)
+
+    monkeypatch.setattr(completion, "render_completion", fail)
+    result = runner.invoke(cli, ["completion", "bash"])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [f"error: {long_message}"]

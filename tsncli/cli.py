@@ -21,7 +21,7 @@ class TsnGroup(TyperGroup):
             return super().invoke(ctx)
         except TsnError as exc:
             message = " ".join(str(exc).split())  # always one line
-            stderr_console.print(f"error: {message}", markup=False, highlight=False)
+            stderr_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             stderr_console.print("interrupted", markup=False, highlight=False)
