@@ -9,6 +9,7 @@ from pathlib import Path
 import evalkit
 import numpy as np
 import pytest
+import torch
 
 from tsncli.engine import evaluate as evaluate_module
 from tsncli.engine.evaluate import EvalSettings, evaluate
@@ -203,3 +204,30 @@ def test_eval_warns_when_frames_were_made_with_other_flow_settings(runner, cli, 
     result = _eval(runner, cli, data["flow_ckpt"], list_file, tmp_path / "s.npz", *args)
     assert result.exit_code == 0, result.output
     assert "algo 'dis' vs 'farneback'" in _text(result.stderr)
+
+
+def test_eval_reuses_an_up_to_date_score_file_unless_forced(data, tmp_path, monkeypatch):
+    settings = EvalSettings(segments=2, crops=1)
+    out = tmp_path / "s.npz"
+    first = evaluate(data["rgb_ckpt"], data["rgb_list"], out, settings)
+    calls = []
+    real = evaluate_module.run_shard
+    monkeypatch.setattr(evaluate_module, "run_shard", lambda task: calls.append(1) or real(task))
+    again = evaluate(data["rgb_ckpt"], data["rgb_list"], out, settings)
+    assert not calls and again.metrics.top1 == first.metrics.top1
+    evaluate(data["rgb_ckpt"], data["rgb_list"], out, EvalSettings(segments=3, crops=1))
+    assert calls  # other settings: recomputed
+    calls.clear()
+    evaluate(data["rgb_ckpt"], data["rgb_list"], out, EvalSettings(segments=3, crops=1), force=True)
+    assert calls
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_eval_gpus_without_cuda_names_the_fix(runner, cli, data, tmp_path):
+    result = _eval(
+        runner, cli, data["rgb_ckpt"], data["rgb_list"], tmp_path / "s.npz", "--gpus", "1"
+    )
+    assert result.exit_code == 1 and "use --workers on CPU" in _text(result.output)
+    both = ["--gpus", "1", "--workers", "2"]
+    result = _eval(runner, cli, data["rgb_ckpt"], data["rgb_list"], tmp_path / "s.npz", *both)
+    assert result.exit_code == 1 and "not both" in _text(result.output)

@@ -34,6 +34,9 @@ def eval_command(
         bool,
         typer.Option("--keep-raw", help="Also save per-snippet, per-crop scores (float16)."),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rerun even if OUT.npz is up to date.")
+    ] = False,
     per_class: Annotated[
         bool, typer.Option("--per-class", help="Also show per-class accuracy.")
     ] = False,
@@ -54,7 +57,7 @@ def eval_command(
     total = len(read_list(list_file, frames))
     with progress_bar("testing", total) as advance:
         result = evaluate(
-            checkpoint, list_file, save_scores, settings, frames, gpus, workers, on_progress=advance
+            checkpoint, list_file, save_scores, settings, frames, gpus, workers, advance, force
         )
     for video, error in result.failures:
         stderr_console.print(f"error: {video}: {error}", markup=False, highlight=False)

@@ -192,6 +192,17 @@ def _prepare_shard_dir(shard_dir: Path, fingerprint: dict) -> None:
     run_file.write_text(json.dumps(fingerprint, indent=2), encoding="utf-8")
 
 
+def _finished_output(out: Path, fingerprint: dict) -> ScoreFile | None:
+    """The existing score file when the same run wrote it completely, else None."""
+    try:
+        sf = load_scores(out) if out.is_file() else None
+    except DataError:
+        return None
+    if sf is None or sf.meta.get("run") != fingerprint or sf.meta.get("failed_videos"):
+        return None
+    return sf
+
+
 def _finished(path: Path) -> bool:
     """A shard file exists, loads, and recorded no failures (those are retried)."""
     try:
@@ -209,10 +220,13 @@ def evaluate(
     gpus: int = 0,
     workers: int = 1,
     on_progress: Callable[[int], None] | None = None,
+    force: bool = False,
 ) -> EvalResult:
     """Test `checkpoint` on every video of `list_file`; save the score file; return metrics.
 
-    `on_progress(n)` is called with the number of videos each finished shard covered.
+    `on_progress(n)` is called with the number of videos each finished shard covered. An
+    existing score file made by the same run (checkpoint, list, settings) is reused unless
+    `force`.
     """
     if settings.segments < 1 or settings.batch < 1:
         raise UsageError("--segments and --batch must be at least 1")
@@ -231,8 +245,16 @@ def evaluate(
     _warn_on_flow_mismatch(meta, Path(records[0].path).parent)
     devices = resolve_devices(gpus)
     n_workers = len(devices) if devices else max(1, workers)
+    fingerprint = _fingerprint(ckpt_path, list_path, frames_root, settings)
+    done = None if force else _finished_output(out, fingerprint)
+    if done is not None:
+        log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
+        if on_progress:
+            on_progress(len(records))
+        metrics = compute_metrics(done.scores, done.labels, num_classes)
+        return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
     shard_dir = out.with_name(out.name + ".shards")
-    _prepare_shard_dir(shard_dir, _fingerprint(ckpt_path, list_path, frames_root, settings))
+    _prepare_shard_dir(shard_dir, fingerprint)
     size = max(1, min(50, -(-len(records) // (n_workers * 4))))
     tasks: list[ShardTask] = []
     resumed = 0
@@ -253,11 +275,11 @@ def evaluate(
     ):
         if on_progress:
             on_progress(summary["count"])
-    return _merge(shard_dir, out, meta, ckpt_path, settings, resumed)
+    return _merge(shard_dir, out, meta, fingerprint, settings, resumed)
 
 
 def _merge(
-    shard_dir: Path, out: Path, meta: dict, ckpt: Path, st: EvalSettings, resumed: int
+    shard_dir: Path, out: Path, meta: dict, run: dict, st: EvalSettings, resumed: int
 ) -> EvalResult:
     shards = [load_scores(p) for p in sorted(shard_dir.glob("shard_*.npz"))]
     failures = [tuple(f) for s in shards for f in s.meta.get("failures", [])]
@@ -268,7 +290,7 @@ def _merge(
     if st.keep_raw and shards and all(s.raw is not None for s in shards if len(s)):
         raw = np.concatenate([s.raw for s in shards if len(s)])
     score_meta = {
-        "checkpoint": str(ckpt.resolve()),
+        "checkpoint": run["checkpoint"],
         "arch": meta.get("arch"),
         "modality": meta.get("modality"),
         "new_length": meta.get("new_length"),
@@ -277,6 +299,7 @@ def _merge(
         "crop_size": meta.get("crop_size"),
         "flow": meta.get("flow"),
         "failed_videos": [v for v, _ in failures],
+        "run": run,
     }
     classes = list(meta["class_names"])
     videos = [v for s in shards for v in s.videos]
