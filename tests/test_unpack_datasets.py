@@ -166,3 +166,29 @@ def test_unpack_target_completes_dataset_names(runner, cli):
     env = {"_TSN_COMPLETE": "complete_bash", "COMP_WORDS": "tsn unpack h", "COMP_CWORD": "2"}
     result = runner.invoke(cli, [], env=env, prog_name="tsn")
     assert result.output.split() == ["hmdb51"]
+
+
+def test_videos_named_in_the_splits_but_missing_are_reported(tmp_path):
+    dest = make_hmdb51(tmp_path / "hmdb51")
+    extra = tmp_path / "more_splits.rar"
+    write_rar4(extra, files({"s/catch_test_split2.txt": b"ghost.avi 2 \n"}))
+    summary = unpack_dataset("hmdb51", [dest / "hmdb51_org.rar", extra], dest)
+    assert any("1 videos named in" in w and "catch/ghost.avi" in w for w in summary.warnings)
+
+
+def test_complete_splits_raise_no_missing_video_warning(tmp_path):
+    dest = make_ucf101(tmp_path / "ucf101")
+    summary = unpack_dataset("ucf101", dest=dest)
+    assert not any("named in" in w for w in summary.warnings)
+
+
+@pytest.mark.parametrize("dataset", ["ucf101", "hmdb51"])
+def test_official_splits_name_every_official_video(dataset):
+    from pathlib import Path
+
+    from tsncli.data.unpack import EXPECTED, split_video_paths
+
+    splits = Path("/work/shared/reference/splits") / dataset
+    if not splits.is_dir():
+        pytest.skip("reference splits not available")
+    assert len(split_video_paths(dataset, splits)) == EXPECTED[dataset][0]

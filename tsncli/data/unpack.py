@@ -122,6 +122,23 @@ def _unpack_splits(archives: list[Path], dest: Path, work: Path) -> None:
     _finish(staging, dest / "splits")
 
 
+def split_video_paths(dataset: str, splits: Path) -> set[str]:
+    """Every video the official split files name, as lower-case `<Class>/<video>` paths."""
+    named = set()
+    if dataset == "ucf101":
+        for path in sorted(splits.glob("*list0*.txt")):  # trainlist0k.txt / testlist0k.txt
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.strip():
+                    named.add(line.split()[0].lower())
+    else:
+        for path in sorted(splits.glob("*_test_split*.txt")):
+            cls = path.name.rsplit("_test_split", 1)[0]
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                if line.strip():
+                    named.add(f"{cls}/{line.split()[0]}".lower())
+    return named
+
+
 def check_unpacked(dataset: str, dest: Path) -> UnpackSummary:
     """Count videos and classes under `dest/videos` and compare with the official numbers."""
     summary = UnpackSummary(dataset, dest)
@@ -131,6 +148,14 @@ def check_unpacked(dataset: str, dest: Path) -> UnpackSummary:
     summary.videos = sum(len(_collect(d, VIDEO_SUFFIXES)) for d in classes)
     splits = dest / "splits"
     summary.splits = len(list(splits.glob("*.txt"))) if splits.is_dir() else 0
+    if videos.is_dir() and summary.splits:
+        on_disk = {f"{d.name}/{v.name}".lower() for d in classes for v in d.iterdir()}
+        missing = sorted(split_video_paths(dataset, splits) - on_disk)
+        if missing:
+            summary.warnings.append(
+                f"{len(missing)} videos named in {splits} are not under {videos} "
+                f"(first: {missing[0]}); unpack the complete video archive"
+            )
     want_videos, want_classes = EXPECTED[dataset]
     if (summary.videos, summary.classes) != (want_videos, want_classes):
         summary.warnings.append(
