@@ -146,3 +146,21 @@ def test_a_tsn_pytorch_file_with_stray_keys_is_refused(tmp_path):
     torch.save(data, tmp_path / "port.pth")
     with pytest.raises(DataError, match="module.consensus.weight|consensus.weight"):
         convert_checkpoint("tsn-pytorch", tmp_path / "port.pth", tmp_path / "x.pt")
+
+
+def test_class_files_may_be_zero_based_one_based_or_plain_names(tmp_path):
+    from tsncli.models.convert import read_class_names
+
+    zero = tmp_path / "zero.txt"
+    zero.write_text("0 ApplyEyeMakeup\n1 Archery\n")
+    one = tmp_path / "one.txt"
+    one.write_text("1 ApplyEyeMakeup\r\n2 Archery\r\n")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("brush_hair\ncartwheel\n")
+    assert read_class_names(zero, 2) == read_class_names(one, 2) == ["ApplyEyeMakeup", "Archery"]
+    assert read_class_names(plain, 2) == ["brush_hair", "cartwheel"]
+    assert read_class_names(None, 3) == ["0", "1", "2"]
+    gap = tmp_path / "gap.txt"
+    gap.write_text("0 a\n2 b\n")
+    with pytest.raises(DataError, match="without gaps"):
+        read_class_names(gap, 2)

@@ -193,3 +193,11 @@ def test_parameter_groups_unwrap_ddp_style_module_attribute():
     model = TSN(num_classes=3, arch="tiny")
     wrapped = nn.DataParallel(model)
     assert len(parameter_groups(wrapped)) == len(parameter_groups(model))
+
+
+def test_partial_bn_survives_train_through_a_wrapper():
+    model = TSN(num_classes=3, arch="tiny", partial_bn=True)
+    wrapped = nn.DataParallel(model)
+    wrapped.eval()
+    wrapped.train()
+    assert model.backbone.bn1.training and not model.backbone.bn2.training
