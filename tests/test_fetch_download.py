@@ -239,3 +239,20 @@ def test_jobs_download_files_at_the_same_time(server, tmp_path):
     outcomes = run_fetch(plan_fetch(urls, dest=tmp_path), jobs=2)
     assert [o.status for o in outcomes] == ["downloaded", "downloaded"]
     assert (tmp_path / "two.bin").read_bytes() == DATA
+
+
+def test_a_part_that_is_already_whole_is_finished_without_downloading_again(server, tmp_path):
+    url = server.add("/a.bin", DATA)
+    target = Target(tmp_path / "a.bin", len(DATA), SHA)
+    part_path(target.path).write_bytes(DATA)
+    assert download_file([url], target) == "downloaded"
+    assert target.path.read_bytes() == DATA
+    assert server.files["/a.bin"].requests == [f"bytes={len(DATA)}-"]
+
+
+def test_a_part_longer_than_the_file_is_discarded_and_downloaded_again(server, tmp_path):
+    url = server.add("/a.bin", DATA)
+    target = Target(tmp_path / "a.bin", None, SHA)
+    part_path(target.path).write_bytes(DATA + b"junk")
+    download_file([url], target)
+    assert target.path.read_bytes() == DATA
