@@ -17,13 +17,14 @@ convert_app = typer.Typer(help=SUMMARY, no_args_is_help=True)
 Output = Annotated[Path, typer.Option("--output", "-o", help="The tsn checkpoint to write.")]
 Modality = Annotated[
     str | None,
-    typer.Option(help="rgb, flow or rgbdiff [default: inferred from conv1's channels]."),
+    typer.Option(help="rgb, flow or rgbdiff.", show_default="inferred from conv1's channels"),
 ]
 Classes = Annotated[
     Path | None,
     typer.Option(
         help="Class names: `<index> <name>` lines (0- or 1-based, e.g. classInd.txt) or one name "
-        "per line [default: 0..K-1].",
+        "per line.",
+        show_default="0..K-1",
     ),
 ]
 Segments = Annotated[int, typer.Option("--segments", min=1, help="num_segments stored in meta.")]

@@ -10,6 +10,10 @@ import typer
 
 from tsncli.commands._common import example
 
+FORMATS = ("torchscript", "pt2", "onnx")  # tsncli.models.export.FORMATS, without importing torch
+
+FORMATS = ("torchscript", "pt2", "onnx")  # as tsncli.models.export, without importing torch
+
 SUMMARY = "Export a tsn checkpoint (torch.export, TorchScript, ONNX) with normalisation inside."
 
 
@@ -17,11 +21,18 @@ def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="A tsn checkpoint (from train or convert).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
     fmt: Annotated[
-        str, typer.Option("--format", help="pt2 (torch.export), torchscript or onnx.")
+        str,
+        typer.Option(
+            "--format",
+            help="pt2 (torch.export), torchscript or onnx.",
+            autocompletion=lambda incomplete: [f for f in FORMATS if f.startswith(incomplete)],
+        ),
     ] = "torchscript",
     segments: Annotated[
         int | None,
-        typer.Option(min=1, help="Snippets per clip [default: the checkpoint's num_segments]."),
+        typer.Option(
+            min=1, help="Snippets per clip.", show_default="the checkpoint's num_segments"
+        ),
     ] = None,
     input_order: Annotated[
         str, typer.Option(help="Colour order of the frames you will feed: rgb or bgr (OpenCV).")
