@@ -92,3 +92,20 @@ def test_flow_training_reads_stacked_frames_and_records_flow_settings(lists, tmp
         (lists.parent / "frames" / "flow_config.yaml").unlink()
     meta = load_checkpoint(result.last_checkpoint)["meta"]
     assert meta["new_length"] == 2 and meta["flow"]["algo"] == "tvl1"
+
+
+def test_gradient_accumulation_makes_the_same_update_as_the_full_batch(lists, tmp_path):
+    torch.set_num_threads(1)
+    kw = dict(epochs=1, lr=0.05, dropout=0.0, bn="frozen", eval_every=0, batch_size=4)
+    full = train(_config(lists, tmp_path / "full", **kw))
+    accumulated = train(_config(lists, tmp_path / "acc", micro_batch=2, **kw))
+    a = load_checkpoint(full.last_checkpoint)["state_dict"]
+    b = load_checkpoint(accumulated.last_checkpoint)["state_dict"]
+    for key, value in a.items():
+        assert torch.allclose(value, b[key], atol=1e-6), key
+
+
+def test_rgbdiff_trains_on_consecutive_rgb_frames(lists, tmp_path):
+    result = train(_config(lists, tmp_path / "diff", modality="rgbdiff", new_length=2, epochs=1))
+    meta = load_checkpoint(result.last_checkpoint)["meta"]
+    assert meta["modality"] == "rgbdiff" and meta["new_length"] == 2
