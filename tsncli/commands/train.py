@@ -14,6 +14,26 @@ from tsncli.errors import UsageError
 SUMMARY = "Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes."
 
 
+def complete_modality(incomplete: str) -> list[str]:
+    return [m for m in ("rgb", "flow", "rgbdiff") if m.startswith(incomplete)]
+
+
+def complete_arch(incomplete: str) -> list[str]:
+    from tsncli.models.backbones import BACKBONES
+
+    return [name for name in BACKBONES.names() if name.startswith(incomplete)]
+
+
+def complete_consensus(incomplete: str) -> list[str]:
+    return [c for c in ("avg", "max", "weighted", "identity") if c.startswith(incomplete)]
+
+
+def complete_preset(incomplete: str) -> list[str]:
+    from tsncli.config import list_presets
+
+    return [p for p in [*list_presets(), "none"] if p.startswith(incomplete)]
+
+
 def _parse_steps(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(s) for s in text.replace(" ", "").split(",") if s)
@@ -53,7 +73,9 @@ def train_command(
     dataset: Annotated[
         str, typer.Argument(help="Dataset name used in the list files, e.g. ucf101.")
     ],
-    modality: Annotated[str, typer.Argument(help="rgb, flow or rgbdiff.")],
+    modality: Annotated[
+        str, typer.Argument(help="rgb, flow or rgbdiff.", autocompletion=complete_modality)
+    ],
     split: Annotated[int, typer.Option(help="Split number K of the list files.")] = 1,
     lists_dir: Annotated[
         Path, typer.Option(help="Folder of {ds}_{mod}_{train|val}_split_{k}.txt and classes.")
@@ -62,7 +84,10 @@ def train_command(
         Path | None, typer.Option(help="Read frame folders from here instead of the lists' paths.")
     ] = None,
     arch: Annotated[
-        str, typer.Option(help="Backbone (bninception, resnet18/50, ...).")
+        str,
+        typer.Option(
+            help="Backbone (bninception, resnet18/50, ...).", autocompletion=complete_arch
+        ),
     ] = "bninception",
     segments: Annotated[int, typer.Option(help="Segments (snippets) per video.")] = 3,
     epochs: Annotated[int, typer.Option(help="Epochs to train.")] = 80,
@@ -84,7 +109,9 @@ def train_command(
     clip_grad: Annotated[
         float | None, typer.Option(help="Gradient-norm clip (default 40 rgb, 20 flow; 0 off).")
     ] = None,
-    consensus: Annotated[str, typer.Option(help="avg, max, weighted or identity.")] = "avg",
+    consensus: Annotated[
+        str, typer.Option(help="avg, max, weighted or identity.", autocompletion=complete_consensus)
+    ] = "avg",
     crop_size: Annotated[
         int, typer.Option(help="Input crop side (224; 112 or 96 for demos).")
     ] = 224,
@@ -109,7 +136,10 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed for sampling, crops and init.")] = 0,
     preset: Annotated[
         str | None,
-        typer.Option(help="Recipe from tsncli/configs (default {ds}_{mod} if shipped; none)."),
+        typer.Option(
+            help="Recipe from tsncli/configs (default {ds}_{mod} if shipped; none).",
+            autocompletion=complete_preset,
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML of options (flat or a `train:` section).")
