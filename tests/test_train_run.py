@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -109,3 +110,22 @@ def test_rgbdiff_trains_on_consecutive_rgb_frames(lists, tmp_path):
     result = train(_config(lists, tmp_path / "diff", modality="rgbdiff", new_length=2, epochs=1))
     meta = load_checkpoint(result.last_checkpoint)["meta"]
     assert meta["modality"] == "rgbdiff" and meta["new_length"] == 2
+
+
+def test_pretrained_imagenet_weights_come_from_the_cache(lists, tmp_path, monkeypatch):
+    import torchvision
+
+    from tsncli.data.catalog import weights_path
+
+    monkeypatch.setenv("TSN_HOME", str(tmp_path / "cache"))
+    torch.manual_seed(1)
+    source = torchvision.models.resnet18(weights=None).state_dict()
+    path = weights_path("resnet18")
+    path.parent.mkdir(parents=True)
+    torch.save(source, path)
+    cfg = _config(lists, tmp_path / "r18", arch="resnet18", pretrained="imagenet", crop_size=32)
+    result = train(dataclasses.replace(cfg, modality="flow", new_length=1, epochs=1, lr=1e-9))
+    state = load_checkpoint(result.last_checkpoint)["state_dict"]
+    assert torch.allclose(state["backbone.layer4.1.conv2.weight"], source["layer4.1.conv2.weight"])
+    rgb_mean = source["conv1.weight"].mean(dim=1, keepdim=True).expand(-1, 2, -1, -1)
+    assert torch.allclose(state["backbone.conv1.weight"], rgb_mean, atol=1e-6)  # cross-modality
