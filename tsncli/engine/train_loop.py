@@ -54,6 +54,12 @@ def freeze_all_bn(model: nn.Module) -> None:
         param.requires_grad_(False)
 
 
+def _no_sync(model: nn.Module) -> contextlib.AbstractContextManager:
+    """DDP's no_sync (skip the all-reduce of an accumulation micro-step), through torch.compile."""
+    ddp = getattr(model, "_orig_mod", model)
+    return ddp.no_sync() if hasattr(ddp, "no_sync") else contextlib.nullcontext()
+
+
 def autocast_context(device: str, enabled: bool, dtype: str) -> contextlib.AbstractContextManager:
     """Mixed precision on CUDA (bf16 or fp16); a no-op elsewhere."""
     if not enabled or not device.startswith("cuda"):
@@ -97,7 +103,7 @@ def train_one_epoch(
             clip = clip.to(device, non_blocking=True)  # (B, S, C*L, H, W) uint8
             label = label.to(device, non_blocking=True)
             last = micro == accumulation - 1
-            sync = model.no_sync() if ctx.distributed and not last else contextlib.nullcontext()
+            sync = _no_sync(model) if ctx.distributed and not last else contextlib.nullcontext()
             with sync:
                 with autocast_context(device, *amp):
                     logits = model(normalize(clip))  # (B, K)
