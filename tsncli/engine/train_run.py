@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +12,7 @@ from torch.utils.data import Dataset, DistributedSampler
 from tsncli.data.dataset import TSNDataset, create_loader, default_workers
 from tsncli.engine.distributed import DistContext, barrier
 from tsncli.engine.optim import create_optimizer, create_scheduler
+from tsncli.engine.run_files import open_tensorboard, write_metrics
 from tsncli.engine.train_loop import (
     Emit,
     TrainEvent,
@@ -31,7 +28,7 @@ from tsncli.engine.train_state import (
     save_training_checkpoint,
 )
 from tsncli.errors import UsageError
-from tsncli.fsutil import atomic_path, atomic_write_text
+from tsncli.fsutil import atomic_path
 from tsncli.models.normalize import Normalize
 from tsncli.models.tsn import TSN, create_tsn
 
@@ -91,29 +88,6 @@ def build_model(plan: Any, device: str) -> TSN:
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
-
-
-def _write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    lines = "".join(json.dumps(row) + "\n" for row in history)
-    atomic_write_text(run_dir / "metrics.jsonl", lines)
-    keys: list[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
-
-
-def _tensorboard(run_dir: Path, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
-        return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
@@ -191,7 +165,7 @@ def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=index)
     if cfg.compile:
         net = torch.compile(net)
-    writer = _tensorboard(run_dir, cfg.tensorboard) if ctx.is_main else None
+    writer = open_tensorboard(run_dir, cfg.tensorboard) if ctx.is_main else None
     meta = checkpoint_meta(plan)
     emit(TrainEvent("start", start_epoch, cfg.epochs, 0, steps, message=f"{len(train_set)} videos"))
     for epoch in range(start_epoch, cfg.epochs):
@@ -254,7 +228,7 @@ def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
             if improved:
                 with atomic_path(run_dir / "best.pt") as tmp:
                     shutil.copyfile(last, tmp)
-            _write_metrics(run_dir, history)
+            write_metrics(run_dir, history)
             if writer is not None:
                 for key, value in row.items():
                     if key != "epoch":
