@@ -7,7 +7,18 @@ import pytest
 from tsncli import __version__
 from tsncli.errors import DataError
 
-SUBCOMMANDS = ["fetch", "unpack", "flow", "lists", "train", "eval", "fuse", "predict"]
+SUBCOMMANDS = [
+    "fetch",
+    "unpack",
+    "flow",
+    "lists",
+    "train",
+    "eval",
+    "fuse",
+    "predict",
+    "convert",
+    "export",
+]
 
 
 def test_help_lists_every_subcommand_with_a_summary(runner, cli):

@@ -2,7 +2,9 @@
 
 from tsncli.commands import (
     completion,
+    convert,
     eval,
+    export,
     fetch,
     flow,
     fuse,
@@ -13,4 +15,4 @@ from tsncli.commands import (
 )
 
 # Order shown by `tsn --help`: the pipeline order.
-COMMANDS = [fetch, unpack, flow, lists, train, eval, fuse, predict, completion]
+COMMANDS = [fetch, unpack, flow, lists, train, eval, fuse, predict, convert, export, completion]
