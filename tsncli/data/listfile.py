@@ -2,6 +2,7 @@
 
 This is the original TSN list format. `tsn lists` writes absolute frame folders; readers also
 accept relative ones, and `frames_root` remaps every entry to `frames_root/<folder name>`.
+Video lists (`<video file> <num_frames> <label>`) start with `# tsn-list: kind=videos ...`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from tsncli.errors import DataError
 from tsncli.fsutil import atomic_write_text
+
+LIST_HEADER = "# tsn-list:"  # first-line comment of lists that are not plain frame lists
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,30 @@ def read_list(
     return records
 
 
-def write_list(path: str | os.PathLike[str], records: list[VideoRecord]) -> Path:
-    """Write a list file atomically."""
+def write_list(
+    path: str | os.PathLike[str], records: list[VideoRecord], header: dict[str, str] | None = None
+) -> Path:
+    """Write a list file atomically; `header` (e.g. {"kind": "videos"}) becomes a first-line
+    `# tsn-list: kind=videos ...` comment that `read_list_header` reads back."""
     text = "".join(f"{r.path} {r.num_frames} {r.label}\n" for r in records)
+    if header:
+        fields = " ".join(f"{k}={v}" for k, v in header.items())
+        text = f"{LIST_HEADER} {fields}\n{text}"
     atomic_write_text(path, text)
     return Path(path)
+
+
+def read_list_header(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The `# tsn-list: key=value ...` settings of a list's first line; {"kind": "frames"} when
+    it has none (plain TSN lists of frame folders)."""
+    with open(path, encoding="utf-8") as f:
+        first = f.readline().strip()
+    header = {"kind": "frames"}
+    if first.startswith(LIST_HEADER):
+        for item in first[len(LIST_HEADER) :].split():
+            key, eq, value = item.partition("=")
+            header.update({key: value} if eq else {"kind": key})  # `# tsn-list: videos` too
+    return header
 
 
 def read_classes(path: str | os.PathLike[str]) -> list[str]:

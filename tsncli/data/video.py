@@ -60,7 +60,23 @@ def resolve_frame_size(
     return width, height
 
 
-def _open(path: str | os.PathLike[str]) -> cv2.VideoCapture:
+def resize_frame(
+    frame: np.ndarray, *, size: tuple[int, int] | None = None, short_side: int | None = None
+) -> np.ndarray:
+    """Resize one decoded frame the way `tsn flow` does (bilinear; unchanged when it fits).
+
+    Every path that turns decoded video into network input (`tsn flow`, sparse video loading,
+    `tsn predict`) calls this, so their frames are identical.
+    """
+    h, w = frame.shape[:2]
+    target = resolve_frame_size(w, h, size, short_side)
+    if (w, h) != target:
+        frame = cv2.resize(frame, target, interpolation=cv2.INTER_LINEAR)
+    return frame
+
+
+def open_video(path: str | os.PathLike[str]) -> cv2.VideoCapture:
+    """An opened cv2.VideoCapture for `path`; DataError naming the file when it cannot open."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"video {p} does not exist; check the path")
@@ -73,7 +89,7 @@ def _open(path: str | os.PathLike[str]) -> cv2.VideoCapture:
 
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Open `path` and read its size, fps and (estimated) frame count without decoding it."""
-    capture = _open(path)
+    capture = open_video(path)
     try:
         return VideoInfo(
             path=str(path),
@@ -99,8 +115,7 @@ def iter_video_frames(
     """
     if step < 1:
         raise UsageError(f"step must be >= 1, got {step}")
-    capture = _open(path)
-    target: tuple[int, int] | None = None
+    capture = open_video(path)
     decoded = 0
     try:
         index = 0
@@ -114,13 +129,8 @@ def iter_video_frames(
             index += 1
             if frame is None:
                 continue
-            if target is None:
-                h, w = frame.shape[:2]
-                target = resolve_frame_size(w, h, size, short_side)
-            if (frame.shape[1], frame.shape[0]) != target:
-                frame = cv2.resize(frame, target, interpolation=cv2.INTER_LINEAR)
             decoded += 1
-            yield frame
+            yield resize_frame(frame, size=size, short_side=short_side)
     finally:
         capture.release()
     if decoded == 0:
