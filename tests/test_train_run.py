@@ -93,6 +93,7 @@ def test_flow_training_reads_stacked_frames_and_records_flow_settings(lists, tmp
         (lists.parent / "frames" / "flow_config.yaml").unlink()
     meta = load_checkpoint(result.last_checkpoint)["meta"]
     assert meta["new_length"] == 2 and meta["flow"]["algo"] == "tvl1"
+    assert result.history[0]["lr"] == pytest.approx(0.005)  # base lr, not conv1's 5x
 
 
 def test_gradient_accumulation_makes_the_same_update_as_the_full_batch(lists, tmp_path):

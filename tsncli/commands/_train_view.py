@@ -37,6 +37,7 @@ class TrainView:
             transient=False,
         )
         self.task: Any = None
+        self.overall: Any = None  # all epochs: its ETA is the run's
 
     def __enter__(self) -> TrainView:
         if not self.quiet:
@@ -53,12 +54,29 @@ class TrainView:
             log.info(event.message)
         if self.quiet:
             return
-        if event.kind == "step":
+        if event.kind == "start":
+            total = event.epochs * event.steps
+            self.overall = self.progress.add_task(
+                "training", total=total, completed=event.epoch * event.steps, stats=""
+            )
+        elif event.kind == "step":
             stats = f"loss {event.loss:.4f}  lr {event.lr:.2e}  {event.clips_per_s:.1f} clips/s"
             description = f"epoch {event.epoch}/{event.epochs}"
-            if self.task is None or self.progress.tasks[self.task].description != description:
+            if self.task is None:
                 self.task = self.progress.add_task(description, total=event.steps, stats="")
+            elif self.progress.tasks[self.task].description != description:
+                self.progress.reset(self.task, total=event.steps, description=description)
             self.progress.update(self.task, completed=event.step, stats=stats)
+            if self.overall is not None:
+                done = (event.epoch - 1) * event.steps + event.step
+                self.progress.update(self.overall, completed=done, stats=f"epoch {event.epoch}")
+        elif event.kind == "epoch":
+            self.progress.console.print(
+                f"epoch {event.epoch}/{event.epochs}: loss {event.loss:.4f}, lr {event.lr:.2e}, "
+                f"{event.clips_per_s:.1f} clips/s",
+                markup=False,
+                highlight=False,
+            )
         elif event.kind == "val":
             self.progress.console.print(self._val_table(event))
 

@@ -175,6 +175,8 @@ def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
         torch.manual_seed(
             int(np.random.SeedSequence([cfg.seed, epoch, ctx.rank]).generate_state(1)[0])
         )
+        first = optimizer.param_groups[0]
+        lr_used = first["lr"] / first["lr_mult"]  # the base lr at the epoch's first step
         stats = train_one_epoch(
             net,
             iter(loader),
@@ -193,7 +195,11 @@ def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
             log_every=cfg.log_every,
             emit=emit,
         )
-        row: dict[str, Any] = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats}
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "lr": lr_used,
+            **stats,
+        }
         due = cfg.eval_every > 0 and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs)
         val = None
         if due and len(val_set):
