@@ -125,7 +125,8 @@ def train_command(
         int | None, typer.Option(help="0 = CPU; N = DDP over N local GPUs (default: all).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Loader processes per device (default CPUs-1, max 8).")
+        int | None,
+        typer.Option(help="Loader processes per device (default: CPUs per device - 1, max 8)."),
     ] = None,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
     eval_every: Annotated[int, typer.Option(help="Validate every N epochs (0 never).")] = 5,

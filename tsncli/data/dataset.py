@@ -153,10 +153,11 @@ def create_loader(
     )
 
 
-def default_workers() -> int:
-    """A sensible loader worker count: the CPUs this process may use, at most 8."""
+def default_workers(processes: int = 1) -> int:
+    """Loader workers per training process: this machine's CPUs shared by `processes`, minus
+    one for the process itself, at most 8."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
-    return max(0, min(8, cpus - 1))
+    return max(0, min(8, cpus // max(processes, 1) - 1))

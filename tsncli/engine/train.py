@@ -76,6 +76,7 @@ def _read_list_file(cfg: TrainConfig, subset: str) -> tuple[VideoRecord, ...]:
         raise DataError(
             f"list file {path} does not exist; build it with "
             f"`tsn lists {cfg.dataset} --out {cfg.lists_dir}` (or pass --lists-dir)"
+            + (" or train without validation with --eval-every 0" if subset == "val" else "")
         )
     records = tuple(read_list(path, frames_root=cfg.frames))
     validate_records(records, cfg.modality, source=path)

@@ -56,7 +56,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     clip_grad: float | None = None  # None: 40 rgb/rgbdiff, 20 flow; 0 disables
     gpus: int | None = None  # None: every visible GPU (CPU when none); 0: CPU
-    workers: int | None = None  # loader processes per device; None: CPUs - 1 (at most 8)
+    workers: int | None = None  # loader processes per device; None: CPUs per device - 1, max 8
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     amp_dtype: str = "bf16"
     channels_last: bool = False

@@ -104,7 +104,7 @@ def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
     scaler = torch.amp.GradScaler("cuda", enabled=amp[0] and cfg.amp_dtype == "fp16")
 
     micro, accumulation = batch_plan(cfg.batch_size, cfg.micro_batch, ctx.world_size)
-    workers = default_workers() if cfg.workers is None else cfg.workers
+    workers = default_workers(ctx.world_size) if cfg.workers is None else cfg.workers
     train_set = TSNDataset(
         plan.train_records,
         cfg.modality,
