@@ -1,0 +1,234 @@
+"""Snippet frames straight from video files: seek to a keyframe, decode forward, never the whole
+video. Frames are resized by `tsncli.data.video.resize_frame`, so they equal what `tsn flow`
+writes before JPEG encoding; flow is computed on the fly with `tsn flow`'s functions.
+
+OpenCV's FFmpeg backend has no "seek to this keyframe" call: `CAP_PROP_POS_FRAMES` itself goes
+back to a keyframe about 16 frames earlier and decodes forward. So the reader seeks only when the
+wanted frame's keyframe lies beyond what that internal seek would decode anyway, and otherwise
+decodes forward from where it is; `SparseVideoReader.decoded` counts the frames it decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tsncli.data.listfile import VideoRecord
+from tsncli.data.video import open_video, resize_frame
+from tsncli.data.video_index import keyframe_at_or_before
+from tsncli.errors import DataError
+from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
+
+log = logging.getLogger("tsncli.data.video_source")
+
+OPENCV_SEEK_BACK = 16  # frames cv2's FFmpeg seek rewinds before decoding forward
+_REPORTED: set[str] = set()  # videos this process already reported as undecodable
+
+
+class VideoDecodeError(DataError):
+    """A video could not be decoded at a frame (`frame` is 0-based)."""
+
+    def __init__(self, path: str, frame: int, detail: str = "") -> None:
+        self.path, self.frame = path, frame
+        super().__init__(
+            f"cannot decode video {path} at frame {frame + 1}{detail}; re-encode or remove it "
+            "(`tsn lists --source videos` re-counts changed videos)"
+        )
+
+
+class SparseVideoReader:
+    """Decode chosen frames of one video: seek near a keyframe, decode forward to each frame."""
+
+    def __init__(
+        self,
+        path: str,
+        keyframes: Sequence[int] | None = None,
+        size: tuple[int, int] | None = None,
+        short_side: int | None = None,
+    ) -> None:
+        self.path, self.keyframes = path, keyframes
+        self.size, self.short_side = size, short_side
+        # frames decoded so far, with those cv2's seeks decode internally (estimated from the
+        # keyframes): tests and benchmarks read it
+        self.decoded = 0
+        self.seeks = 0
+
+    def _seek_target(self, position: int, target: int) -> int | None:
+        """The keyframe to seek to before decoding `target` (targets come in increasing
+        order), or None when decoding forward from `position` is cheaper: cv2's seek decodes
+        from the keyframe at or before `key - 16` itself, so it only pays beyond that."""
+        if not self.keyframes:
+            return None
+        key = keyframe_at_or_before(self.keyframes, target)
+        rewind = keyframe_at_or_before(self.keyframes, key - OPENCV_SEEK_BACK)
+        return key if position < rewind else None
+
+    def read(self, positions: Iterable[int]) -> dict[int, np.ndarray]:
+        """{position: BGR uint8 [H, W, 3] resized like `tsn flow`} for 0-based `positions`."""
+        wanted = sorted({int(p) for p in positions})
+        frames: dict[int, np.ndarray] = {}
+        capture = open_video(self.path)
+        position = 0  # the next frame `capture.read()` returns
+        try:
+            for target in wanted:
+                key = self._seek_target(position, target)
+                if key is not None:
+                    ok = capture.set(cv2.CAP_PROP_POS_FRAMES, key)
+                    self.seeks += 1
+                    rewind = keyframe_at_or_before(self.keyframes, key - OPENCV_SEEK_BACK)
+                    self.decoded += key - rewind  # decoded inside cv2 (estimated)
+                    if not ok or round(capture.get(cv2.CAP_PROP_POS_FRAMES)) != key:
+                        raise VideoDecodeError(self.path, key, " (seek failed)")
+                    position = key
+                while position < target:
+                    self.decoded += 1
+                    if not capture.grab():
+                        raise VideoDecodeError(self.path, position)
+                    position += 1
+                self.decoded += 1
+                ok, frame = capture.read()
+                if not ok or frame is None:
+                    raise VideoDecodeError(self.path, target)
+                position += 1
+                frames[target] = resize_frame(frame, size=self.size, short_side=self.short_side)
+        except cv2.error as exc:
+            raise VideoDecodeError(self.path, position, f" ({' '.join(str(exc).split())})") from exc
+        finally:
+            capture.release()
+        return frames
+
+
+def report_once(path: str, reason: str, failure_log: str | None = None) -> bool:
+    """Log an undecodable video once per process (and once per `failure_log` file, shared by
+    loader workers); True when this call reported it."""
+    if path in _REPORTED:
+        return False
+    _REPORTED.add(path)
+    if failure_log:
+        import fcntl
+
+        with open(failure_log, "a+", encoding="utf-8") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0)
+            if any(line.split("\t", 1)[0] == path for line in f.read().splitlines()):
+                return False
+            f.write(f"{path}\t{reason}\n")
+    log.warning("skipping %s: %s", path, reason)
+    return True
+
+
+def _neighbour(indices: np.ndarray, frame: int, num_frames: int, flow: bool) -> np.ndarray | None:
+    """`indices` [S, L] (1-based) with each snippet touching 0-based video frame `frame` moved
+    one frame away from it (later if it fits, else earlier); None when nothing can move."""
+    touched = (indices - 1 == frame) | ((indices == frame) if flow else False)
+    rows = np.flatnonzero(touched.any(axis=1))
+    if rows.size == 0:
+        return None
+    moved = indices.copy()
+    for r in rows:
+        shift = 1 if moved[r].max() + 1 <= num_frames else -1
+        if moved[r].min() + shift < 1:
+            return None
+        moved[r] += shift
+    return moved
+
+
+@dataclass
+class VideoFileSource:
+    """Snippets from video lists (`# tsn-list: videos`): RGB frames or on-the-fly flow.
+
+    `keyframes` maps absolute video paths to their keyframes (from the video index). A flow
+    list's `num_frames` counts flow fields (frames - 1), like a frame list's flow_x count.
+    """
+
+    size: tuple[int, int] | None = (340, 256)
+    short_side: int | None = None
+    flow_algo: str | None = None
+    bound: float = DEFAULT_BOUND
+    keyframes: dict[str, tuple[int, ...] | None] = field(default_factory=dict)
+    failure_log: str | None = None
+    kind: str = "videos"
+
+    def reader(self, path: str) -> SparseVideoReader:
+        """A reader for one video with its indexed keyframes."""
+        keys = self.keyframes.get(os.path.abspath(path))
+        return SparseVideoReader(path, keys, self.size, self.short_side)
+
+    def read_frames(
+        self, record: VideoRecord, indices: np.ndarray, modality: str
+    ) -> list[np.ndarray]:
+        """uint8 frames for `indices` [S, L] (1-based): RGB (H, W, 3) or flow (H, W, 2).
+
+        A decode failure is retried once with the failing snippets moved to a neighbouring
+        frame; a second failure raises VideoDecodeError (never another video's frames).
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        try:
+            return self._read(record.path, indices, modality)
+        except VideoDecodeError as first:
+            moved = _neighbour(indices, first.frame, record.num_frames, modality == "flow")
+            if moved is None:
+                raise
+            log.info("%s: retrying next to frame %d", record.path, first.frame + 1)
+            return self._read(record.path, moved, modality)
+
+    def load_snippets(self, record: VideoRecord, indices: np.ndarray, modality: str) -> np.ndarray:
+        """uint8 (H, W, S*L*C) in (snippet, frame, channel) order, like `frames.load_snippets`."""
+        frames = self.read_frames(record, indices, modality)
+        return frames[0].copy() if len(frames) == 1 else np.concatenate(frames, axis=2)
+
+    def _read(self, path: str, indices: np.ndarray, modality: str) -> list[np.ndarray]:
+        flat = indices.reshape(-1).tolist()
+        reader = self.reader(path)
+        if modality != "flow":
+            decoded = reader.read(i - 1 for i in flat)
+            rgb = {p: cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for p, f in decoded.items()}
+            return [rgb[i - 1] for i in flat]
+        if self.flow_algo is None:
+            raise DataError(
+                "a flow model on a video list needs flow computed on the fly; "
+                "pass --flow-on-the-fly dis (or farneback)"
+            )
+        from tsncli.flow.algorithms import create_flow_fn
+
+        # a fresh flow function per read: OpenCV's DIS keeps state between calls, so sharing
+        # one would make a clip's flow depend on which clips this worker loaded before
+        flow_fn = create_flow_fn(self.flow_algo)
+        # flow k (1-based) goes from video frame k to k + 1, like `tsn flow`'s flow_x_k
+        decoded = reader.read(p for i in flat for p in (i - 1, i))
+        grey = {p: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for p, f in decoded.items()}
+        stacks: dict[int, np.ndarray] = {}
+        for i in dict.fromkeys(flat):
+            field_ = flow_fn(grey[i - 1], grey[i])  # [H, W, 2] float32 pixels
+            stacks[i] = encode_flow(field_, self.bound)  # [H, W, 2] uint8, x then y
+        return [stacks[i] for i in flat]
+
+    def validate(self, records: Sequence[VideoRecord], modality: str, source: Any = None) -> None:
+        """Every listed video file exists (DataError naming up to 5 that do not)."""
+        missing = [r.path for r in records if not os.path.isfile(r.path)]
+        if missing:
+            where = f" in {source}" if source else ""
+            raise DataError(
+                f"{len(missing)} of {len(records)} videos{where} do not exist "
+                f"({', '.join(missing[:5])}); fix the paths or rebuild the list with "
+                "`tsn lists --source videos`"
+            )
+
+    def settings(self, records: Sequence[VideoRecord] = ()) -> dict[str, Any]:
+        """What checkpoints record so eval and predict decode the same way."""
+        size = None if self.size is None else f"{self.size[0]}x{self.size[1]}"
+        return {
+            "source": "videos",
+            "flow_on_the_fly": self.flow_algo,
+            "algo": self.flow_algo,
+            "bound": float(self.bound),
+            "size": size,
+            "short_side": self.short_side,
+            "step": 1,
+        }
