@@ -37,7 +37,9 @@ def lists_command(
     frames: Annotated[
         Path | None,
         typer.Argument(
-            help="Frame folders, one per video (default data/<dataset>/frames).", metavar="FRAMES"
+            help="Frame folders, one per video (default data/<dataset>/frames); with --source "
+            "videos, the folder of video files (default data/<dataset>/videos).",
+            metavar="FRAMES",
         ),
     ] = None,
     splits: Annotated[
@@ -73,6 +75,25 @@ def lists_command(
     name: Annotated[
         str | None, typer.Option(help="Prefix of the written files (default: the dataset).")
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="frames: list frame folders; videos: list video files, decoded sparsely by "
+            "train/eval/predict (no `tsn flow` step).",
+            autocompletion=lambda incomplete: [
+                s for s in ("frames", "videos") if s.startswith(incomplete)
+            ],
+        ),
+    ] = "frames",
+    size: Annotated[
+        str | None, typer.Option(help="videos: frame size WxH the loader resizes to (340x256).")
+    ] = None,
+    short_side: Annotated[
+        int | None, typer.Option(help="videos: resize the shorter side to S instead of --size.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="videos: processes counting frames (default CPUs, max 8).")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML file of options (a `lists:` section or flat).")
     ] = None,
@@ -87,12 +108,14 @@ def lists_command(
     overrides = cli_overrides(ctx, exclude=("config", "json_output"))
     cfg = resolve_config(ListsConfig, section="lists", config_file=config, overrides=overrides)
     with ExitStack() as stack:
-        bar: list = []  # opened on the first callback, once the total is known
+        bar: list = []  # [advance, items shown]: opened on the first callback (total known)
 
         def on_progress(done: int, total: int) -> None:
             if not bar:
-                bar.append(stack.enter_context(progress_bar("counting frames", total)))
-            bar[0]()
+                label = "indexing videos" if cfg.source == "videos" else "counting frames"
+                bar.extend([stack.enter_context(progress_bar(label, total)), 0])
+            bar[0](done - bar[1])  # cached videos arrive in one jump
+            bar[1] = done
 
         result = build_lists(cfg, on_progress=on_progress)
     if json_output:
@@ -127,5 +150,6 @@ def register(app: typer.Typer) -> None:
             "tsn lists ucf101 data/ucf101/frames --split 1,2,3",
             "tsn lists hmdb51 data/hmdb51/frames --modality rgb --allow-missing",
             "tsn lists custom data/mine/frames --videos data/mine/videos --val-ratio 0.2",
+            "tsn lists ucf101 data/ucf101/videos --source videos --out data/ucf101/video_lists",
         ),
     )(lists_command)

@@ -2,6 +2,8 @@
 
 Writes `{ds}_{rgb|flow}_{train|val}_split_{k}.txt` (absolute frame folders, 0-based labels),
 `{ds}_classes.txt` and the resolved config `{ds}_lists_config.yaml` into the output folder.
+With `source="videos"` the lists name video files instead (first line `# tsn-list: kind=videos`,
+frame counts from `{ds}_video_index.json`, which `tsn train`/`eval` reuse for keyframes).
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from tsncli.data.listfile import (
     write_list,
 )
 from tsncli.data.splits import DATASETS, ParsedSplits, load_official_splits
+from tsncli.data.video import parse_size
+from tsncli.data.video_lists import VideoFileFinder
 from tsncli.errors import DataError, UsageError
 
 log = logging.getLogger("tsncli.lists")
 
 MODALITIES = ("rgb", "flow")
 SUBSETS = ("train", "val")
+SOURCES = ("frames", "videos")
 PATTERNS = {"rgb": "img_*", "flow": "flow_x_*"}
 SHOW = 5  # names quoted in an error before "..."
 
@@ -64,6 +69,10 @@ class ListsConfig:
     val_ratio: float = 0.2  # custom, with --videos and no --split-file
     split_file: str | None = None  # custom: CSV video,label,subset
     name: str | None = None  # output file prefix; default the dataset name
+    source: str = "frames"  # frames: frame folders (`tsn flow` output); videos: video files
+    size: str | None = None  # videos: frame size WxH the loader resizes to (default 340x256)
+    short_side: int | None = None  # videos: resize the short side to this instead
+    workers: int | None = None  # videos: processes counting frames (default: CPUs, at most 8)
 
     def __post_init__(self) -> None:
         DATASETS.get(self.dataset)  # unknown dataset -> UsageError listing the valid ones
@@ -75,6 +84,14 @@ class ListsConfig:
             raise UsageError(f"--modality takes rgb, flow or rgb,flow; got {','.join(modality)}")
         if split is not None and (not split or any(k < 1 for k in split)):
             raise UsageError("--split takes split numbers like 1 or 1,2,3")
+        if self.source not in SOURCES:
+            raise UsageError(f"--source takes frames or videos; got {self.source}")
+        if self.size is not None and self.short_side is not None:
+            raise UsageError("give either --size WxH or --short-side S, not both")
+        if self.size is not None:
+            parse_size(self.size)
+        if self.short_side is not None and self.short_side <= 0:
+            raise UsageError(f"--short-side must be positive, got {self.short_side}")
 
     @property
     def prefix(self) -> str:
@@ -82,7 +99,21 @@ class ListsConfig:
 
     @property
     def frames_dir(self) -> Path:
+        """Frame folders, or with --source videos the video root (default data/<ds>/videos)."""
+        if self.source == "videos":
+            return Path(self.frames or self.videos or Path("data") / self.dataset / "videos")
         return Path(self.frames or Path("data") / self.dataset / "frames")
+
+    def list_header(self) -> dict[str, str] | None:
+        """The `# tsn-list:` settings of video lists (None for frame lists)."""
+        if self.source != "videos":
+            return None
+        header = {"kind": "videos", "index": f"{self.prefix}_video_index.json"}
+        if self.short_side is not None:
+            header["short_side"] = str(self.short_side)
+        else:
+            header["size"] = self.size or "340x256"
+        return header
 
     @property
     def splits_dir(self) -> Path:
@@ -219,14 +250,30 @@ def _ordered(entries: list, config: ListsConfig, split: int, subset: str) -> lis
     return shuffled
 
 
+def _index_workers(config: ListsConfig) -> int:
+    if config.workers is not None:
+        return max(1, config.workers)
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, min(8, os.cpu_count() or 1))
+
+
 def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> ListsResult:
     """Write the list files, the classes file and the resolved config; return what was written."""
     parsed = load_parsed_splits(config)
-    index = FrameIndex(config.frames_dir)
+    out = Path(config.out)
+    index: FrameIndex | VideoFileFinder
+    if config.source == "videos":
+        index = VideoFileFinder(config.frames_dir, out / f"{config.prefix}_video_index.json")
+        ids = [e.video_id for s in parsed.splits.values() for es in s.values() for e in es]
+        index.count_all(ids, _index_workers(config), on_progress)
+        on_progress = None
+    else:
+        index = FrameIndex(config.frames_dir)
     found, dropped, case_matches = _match_folders(parsed, index, config, on_progress)
     frames = {m: _usable_for(m, found, index, config) for m in config.modality}
     lists: dict[Path, list[VideoRecord]] = {}
-    out = Path(config.out)
     for k, subsets in parsed.splits.items():
         for subset in SUBSETS:
             if not subsets[subset]:
@@ -247,10 +294,14 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
                 lists[out / list_file_name(config.prefix, modality, subset, k)] = records
     result = ListsResult(config.prefix, len(parsed.classes), [], dropped, case_matches)
     for path, records in lists.items():
-        write_list(path, records)
+        write_list(path, records, header=config.list_header())
         result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
     classes = write_classes(out / classes_file_name(config.prefix), parsed.classes)
     result.files.append(WrittenFile(str(classes), len(parsed.classes), classes.stat().st_size))
+    if isinstance(index, VideoFileFinder):
+        saved_index = index.index.path
+        count = len(index.index.entries)
+        result.files.append(WrittenFile(str(saved_index), count, saved_index.stat().st_size))
     official = DATASETS.get(config.dataset).split_format is not None
     resolved = dataclasses.replace(
         config,

@@ -1,0 +1,84 @@
+"""Video files as the source of `tsn lists --source videos`: find each split entry's video under
+a video root and count its frames through the video index (built in parallel, cached).
+
+`VideoFileFinder` answers the same questions as `FrameIndex` (find, counts, path), so the list
+builder matches, drops and counts videos exactly as it does frame folders. A video of N frames
+counts N for rgb and N - 1 for flow (the flow fields computed on the fly), like `tsn flow` output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tsncli.data.frame_index import FolderCounts
+from tsncli.data.splits import VIDEO_EXTENSIONS, video_id_of
+from tsncli.data.video_index import VideoIndex
+from tsncli.errors import DataError
+
+log = logging.getLogger("tsncli.lists")
+
+EMPTY = FolderCounts(0, 0, 0)
+
+
+class VideoFileFinder:
+    """Videos anywhere under `root`, by video id (file stem): exact, else ignoring case."""
+
+    def __init__(self, root: str | os.PathLike[str], index_path: str | os.PathLike[str]) -> None:
+        self.root = Path(os.path.abspath(root))
+        if not self.root.is_dir():
+            raise DataError(
+                f"video folder {self.root} does not exist; unpack the dataset with "
+                "`tsn unpack` or pass the folder holding the videos"
+            )
+        self._paths: dict[str, str] = {}
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith(".") or Path(name).suffix[1:].lower() not in VIDEO_EXTENSIONS:
+                    continue
+                self._paths.setdefault(video_id_of(name), os.path.join(folder, name))
+        self._lower: dict[str, str] = {}
+        for name in sorted(self._paths):
+            self._lower.setdefault(name.lower(), name)
+        self.index = VideoIndex(index_path)
+        self._counts: dict[str, FolderCounts] = {}
+        self.errors: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def find(self, video_id: str) -> str | None:
+        """The video id of the file for `video_id`: exact, else case-insensitive, else None."""
+        if video_id in self._paths:
+            return video_id
+        return self._lower.get(video_id.lower())
+
+    def count_all(
+        self,
+        video_ids: Iterable[str],
+        workers: int = 1,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """Index the videos of `video_ids` that exist (in parallel, reusing the cache)."""
+        names = [n for n in (self.find(v) for v in video_ids) if n is not None]
+        paths = {os.path.abspath(self._paths[n]): n for n in dict.fromkeys(names)}
+        entries, errors = self.index.ensure(list(paths), workers=workers, on_progress=on_progress)
+        for path, entry in entries.items():
+            n = entry.num_frames
+            self._counts[paths[path]] = FolderCounts(n, max(n - 1, 0), max(n - 1, 0))
+        for path, error in errors.items():
+            self.errors[paths[path]] = error
+            log.warning("cannot read %s: %s", path, error)
+
+    def counts(self, name: str) -> FolderCounts:
+        """Frames of video `name` as rgb (N) and flow (N - 1) counts; empty when unreadable."""
+        if name not in self._counts and name not in self.errors:
+            self.count_all([name])
+        return self._counts.get(name, EMPTY)
+
+    def path(self, name: str) -> str:
+        """The absolute path of video `name`."""
+        return os.path.abspath(self._paths[name])
