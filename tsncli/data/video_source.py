@@ -155,6 +155,16 @@ class VideoFileSource:
     failure_log: str | None = None
     kind: str = "videos"
 
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> VideoFileSource:
+        """The source a checkpoint's recorded `settings()` describe (for eval and predict)."""
+        from tsncli.data.video import parse_size
+
+        short_side = settings.get("short_side")
+        size = None if short_side else parse_size(settings.get("size") or "340x256")
+        bound = float(settings.get("bound") or DEFAULT_BOUND)
+        return cls(size, short_side, settings.get("flow_on_the_fly"), bound)
+
     def reader(self, path: str) -> SparseVideoReader:
         """A reader for one video with its indexed keyframes."""
         keys = self.keyframes.get(os.path.abspath(path))

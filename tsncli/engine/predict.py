@@ -4,7 +4,9 @@ one or more checkpoints, fuse them, and report top classes and a per-snippet tim
 Video files are decoded with the frame size, step, flow algorithm and bound stored in the
 checkpoint (the `tsn flow` settings it was trained with). Only the frames and flow pairs the
 snippets use are kept, each passed through the same JPEG encoding `tsn flow` writes to disk, so
-a prediction equals `tsn eval` on that video's extracted frames.
+a prediction equals `tsn eval` on that video's extracted frames. Checkpoints trained on video
+lists (`meta["flow"]["source"] == "videos"`) decode sparsely like their training loader did,
+with no JPEG round trip and their recorded on-the-fly flow.
 """
 
 from __future__ import annotations
@@ -142,6 +144,24 @@ def _video_group(path: str, scorer: Scorer, segments: int) -> tuple[np.ndarray, 
     return _assemble(images, indices), indices
 
 
+def _sparse_video_group(path: str, scorer: Scorer, segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Like the video-list loader: indexed count, keyframe seeks, no JPEG round trip."""
+    from tsncli.data.listfile import VideoRecord
+    from tsncli.data.video_index import index_video
+    from tsncli.data.video_source import VideoFileSource
+
+    source = VideoFileSource.from_settings(scorer.meta["flow"])
+    entry = index_video(path)
+    source.keyframes = {entry.path: entry.keyframes}
+    flow = scorer.modality == "flow"
+    available, length = entry.num_frames - (1 if flow else 0), scorer.frames_per_snippet
+    if available < 1:
+        raise DataError(f"{path} has {entry.num_frames} frame(s); flow needs at least 2")
+    indices = snippet_frame_indices(test_offsets(available, segments, length), length, available)
+    record = VideoRecord(path, available, 0)
+    return source.load_snippets(record, indices, scorer.modality), indices
+
+
 def _folder_group(path: str, scorer: Scorer, segments: int) -> tuple[np.ndarray, np.ndarray]:
     available = count_frames(path, scorer.modality)
     if available < 1:
@@ -154,7 +174,9 @@ def _folder_group(path: str, scorer: Scorer, segments: int) -> tuple[np.ndarray,
 def _score_one(
     path: str, scorer: Scorer, segments: int, crops: int
 ) -> tuple[np.ndarray, list[int]]:
-    load = _folder_group if Path(path).is_dir() else _video_group
+    from_videos = (scorer.meta.get("flow") or {}).get("source") == "videos"
+    load = _sparse_video_group if from_videos else _video_group
+    load = _folder_group if Path(path).is_dir() else load
     group, indices = load(path, scorer, segments)
     raw = scorer.score(scorer.test_clip(group, segments, crops)[None])[0]  # (S, N, C)
     step = _frame_settings(scorer.meta)["step"] if not Path(path).is_dir() else 1
