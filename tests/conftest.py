@@ -23,3 +23,36 @@ def cli():
     from tsncli.cli import app
 
     return app
+
+
+# Session-scoped toy data for any test that needs a realistic, UCF101-shaped dataset.
+TOY_FIXTURE_SETTINGS = {"videos_per_class": 4, "seed": 0, "min_frames": 16, "max_frames": 24}
+
+
+@pytest.fixture(scope="session")
+def toy_dataset(tmp_path_factory):
+    """A tiny toy dataset (8 classes x 4 videos, 128x96, 16-24 frames): `videos/`, `splits/`.
+
+    Laid out exactly as `tsn unpack ucf101` leaves UCF101; `toy_meta.json` records every video's
+    cues. Read-only: copy it before changing anything.
+    """
+    from tsncli.data.toy import generate_toy_dataset
+
+    root = tmp_path_factory.mktemp("toy") / "toy"
+    generate_toy_dataset(root, **TOY_FIXTURE_SETTINGS)
+    return root
+
+
+@pytest.fixture(scope="session")
+def toy_frames(toy_dataset, tmp_path_factory):
+    """`tsn flow` output for `toy_dataset` (DIS flow, 128x96): `<root>/<video_id>/img_*.jpg`,
+    `flow_x_*.jpg`, `flow_y_*.jpg`. Read-only."""
+    from typer.testing import CliRunner
+
+    from tsncli.cli import app
+
+    out = tmp_path_factory.mktemp("toy_frames") / "frames"
+    args = ["flow", str(toy_dataset / "videos"), str(out), "--algo", "dis", "--size", "128x96"]
+    result = CliRunner().invoke(app, [*args, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    return out

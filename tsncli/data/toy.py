@@ -36,16 +36,15 @@ def _plan(spec: ToySpec) -> list[VideoPlan]:
     if spec.videos_per_class < 2:
         raise UsageError("--videos-per-class must be at least 2 (one train and one test video)")
     rng = np.random.default_rng(spec.seed)
-    groups = math.ceil(spec.videos_per_class / spec.clips_per_group)
+    # At least 2 groups (one for testing, like UCF101's held-out groups); clips fill groups evenly.
+    groups = max(2, math.ceil(spec.videos_per_class / spec.clips_per_group))
+    per_group = math.ceil(spec.videos_per_class / groups)
     test_groups = max(1, round(groups * spec.test_fraction))
     if test_groups >= groups:  # keep at least one training group
         test_groups = max(1, groups - 1)
     plans: list[VideoPlan] = []
     for label, (cls, _hue, motion) in enumerate(TOY_CLASSES):
-        slots = [
-            (1 + i // spec.clips_per_group, 1 + i % spec.clips_per_group)
-            for i in range(spec.videos_per_class)
-        ]
+        slots = [(1 + i // per_group, 1 + i % per_group) for i in range(spec.videos_per_class)]
         flags: dict[tuple[int, int], tuple[bool, bool]] = {}
         for subset_is_test in (True, False):
             members = [s for s in slots if (s[0] <= test_groups) == subset_is_test]
@@ -68,7 +67,7 @@ def _plan(spec: ToySpec) -> list[VideoPlan]:
                     still=still,
                     motion="still" if still else motion,
                     num_frames=int(rng.integers(spec.min_frames, spec.max_frames + 1)),
-                    speed=float(rng.uniform(1.5, 3.0)),
+                    speed=float(rng.uniform(2.0, 3.5)),
                     quality=int(rng.integers(40, 91)),
                     seed=int(rng.integers(0, 2**31 - 1)),
                 )

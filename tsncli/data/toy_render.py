@@ -14,16 +14,18 @@ import numpy as np
 
 from tsncli.errors import DataError
 
-# (class name, object hue in degrees, motion pattern); classes differ in BOTH cues.
+# (class name, object hue in degrees, motion pattern); classes differ in BOTH cues. Motions are
+# mirror-invariant (left/right or clockwise/anticlockwise drawn at random per video) because TSN
+# trains and tests with horizontal flips.
 TOY_CLASSES: tuple[tuple[str, float, str], ...] = (
-    ("RedSlideRight", 0.0, "right"),
-    ("OrangeSlideLeft", 30.0, "left"),
-    ("YellowRise", 60.0, "up"),
-    ("GreenFall", 120.0, "down"),
-    ("CyanClimbRight", 180.0, "up_right"),
-    ("BlueDropLeft", 225.0, "down_left"),
-    ("PurpleCircle", 270.0, "circle"),
-    ("MagentaShake", 315.0, "shake"),
+    ("RedSlide", 0.0, "slide"),  # horizontal
+    ("OrangeRise", 30.0, "rise"),  # straight up
+    ("YellowFall", 60.0, "fall"),  # straight down
+    ("GreenCircle", 120.0, "circle"),
+    ("CyanShake", 180.0, "shake"),  # horizontal oscillation
+    ("BlueBob", 225.0, "bob"),  # vertical oscillation
+    ("PurpleClimb", 270.0, "climb"),  # diagonal up
+    ("MagentaDrop", 315.0, "drop"),  # diagonal down
 )
 
 
@@ -33,14 +35,14 @@ class ToySpec:
 
     videos_per_class: int = 40
     seed: int = 0
-    width: int = 160
-    height: int = 120
+    width: int = 128
+    height: int = 96
     min_frames: int = 24
-    max_frames: int = 48
+    max_frames: int = 40
     clips_per_group: int = 4
     test_fraction: float = 0.3  # fraction of groups (rounded, at least 1) held out for testing
-    grey_fraction: float = 0.25  # videos whose object has no colour (appearance cue missing)
-    still_fraction: float = 0.25  # videos whose object does not move (motion cue missing)
+    grey_fraction: float = 0.2  # videos whose object has no colour (appearance cue missing)
+    still_fraction: float = 0.2  # videos whose object does not move (motion cue missing)
     fps: float = 25.0
 
 
@@ -111,17 +113,19 @@ def _trajectory(
 ) -> np.ndarray:
     """Object centre per frame [T, 2] (x, y), kept inside the frame."""
     t = np.arange(plan.num_frames, dtype=np.float64)
-    room_x = spec.width - 2 * radius - 13  # 1 px slack against rounding
-    room_y = spec.height - 2 * radius - 13
+    # The centre stays >= `edge` px inside the frame: a fast object may be half out at its ends.
+    edge = 4
+    room_x = spec.width - 2 * edge - 1  # 1 px slack against rounding
+    room_y = spec.height - 2 * edge - 1
     span = max(plan.num_frames - 1, 1)
     s = plan.speed
+    side = 1.0 if rng.random() < 0.5 else -1.0  # mirror: left or right, cw or anticlockwise
     direction = {
-        "right": (1, 0),
-        "left": (-1, 0),
-        "up": (0, -1),
-        "down": (0, 1),
-        "up_right": (0.7071, -0.7071),
-        "down_left": (-0.7071, 0.7071),
+        "slide": (side, 0.0),
+        "rise": (0.0, -1.0),
+        "fall": (0.0, 1.0),
+        "climb": (side * 0.7071, -0.7071),
+        "drop": (side * 0.7071, 0.7071),
     }
     if plan.motion in direction:
         dx, dy = direction[plan.motion]
@@ -130,46 +134,57 @@ def _trajectory(
         s = min(s, limit)
         offsets = np.stack([dx * s * t, dy * s * t], axis=1)
     elif plan.motion == "circle":
-        r = float(rng.uniform(16, min(room_x, room_y) / 2 - 1))
+        low = radius + 6.0
+        r = float(rng.uniform(low, max(low, min(room_x, room_y) / 2 - radius)))
         phase = float(rng.uniform(0, 2 * math.pi))
-        angle = phase + t * (s * 1.3 / r)  # clockwise on screen (y points down)
+        angle = phase + side * t * (s * 1.3 / r)
         offsets = np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1)
-    elif plan.motion == "shake":
-        period = float(rng.uniform(6, 9))
+    elif plan.motion in ("shake", "bob"):
+        period = float(rng.uniform(6, 10))
         amp = s * 1.3 * period / (2 * math.pi)  # peak speed ~1.3x the nominal speed
-        phase = float(rng.uniform(0, 2 * math.pi))
-        offsets = np.stack([amp * np.sin(phase + 2 * math.pi * t / period), 0 * t], axis=1)
+        wave = amp * np.sin(float(rng.uniform(0, 2 * math.pi)) + 2 * math.pi * t / period)
+        offsets = np.stack([wave, 0 * t] if plan.motion == "shake" else [0 * t, wave], axis=1)
     else:  # still
         offsets = np.zeros((plan.num_frames, 2))
     lo, hi = offsets.min(axis=0), offsets.max(axis=0)
-    x0 = rng.uniform(radius + 6 - lo[0], spec.width - radius - 6 - hi[0])
-    y0 = rng.uniform(radius + 6 - lo[1], spec.height - radius - 6 - hi[1])
+    x0 = rng.uniform(edge - lo[0], spec.width - edge - hi[0])
+    y0 = rng.uniform(edge - lo[1], spec.height - edge - hi[1])
     return offsets + np.array([x0, y0])
 
 
 def render_video(plan: VideoPlan, spec: ToySpec) -> list[np.ndarray]:
     """All frames of one video (BGR uint8 [H, W, 3]), a pure function of the plan and spec."""
+    return render_video_with_track(plan, spec)[0]
+
+
+def render_video_with_track(
+    plan: VideoPlan, spec: ToySpec
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Frames plus the ground truth: object centre in the world [T, 2] and camera offset [T, 2]."""
     rng = np.random.default_rng(plan.seed)
     margin = 8
     background = _background(spec, plan.group, rng, margin)
     hue = TOY_CLASSES[plan.label][1]
     colour = _object_colour(hue, plan.grey, rng)
-    radius = int(rng.integers(8, 13))
+    radius = int(rng.integers(spec.height // 10, spec.height // 7 + 1))  # 9..13 px at 96
     shape = ("disc", "square", "triangle")[int(rng.integers(0, 3))]
     spin = float(rng.uniform(-0.1, 0.1))
     brightness = float(rng.uniform(0.8, 1.15))
     centres = _trajectory(plan, spec, radius, rng)
     cam = np.zeros(2)
     frames: list[np.ndarray] = []
+    cameras = np.zeros((plan.num_frames, 2))
     for i in range(plan.num_frames):
-        cam = np.clip(cam + rng.integers(-1, 2, size=2), -margin + 1, margin - 1)  # jitter walk
+        step = rng.integers(-1, 2, size=2) * (rng.random(2) < 0.2)  # occasional 1 px shake
+        cam = np.clip(cam + step, -margin + 1, margin - 1)
+        cameras[i] = cam
         ox, oy = int(margin + cam[0]), int(margin + cam[1])
         frame = background[oy : oy + spec.height, ox : ox + spec.width].copy()
         cx, cy = centres[i] - cam  # the object lives in world coordinates; the camera shakes
         _draw(frame, shape, cx, cy, radius, i * spin, colour)
         frame = np.clip(frame.astype(np.float32) * brightness, 0, 255).astype(np.uint8)
         frames.append(frame)
-    return frames
+    return frames, centres, cameras
 
 
 def _draw(img: np.ndarray, shape: str, cx: float, cy: float, r: int, angle: float, colour) -> None:
