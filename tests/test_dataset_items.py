@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from train_fixtures import make_dataset
@@ -107,3 +108,33 @@ def test_frame_by_frame_path_equals_the_whole_group_transforms(lists, modality, 
         expected = transforms.to_snippets(group, 3).astype(int)
         # OpenCV rounds 2/3-channel and many-channel resizes differently by at most one level
         assert np.abs(ds.load_clip(index).astype(int) - expected).max() <= 1
+
+
+class _ConstantSource:
+    """A decoder stand-in: every frame is a flat grey image; video 1 cannot be decoded."""
+
+    def __init__(self):
+        self.reported = []
+
+    def read_frames(self, record, indices, modality):
+        from tsncli.errors import DataError
+
+        if record.path.endswith("c0_v1"):
+            raise DataError(f"{record.path}: cannot decode")
+        return [np.full((30, 40, 3), 77, np.uint8) for _ in np.asarray(indices).ravel()]
+
+    def load_snippets(self, record, indices, modality):
+        return np.concatenate(self.read_frames(record, indices, modality), axis=2)
+
+    def report(self, error):
+        self.reported.append(str(error))
+
+
+def test_a_custom_source_decodes_and_failed_videos_become_none(lists):
+    source = _ConstantSource()
+    ds = TSNDataset(_records(lists), "rgb", 2, 1, "val", crop_size=16, source=source)
+    clip, _ = ds[0]
+    assert clip.shape == (2, 3, 16, 16) and int(clip.float().mean()) == 77
+    assert ds[1][0] is None and "cannot decode" in source.reported[0]
+    test = TSNDataset(_records(lists), "rgb", 2, 1, "test", 16, test_crops=1, source=source)
+    assert test[0][0].shape == (1, 2, 3, 16, 16)

@@ -8,7 +8,8 @@ comes from (seed, epoch, index) alone, so any worker count and any resume gives 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tsncli.data import sampling, transforms
 from tsncli.data.frames import channels_per_frame, frame_templates, load_snippets, read_frames
 from tsncli.data.listfile import VideoRecord
-from tsncli.errors import UsageError
+from tsncli.errors import DataError, UsageError
 from tsncli.models.tsn import input_frames
 
 MODES = ("train", "val", "test")
@@ -31,6 +32,11 @@ class TSNDataset(Dataset):
     crop; test: `num_segments` evenly spaced snippets and `test_crops` crops
     (item shape (N, S, C*L, H, W)). Items are `(clip, label)`. `new_length` is the model's L;
     RGB-diff reads L + 1 frames per snippet (`tsncli.models.tsn.input_frames`).
+
+    `source` decodes the frames: None reads dense_flow folders (`tsncli.data.frames`); any
+    object with `read_frames(record, indices, modality)` and `load_snippets(...)` (e.g. a video
+    decoder) works. A source with `report(error)` makes undecodable videos items with a None
+    clip (reported, then dropped by the loader's `collate_fn`) instead of errors.
     """
 
     def __init__(
@@ -43,6 +49,7 @@ class TSNDataset(Dataset):
         crop_size: int = 224,
         seed: int = 0,
         test_crops: int = 10,
+        source: Any = None,
     ) -> None:
         if mode not in MODES:
             raise UsageError(f"unknown dataset mode {mode!r}; use one of: {', '.join(MODES)}")
@@ -58,6 +65,7 @@ class TSNDataset(Dataset):
         self.crop_size = crop_size
         self.seed = seed
         self.test_crops = test_crops
+        self.source = source
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -94,12 +102,18 @@ class TSNDataset(Dataset):
         rng = self._rng(index)
         indices = self.frame_indices(index, rng)
         if self.mode == "test":
-            group = load_snippets(record.path, indices, self.modality)
+            if self.source is None:
+                group = load_snippets(record.path, indices, self.modality)
+            else:
+                group = self.source.load_snippets(record, indices, self.modality)
             group = transforms.test_crops(group, self.crop_size, self.test_crops, self.modality)
             return transforms.to_snippets(group, self.num_segments)
         # train/val: transform frame by frame with one shared box and flip, writing straight
         # into the planar output (no (H, W, S*L*C) interleaving: 3-5x less copying)
-        frames = read_frames(record.path, indices, self.modality)
+        if self.source is None:
+            frames = read_frames(record.path, indices, self.modality)
+        else:
+            frames = self.source.read_frames(record, indices, self.modality)
         channels = frames[0].shape[2]
         size = self.crop_size
         out = np.empty((len(frames) * channels, size, size), dtype=np.uint8)
@@ -114,8 +128,16 @@ class TSNDataset(Dataset):
             out[j * channels : (j + 1) * channels] = image.transpose(2, 0, 1)
         return out.reshape(self.num_segments, -1, size, size)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return torch.from_numpy(self.load_clip(index)), self.records[index].label
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int]:
+        label = self.records[index].label
+        report = getattr(self.source, "report", None)
+        if report is None:
+            return torch.from_numpy(self.load_clip(index)), label
+        try:
+            return torch.from_numpy(self.load_clip(index)), label
+        except DataError as error:
+            report(error)
+            return None, label
 
 
 def worker_init(_worker_id: int) -> None:
@@ -134,6 +156,7 @@ def create_loader(
     pin_memory: bool = False,
     drop_last: bool = False,
     seed: int = 0,
+    collate_fn: Callable[[list], Any] | None = None,
 ) -> DataLoader:
     """A DataLoader for TSN clips; pinned memory and prefetching when workers > 0."""
     generator = torch.Generator()
@@ -150,6 +173,7 @@ def create_loader(
         prefetch_factor=4 if workers > 0 else None,
         persistent_workers=False,  # workers must see each epoch's `set_epoch`
         generator=generator,
+        collate_fn=collate_fn,
     )
 
 
