@@ -92,8 +92,6 @@ def test_rgbdiff_reads_one_more_frame_than_new_length(lists):
 @pytest.mark.parametrize(("modality", "length"), [("rgb", 1), ("flow", 3)])
 @pytest.mark.parametrize("mode", ["train", "val"])
 def test_frame_by_frame_path_equals_the_whole_group_transforms(lists, modality, length, mode):
-    import numpy as np
-
     from tsncli.data import transforms
     from tsncli.data.frames import load_snippets
 
