@@ -73,7 +73,10 @@ class SparseVideoReader:
         """{position: BGR uint8 [H, W, 3] resized like `tsn flow`} for 0-based `positions`."""
         wanted = sorted({int(p) for p in positions})
         frames: dict[int, np.ndarray] = {}
-        capture = open_video(self.path)
+        try:
+            capture = open_video(self.path)
+        except DataError as exc:
+            raise VideoDecodeError(self.path, wanted[0] if wanted else 0, f" ({exc})") from exc
         position = 0  # the next frame `capture.read()` returns
         try:
             for target in wanted:
@@ -137,6 +140,15 @@ def _neighbour(indices: np.ndarray, frame: int, num_frames: int, flow: bool) -> 
             return None
         moved[r] += shift
     return moved
+
+
+def count_reported(failure_log: str | os.PathLike[str]) -> int:
+    """How many different videos a failure log names (0 when it does not exist)."""
+    try:
+        with open(failure_log, encoding="utf-8") as f:
+            return len({line.split("\t", 1)[0] for line in f if line.strip()})
+    except FileNotFoundError:
+        return 0
 
 
 @dataclass
@@ -218,6 +230,13 @@ class VideoFileSource:
             field_ = flow_fn(grey[i - 1], grey[i])  # [H, W, 2] float32 pixels
             stacks[i] = encode_flow(field_, self.bound)  # [H, W, 2] uint8, x then y
         return [stacks[i] for i in flat]
+
+    def report(self, error: Exception) -> None:
+        """Report a video skipped after failing twice (once per video, across workers); other
+        errors (a missing --flow-on-the-fly, ...) are not about one video and are raised."""
+        if not isinstance(error, VideoDecodeError):
+            raise error
+        report_once(error.path, str(error), self.failure_log)
 
     def validate(self, records: Sequence[VideoRecord], modality: str, source: Any = None) -> None:
         """Every listed video file exists (DataError naming up to 5 that do not)."""

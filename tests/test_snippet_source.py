@@ -1,0 +1,94 @@
+"""The list's kind picks the snippet source; skipped videos leave their batch, never replaced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from video_helpers import make_video
+
+from tsncli.data.dataset import TSNDataset, create_loader
+from tsncli.data.listfile import VideoRecord, read_list, write_list
+from tsncli.data.snippet_source import (
+    FrameFolderSource,
+    check_flow_on_the_fly,
+    collate_present,
+    create_snippet_source,
+)
+from tsncli.data.video_source import VideoFileSource
+from tsncli.errors import DataError, UsageError
+
+
+@pytest.fixture
+def video_list(tmp_path):
+    records = [
+        VideoRecord(str(make_video(tmp_path / "v", f"v{i}", "mjpg", n=10)), 10, i % 2)
+        for i in range(2)
+    ]
+    header = {"kind": "videos", "size": "24x20", "index": "idx.json"}
+    return write_list(tmp_path / "list.txt", records, header=header), records
+
+
+def test_video_list_gets_a_video_source_with_indexed_keyframes(video_list):
+    path, records = video_list
+    source = create_snippet_source(path, records, "rgb")
+    assert isinstance(source, VideoFileSource) and source.size == (24, 20)
+    assert all(keys == tuple(range(10)) for keys in source.keyframes.values())
+    assert (path.parent / "idx.json").is_file()  # the index named in the header
+
+
+def test_frame_list_gets_the_frame_folder_source(tmp_path):
+    (tmp_path / "list.txt").write_text(f"{tmp_path} 3 0\n")
+    path = tmp_path / "list.txt"
+    assert isinstance(create_snippet_source(path, read_list(path), "rgb"), FrameFolderSource)
+    with pytest.raises(UsageError, match="needs a video list"):
+        create_snippet_source(path, read_list(path), "flow", "dis")
+
+
+def test_flow_from_a_video_list_needs_an_on_the_fly_algorithm(video_list):
+    path, records = video_list
+    with pytest.raises(UsageError, match="--flow-on-the-fly dis"):
+        create_snippet_source(path, records, "flow")
+    with pytest.raises(UsageError, match="dis, farneback"):
+        check_flow_on_the_fly("tvl1")
+
+
+def test_video_source_settings_round_trip_for_checkpoints(video_list):
+    path, records = video_list
+    source = create_snippet_source(path, records, "flow", "farneback")
+    settings = source.settings(records)
+    assert settings["source"] == "videos" and settings["flow_on_the_fly"] == "farneback"
+    again = VideoFileSource.from_settings(settings)
+    assert (again.size, again.short_side, again.flow_algo) == ((24, 20), None, "farneback")
+
+
+def test_video_dataset_items_match_the_frame_shapes(video_list):
+    path, records = video_list
+    source = create_snippet_source(path, records, "rgb")
+    clip, label = TSNDataset(records, "rgb", 2, 1, "val", 16, source=source)[1]
+    assert clip.shape == (2, 3, 16, 16) and clip.dtype == torch.uint8 and label == 1
+
+
+def test_a_skipped_video_is_left_out_of_the_batch_not_replaced(tmp_path):
+    good = make_video(tmp_path, "good", "mjpg", n=8, size=(32, 24))
+    records = [VideoRecord(str(tmp_path / "gone.avi"), 8, 0), VideoRecord(str(good), 8, 1)]
+    source = VideoFileSource(size=None, failure_log=str(tmp_path / "skipped.txt"))
+    dataset = TSNDataset(records, "rgb", 2, 1, "val", 16, source=source)
+    ((clips, labels),) = list(create_loader(dataset, 2, collate_fn=collate_present))
+    assert clips.shape[0] == 1 and labels.tolist() == [1]
+    assert (tmp_path / "skipped.txt").read_text().startswith(str(tmp_path / "gone.avi"))
+    np.testing.assert_array_equal(clips[0].numpy(), dataset.load_clip(1))
+
+
+def test_a_batch_of_only_skipped_videos_is_an_error():
+    with pytest.raises(DataError, match="every video of a batch"):
+        collate_present([(None, 0), (None, 1)])
+
+
+def test_errors_that_are_not_about_one_video_are_not_skipped(tmp_path):
+    video = make_video(tmp_path, "v", "mjpg", n=8)
+    dataset = TSNDataset(
+        [VideoRecord(str(video), 7, 0)], "flow", 1, 1, "val", 16, source=VideoFileSource(size=None)
+    )
+    with pytest.raises(DataError, match="--flow-on-the-fly"):
+        dataset[0]

@@ -1,0 +1,109 @@
+"""Where a dataset's snippet frames come from, chosen by the list's kind: frame folders
+(`tsn flow` output) or video files decoded sparsely (`# tsn-list: kind=videos`).
+
+A source reads the frames `indices` [S, L] (1-based) of a `VideoRecord` as uint8 (H, W, C)
+arrays, validates a list's entries up front, and describes its decode settings for checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import default_collate
+
+from tsncli.data import frames
+from tsncli.data.listfile import VideoRecord, read_list_header
+from tsncli.data.video import parse_size
+from tsncli.errors import DataError, UsageError
+
+FLOW_ON_THE_FLY = ("dis", "farneback")
+DEFAULT_INDEX_NAME = "video_index.json"
+
+
+def collate_present(batch: list[tuple]) -> Any:
+    """Collate the items whose clip is not None: a video skipped as undecodable leaves its
+    batch one clip smaller (it is never replaced by another video)."""
+    kept = [item for item in batch if item[0] is not None]
+    if not kept:
+        raise DataError(
+            "every video of a batch failed to decode (see the warnings above); "
+            "re-encode or remove them, or use a larger --batch-size"
+        )
+    return default_collate(kept)
+
+
+class FrameFolderSource:
+    """Snippets from dense_flow frame folders (`img_%05d.jpg`, `flow_x/y_%05d.jpg`)."""
+
+    kind = "frames"
+
+    def read_frames(
+        self, record: VideoRecord, indices: np.ndarray, modality: str
+    ) -> list[np.ndarray]:
+        return frames.read_frames(record.path, indices, modality)
+
+    def load_snippets(self, record: VideoRecord, indices: np.ndarray, modality: str) -> np.ndarray:
+        return frames.load_snippets(record.path, indices, modality)
+
+    def validate(self, records: Sequence[VideoRecord], modality: str, source: Any = None) -> None:
+        frames.validate_records(records, modality, source)
+
+    def settings(self, records: Sequence[VideoRecord] = ()) -> dict[str, Any] | None:
+        """The `tsn flow` settings saved beside the frame folders (None when there are none)."""
+        if not records:
+            return None
+        from tsncli.flow.extract import load_flow_settings
+
+        return load_flow_settings(Path(records[0].path).parent)
+
+
+def check_flow_on_the_fly(name: str | None) -> str | None:
+    """None, or a valid on-the-fly flow algorithm name (UsageError listing them otherwise)."""
+    if name in (None, "", "none"):
+        return None
+    if name not in FLOW_ON_THE_FLY:
+        raise UsageError(
+            f"--flow-on-the-fly {name!r} is not one of: {', '.join(FLOW_ON_THE_FLY)} "
+            "(fast CPU algorithms; extract tvl1 flow with `tsn flow` instead)"
+        )
+    return name
+
+
+def create_snippet_source(
+    list_file: str | os.PathLike[str],
+    records: Sequence[VideoRecord],
+    modality: str,
+    flow_on_the_fly: str | None = None,
+    workers: int = 1,
+) -> Any:
+    """The source for `list_file`'s kind. For video lists, the video index beside the list is
+    brought up to date (in parallel) and its keyframes handed to the source."""
+    header = read_list_header(list_file)
+    algo = check_flow_on_the_fly(flow_on_the_fly)
+    kind = header.get("kind", "frames")
+    if kind == "frames":
+        if algo is not None:
+            raise UsageError(
+                f"--flow-on-the-fly needs a video list; {list_file} lists frame folders "
+                "(build one with `tsn lists --source videos`)"
+            )
+        return FrameFolderSource()
+    if kind != "videos":
+        raise DataError(f"{list_file}: unknown list kind {kind!r}; rebuild it with `tsn lists`")
+    from tsncli.data.video_index import VideoIndex
+    from tsncli.data.video_source import VideoFileSource
+
+    if modality == "flow" and algo is None:
+        raise UsageError(
+            f"{list_file} is a video list: a flow model needs --flow-on-the-fly dis (or farneback)"
+        )
+    short_side = int(header["short_side"]) if header.get("short_side") else None
+    size = None if short_side else parse_size(header.get("size") or "340x256")
+    index = VideoIndex(Path(list_file).parent / header.get("index", DEFAULT_INDEX_NAME))
+    entries, _errors = index.ensure([r.path for r in records], workers=workers)
+    keyframes = {path: entry.keyframes for path, entry in entries.items()}
+    return VideoFileSource(size, short_side, algo, keyframes=keyframes)
