@@ -35,6 +35,7 @@ def test_video_list_gets_a_video_source_with_indexed_keyframes(video_list):
     assert isinstance(source, VideoFileSource) and source.size == (24, 20)
     assert all(keys == tuple(range(10)) for keys in source.keyframes.values())
     assert (path.parent / "idx.json").is_file()  # the index named in the header
+    assert source.failure_log and source.skipped_videos() == []
 
 
 def test_frame_list_gets_the_frame_folder_source(tmp_path):
@@ -78,6 +79,9 @@ def test_a_skipped_video_is_left_out_of_the_batch_not_replaced(tmp_path):
     assert clips.shape[0] == 1 and labels.tolist() == [1]
     assert (tmp_path / "skipped.txt").read_text().startswith(str(tmp_path / "gone.avi"))
     np.testing.assert_array_equal(clips[0].numpy(), dataset.load_clip(1))
+    list(create_loader(dataset, 2, collate_fn=collate_present))  # next epoch: not again
+    assert source.skipped_videos() == [str(tmp_path / "gone.avi")]
+    assert len((tmp_path / "skipped.txt").read_text().splitlines()) == 1
 
 
 def test_a_batch_of_only_skipped_videos_is_an_error():

@@ -8,6 +8,8 @@ arrays, validates a list's entries up front, and describes its decode settings f
 from __future__ import annotations
 
 import os
+import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,4 +108,6 @@ def create_snippet_source(
     index = VideoIndex(Path(list_file).parent / header.get("index", DEFAULT_INDEX_NAME))
     entries, _errors = index.ensure([r.path for r in records], workers=workers)
     keyframes = {path: entry.keyframes for path, entry in entries.items()}
-    return VideoFileSource(size, short_side, algo, keyframes=keyframes)
+    # loader workers share this file so each undecodable video is reported once per run
+    log = Path(tempfile.gettempdir()) / f"tsn-skipped-{os.getpid()}-{uuid.uuid4().hex[:8]}.txt"
+    return VideoFileSource(size, short_side, algo, keyframes=keyframes, failure_log=str(log))

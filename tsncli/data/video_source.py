@@ -142,15 +142,6 @@ def _neighbour(indices: np.ndarray, frame: int, num_frames: int, flow: bool) -> 
     return moved
 
 
-def count_reported(failure_log: str | os.PathLike[str]) -> int:
-    """How many different videos a failure log names (0 when it does not exist)."""
-    try:
-        with open(failure_log, encoding="utf-8") as f:
-            return len({line.split("\t", 1)[0] for line in f if line.strip()})
-    except FileNotFoundError:
-        return 0
-
-
 @dataclass
 class VideoFileSource:
     """Snippets from video lists (`# tsn-list: videos`): RGB frames or on-the-fly flow.
@@ -237,6 +228,13 @@ class VideoFileSource:
         if not isinstance(error, VideoDecodeError):
             raise error
         report_once(error.path, str(error), self.failure_log)
+
+    def skipped_videos(self) -> list[str]:
+        """The videos reported as undecodable so far (by any loader worker of this source)."""
+        if not self.failure_log or not os.path.isfile(self.failure_log):
+            return sorted(p for p in _REPORTED)
+        with open(self.failure_log, encoding="utf-8") as f:
+            return sorted({line.split("\t", 1)[0] for line in f if line.strip()})
 
     def validate(self, records: Sequence[VideoRecord], modality: str, source: Any = None) -> None:
         """Every listed video file exists (DataError naming up to 5 that do not)."""
