@@ -83,6 +83,10 @@ def train_command(
     frames: Annotated[
         Path | None, typer.Option(help="Read frame folders from here instead of the lists' paths.")
     ] = None,
+    flow_on_the_fly: Annotated[
+        str | None,
+        typer.Option(help="Video lists: compute flow while loading (dis or farneback)."),
+    ] = None,
     arch: Annotated[
         str,
         typer.Option(

@@ -158,7 +158,15 @@ def create_loader(
     seed: int = 0,
     collate_fn: Callable[[list], Any] | None = None,
 ) -> DataLoader:
-    """A DataLoader for TSN clips; pinned memory and prefetching when workers > 0."""
+    """A DataLoader for TSN clips; pinned memory and prefetching when workers > 0.
+
+    A dataset whose source skips undecodable videos gets a collate that leaves them out.
+    """
+    source = getattr(dataset, "source", getattr(getattr(dataset, "dataset", None), "source", None))
+    if collate_fn is None and getattr(source, "report", None) is not None:
+        from tsncli.data.snippet_source import collate_present
+
+        collate_fn = collate_present  # drops the None clips of skipped videos
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(

@@ -52,6 +52,8 @@ class RunPlan:
     flow_settings: dict[str, Any] | None
     pretrained_path: str | None  # backbone weights to load, None for random init
     frames_dir: str
+    train_source: Any = None  # frame decoder of each list; None reads frame folders
+    val_source: Any = None
 
     @property
     def run_dir(self) -> Path:
@@ -70,7 +72,27 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _read_list_file(cfg: TrainConfig, subset: str) -> tuple[VideoRecord, ...]:
+def _create_source(cfg: TrainConfig, path: Path, records: tuple[VideoRecord, ...]) -> Any:
+    """The list's frame decoder (frame folders, or video files for `tsn lists --source videos`),
+    after checking every entry up front."""
+    try:
+        from tsncli.data.snippet_source import create_snippet_source
+    except ImportError:  # an install without video-list support: frame folders only
+        if cfg.flow_on_the_fly:
+            raise UsageError(
+                "--flow-on-the-fly needs video lists, which this install lacks"
+            ) from None
+        validate_records(records, cfg.modality, source=path)
+        return None
+    workers = cfg.workers if cfg.workers else 1
+    source = create_snippet_source(
+        path, records, cfg.modality, cfg.flow_on_the_fly, workers=workers
+    )
+    source.validate(records, cfg.modality, source=path)
+    return source
+
+
+def _read_list_file(cfg: TrainConfig, subset: str) -> tuple[tuple[VideoRecord, ...], Any]:
     path = Path(cfg.lists_dir) / list_file_name(cfg.dataset, cfg.list_modality, subset, cfg.split)
     if not path.is_file():
         raise DataError(
@@ -79,8 +101,7 @@ def _read_list_file(cfg: TrainConfig, subset: str) -> tuple[VideoRecord, ...]:
             + (" or train without validation with --eval-every 0" if subset == "val" else "")
         )
     records = tuple(read_list(path, frames_root=cfg.frames))
-    validate_records(records, cfg.modality, source=path)
-    return records
+    return records, _create_source(cfg, path, records)
 
 
 def resolve_pretrained(cfg: TrainConfig) -> str | None:
@@ -111,8 +132,8 @@ def prepare_run(config: TrainConfig) -> RunPlan:
             f"`tsn lists {cfg.dataset} --out {cfg.lists_dir}` (or pass --lists-dir)"
         )
     class_names = tuple(read_classes(classes_path))
-    train_records = _read_list_file(cfg, "train")
-    val_records = _read_list_file(cfg, "val") if cfg.eval_every > 0 else ()
+    train_records, train_source = _read_list_file(cfg, "train")
+    val_records, val_source = _read_list_file(cfg, "val") if cfg.eval_every > 0 else ((), None)
     for record in (*train_records, *val_records):
         if not 0 <= record.label < len(class_names):
             raise DataError(
@@ -128,16 +149,22 @@ def prepare_run(config: TrainConfig) -> RunPlan:
     if cfg.init and not Path(cfg.init).is_file():
         raise UsageError(f"--init {cfg.init}: no such checkpoint file")
     frames_dir = cfg.frames or str(Path(train_records[0].path).parent)
-    from tsncli.flow.extract import load_flow_settings
+    if train_source is not None:
+        flow_settings = train_source.settings(train_records)
+    else:
+        from tsncli.flow.extract import load_flow_settings
 
+        flow_settings = load_flow_settings(frames_dir)
     return RunPlan(
         config=cfg,
         class_names=class_names,
         train_records=train_records,
         val_records=val_records,
-        flow_settings=load_flow_settings(frames_dir),
+        flow_settings=flow_settings,
         pretrained_path=resolve_pretrained(cfg),
         frames_dir=frames_dir,
+        train_source=train_source,
+        val_source=val_source,
     )
 
 
@@ -250,7 +277,8 @@ def checkpoint_meta(plan: RunPlan) -> dict[str, Any]:
         "crop_size": cfg.crop_size,
         "scale_size": scale_size(cfg.crop_size),
         "input_order": "rgb",
-        "flow": plan.flow_settings,
+        "flow": plan.flow_settings,  # how the frames/flow were made (None if unknown)
+        "flow_on_the_fly": cfg.flow_on_the_fly,
         "config": config_to_dict(cfg),
         "dataset": cfg.dataset,
         "split": cfg.split,

@@ -35,6 +35,7 @@ class TrainConfig:
     split: int = 1
     lists_dir: str = "data"
     frames: str | None = None  # remap list folders to FRAMES/<video id>
+    flow_on_the_fly: str | None = None  # video lists: compute flow while loading (dis, farneback)
     arch: str = "bninception"
     segments: int = 3
     new_length: int | None = None  # None: 1 for rgb, 5 for flow/rgbdiff

@@ -113,6 +113,7 @@ def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
         "train",
         cfg.crop_size,
         cfg.seed,
+        source=plan.train_source,
     )
     sampler = DistributedSampler(
         train_set, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True
@@ -133,7 +134,14 @@ def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
         seed=cfg.seed,
     )
     val_set = TSNDataset(
-        plan.val_records, cfg.modality, cfg.segments, cfg.new_length, "val", cfg.crop_size, cfg.seed
+        plan.val_records,
+        cfg.modality,
+        cfg.segments,
+        cfg.new_length,
+        "val",
+        cfg.crop_size,
+        cfg.seed,
+        source=plan.val_source,
     )
     val_shard = _Indexed(val_set, list(range(ctx.rank, len(val_set), ctx.world_size)))
     val_loader = create_loader(val_shard, micro, workers=workers, pin_memory=cuda)  # type: ignore[arg-type]
