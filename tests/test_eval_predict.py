@@ -231,3 +231,21 @@ def test_eval_gpus_without_cuda_names_the_fix(runner, cli, data, tmp_path):
     both = ["--gpus", "1", "--workers", "2"]
     result = _eval(runner, cli, data["rgb_ckpt"], data["rgb_list"], tmp_path / "s.npz", *both)
     assert result.exit_code == 1 and "not both" in _text(result.output)
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_eval_on_a_video_list_matches_eval_on_extracted_frames(data, tmp_path, modality):
+    header = f"# tsn-list: kind=videos size={evalkit.FRAME_SIZE}\n"
+    extra = 0 if modality == "rgb" else 1  # N frames give N - 1 flows
+    lines = [
+        f"{video} {record.num_frames - extra} {record.label}\n"
+        for video, record in zip(data["videos"], data["records"], strict=True)
+    ]
+    (tmp_path / "videos.txt").write_text(header + "".join(lines))
+    settings = EvalSettings(segments=SEG, crops=1)
+    ckpt = data[f"{modality}_ckpt"]
+    evaluate(ckpt, tmp_path / "videos.txt", tmp_path / "v.npz", settings)
+    evaluate(ckpt, data[f"{modality}_list"], tmp_path / "f.npz", settings)
+    from_videos, from_frames = load_scores(tmp_path / "v.npz"), load_scores(tmp_path / "f.npz")
+    assert from_videos.videos == from_frames.videos
+    np.testing.assert_allclose(from_videos.scores, from_frames.scores, atol=0.05)  # JPEG only

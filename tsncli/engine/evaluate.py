@@ -57,6 +57,7 @@ class ShardTask:
     checkpoint: str
     settings: EvalSettings
     path: str  # the shard file to write
+    source: Any = None  # None: frame folders; else a snippet source (e.g. sparse video decoding)
 
 
 @dataclass
@@ -107,6 +108,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
         mode="test",
         crop_size=scorer.crop_size,
         test_crops=st.crops,
+        source=task.source,
     )
     done: list[int] = []
     scores: list[np.ndarray] = []  # [C] per video
@@ -144,6 +146,27 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     )
     save_scores(task.path, shard)
     return {"start": task.start, "count": len(task.records), "failures": failures}
+
+
+def _video_source(list_file: Path, records: list[VideoRecord], meta: dict, workers: int) -> Any:
+    """None for frame-folder lists; for video lists (`# tsn-list: kind=videos`), the sparse
+    decoding source training uses, with the checkpoint's on-the-fly flow algorithm."""
+    from tsncli.data.listfile import read_list_header
+    from tsncli.data.snippet_source import FLOW_ON_THE_FLY, create_snippet_source
+
+    if read_list_header(list_file).get("kind", "frames") != "videos":
+        return None
+    algo = None
+    if meta["modality"] == "flow":
+        trained = meta.get("flow") or {}
+        algo = trained.get("flow_on_the_fly") or trained.get("algo") or "tvl1"
+        if algo not in FLOW_ON_THE_FLY:
+            raise UsageError(
+                f"{list_file} lists videos, but this flow model was trained on {algo} flow, too "
+                f"slow to compute on the fly; extract frames with `tsn flow --algo {algo}` and "
+                "evaluate on a frames list"
+            )
+    return create_snippet_source(list_file, records, meta["modality"], algo, workers=workers)
 
 
 def _warn_on_flow_mismatch(meta: dict, frames_dir: Path) -> None:
@@ -245,6 +268,7 @@ def evaluate(
     _warn_on_flow_mismatch(meta, Path(records[0].path).parent)
     devices = resolve_devices(gpus)
     n_workers = len(devices) if devices else max(1, workers)
+    source = _video_source(list_path, records, meta, n_workers)
     fingerprint = _fingerprint(ckpt_path, list_path, frames_root, settings)
     done = None if force else _finished_output(out, fingerprint)
     if done is not None:
@@ -266,7 +290,7 @@ def evaluate(
                 on_progress(len(records[start : start + size]))
             continue
         chunk = tuple(records[start : start + size])
-        tasks.append(ShardTask(start, chunk, str(ckpt_path), settings, str(path)))
+        tasks.append(ShardTask(start, chunk, str(ckpt_path), settings, str(path), source))
     if resumed:
         log.info("resuming: %d finished shard(s) found in %s", resumed, shard_dir)
     threads = max(1, (os.cpu_count() or 1) // n_workers)
