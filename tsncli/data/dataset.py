@@ -146,6 +146,16 @@ def worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
+def collate_skipping(batch: list[tuple]) -> Any:
+    """Collate items of a source that skips undecodable videos: their None clips are left out,
+    and a batch holding nothing else becomes None (training and validation step over it)."""
+    from tsncli.data.snippet_source import collate_present
+
+    if all(item[0] is None for item in batch):
+        return None
+    return collate_present(batch)
+
+
 def create_loader(
     dataset: TSNDataset,
     batch_size: int,
@@ -164,9 +174,7 @@ def create_loader(
     """
     source = getattr(dataset, "source", getattr(getattr(dataset, "dataset", None), "source", None))
     if collate_fn is None and getattr(source, "report", None) is not None:
-        from tsncli.data.snippet_source import collate_present
-
-        collate_fn = collate_present  # drops the None clips of skipped videos
+        collate_fn = collate_skipping
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(

@@ -7,6 +7,7 @@ rank. Rank 0 alone writes the run folder: config.yaml, metrics.jsonl/.csv, last.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ from typing import Any
 import torch
 
 from tsncli.config import config_to_dict, save_config
-from tsncli.data.frames import validate_records
 from tsncli.data.listfile import (
     VideoRecord,
     classes_file_name,
@@ -39,6 +39,8 @@ from tsncli.models.pretrained import imagenet_weights_path
 from tsncli.parallel import current_device, resolve_devices, run_pool
 
 log = logging.getLogger("tsncli.train")
+
+SKIPPED_FILE = "skipped_videos.txt"  # videos a video source could not decode, one per line
 
 
 @dataclass(frozen=True)
@@ -74,21 +76,17 @@ class TrainResult:
 
 def _create_source(cfg: TrainConfig, path: Path, records: tuple[VideoRecord, ...]) -> Any:
     """The list's frame decoder (frame folders, or video files for `tsn lists --source videos`),
-    after checking every entry up front."""
-    try:
-        from tsncli.data.snippet_source import create_snippet_source
-    except ImportError:  # an install without video-list support: frame folders only
-        if cfg.flow_on_the_fly:
-            raise UsageError(
-                "--flow-on-the-fly needs video lists, which this install lacks"
-            ) from None
-        validate_records(records, cfg.modality, source=path)
-        return None
+    after checking every entry up front. Undecodable videos are logged in the run folder."""
+    from tsncli.data.snippet_source import create_snippet_source
+
     workers = cfg.workers if cfg.workers else 1
     source = create_snippet_source(
         path, records, cfg.modality, cfg.flow_on_the_fly, workers=workers
     )
     source.validate(records, cfg.modality, source=path)
+    if dataclasses.is_dataclass(source) and hasattr(source, "failure_log"):
+        log_file = Path(cfg.out or ".") / SKIPPED_FILE
+        source = dataclasses.replace(source, failure_log=str(log_file))
     return source
 
 

@@ -95,11 +95,17 @@ def train_one_epoch(
     clipped = torch.zeros((), device=device)
     start = time.perf_counter()
     window_start, window_clips = start, 0
+    done_steps = 0
     for step in range(steps):
         optimizer.zero_grad(set_to_none=True)
         step_loss = torch.zeros((), device=device)
+        used = 0
         for micro in range(accumulation):
-            clip, label = next(batches)
+            batch = next((b for b in batches if b is not None), None)  # None: skipped videos
+            if batch is None:
+                break  # the loader ran dry (only with skipped videos); end the epoch early
+            used += 1
+            clip, label = batch
             clip = clip.to(device, non_blocking=True)  # (B, S, C*L, H, W) uint8
             label = label.to(device, non_blocking=True)
             last = micro == accumulation - 1
@@ -112,6 +118,8 @@ def train_one_epoch(
             step_loss += loss.detach() / accumulation
             clips += clip.shape[0]
             window_clips += clip.shape[0]
+        if used == 0:
+            break
         if clip_grad > 0:
             scaler.unscale_(optimizer)
             norm = torch.nn.utils.clip_grad_norm_(params, clip_grad)
@@ -120,6 +128,7 @@ def train_one_epoch(
         scaler.update()
         scheduler.step()
         total += step_loss
+        done_steps += 1
         if (step + 1) % log_every == 0 or step + 1 == steps:
             now = time.perf_counter()
             rate = window_clips * ctx.world_size / max(now - window_start, 1e-9)
@@ -138,7 +147,7 @@ def train_one_epoch(
             )
     elapsed = time.perf_counter() - start
     return {
-        "train_loss": all_reduce_mean(ctx, float(total) / max(steps, 1)),
+        "train_loss": all_reduce_mean(ctx, float(total) / max(done_steps, 1)),
         "clips_per_s": clips * ctx.world_size / max(elapsed, 1e-9),
         "clipped_steps": float(clipped),  # this rank's
         "epoch_seconds": elapsed,
@@ -161,7 +170,10 @@ def evaluate(
     """
     model.eval()
     rows: list[tuple[int, np.ndarray, int]] = []
-    for clip, label, index in loader:
+    for batch in loader:
+        if batch is None:  # every video of this batch was skipped as undecodable
+            continue
+        clip, label, index = batch
         clip = clip.to(ctx.device, non_blocking=True)
         with autocast_context(ctx.device, *amp):
             logits = model(normalize(clip))

@@ -274,6 +274,17 @@ def run_epochs(plan: Any, ctx: DistContext, emit: Emit) -> Any:
         writer.close()
     if not ctx.is_main:
         return None
+    skipped: set[str] = set()
+    for source in (plan.train_source, plan.val_source):
+        skipped.update(getattr(source, "skipped_videos", lambda: [])())
+    if skipped:
+        emit(
+            TrainEvent(
+                "info",
+                message=f"{len(skipped)} undecodable video(s) skipped; listed in "
+                f"{run_dir / 'skipped_videos.txt'}",
+            )
+        )
     best_path = run_dir / "best.pt"
     result = TrainResult(
         run_dir=run_dir,
