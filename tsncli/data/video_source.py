@@ -2,10 +2,12 @@
 video. Frames are resized by `tsncli.data.video.resize_frame`, so they equal what `tsn flow`
 writes before JPEG encoding; flow is computed on the fly with `tsn flow`'s functions.
 
-OpenCV's FFmpeg backend has no "seek to this keyframe" call: `CAP_PROP_POS_FRAMES` itself goes
-back to a keyframe about 16 frames earlier and decodes forward. So the reader seeks only when the
-wanted frame's keyframe lies beyond what that internal seek would decode anyway, and otherwise
-decodes forward from where it is; `SparseVideoReader.decoded` counts the frames it decoded.
+OpenCV's FFmpeg backend has no "seek to this keyframe" call: setting `CAP_PROP_POS_FRAMES` to
+frame t seeks to the keyframe at or before t - 16 and decodes forward to t itself. So for each
+wanted frame (in increasing order) the reader asks that seek only when its starting keyframe,
+known from the video index, lies past the current position; otherwise it decodes forward from
+where it is. Without known keyframes it only decodes forward (exact for any container).
+`SparseVideoReader.decoded` counts decoded frames, including cv2's seek-internal ones (estimated).
 """
 
 from __future__ import annotations
@@ -59,15 +61,14 @@ class SparseVideoReader:
         self.decoded = 0
         self.seeks = 0
 
-    def _seek_target(self, position: int, target: int) -> int | None:
-        """The keyframe to seek to before decoding `target` (targets come in increasing
-        order), or None when decoding forward from `position` is cheaper: cv2's seek decodes
-        from the keyframe at or before `key - 16` itself, so it only pays beyond that."""
-        if not self.keyframes:
-            return None
-        key = keyframe_at_or_before(self.keyframes, target)
-        rewind = keyframe_at_or_before(self.keyframes, key - OPENCV_SEEK_BACK)
-        return key if position < rewind else None
+    def _rewind(self, target: int) -> int:
+        """Where cv2's seek to `target` starts decoding: the keyframe at or before target - 16."""
+        return keyframe_at_or_before(self.keyframes, target - OPENCV_SEEK_BACK)
+
+    def _should_seek(self, position: int, target: int) -> bool:
+        """Seek (cv2 decodes from `_rewind(target)`) only when that starts past `position`;
+        otherwise decoding forward from `position` is cheaper. No keyframes: never seek."""
+        return bool(self.keyframes) and position < self._rewind(target)
 
     def read(self, positions: Iterable[int]) -> dict[int, np.ndarray]:
         """{position: BGR uint8 [H, W, 3] resized like `tsn flow`} for 0-based `positions`."""
@@ -80,15 +81,14 @@ class SparseVideoReader:
         position = 0  # the next frame `capture.read()` returns
         try:
             for target in wanted:
-                key = self._seek_target(position, target)
-                if key is not None:
-                    ok = capture.set(cv2.CAP_PROP_POS_FRAMES, key)
+                if self._should_seek(position, target):
+                    # cv2 seeks to the keyframe at or before target - 16 and decodes forward
+                    self.decoded += target - self._rewind(target)  # inside cv2 (estimated)
                     self.seeks += 1
-                    rewind = keyframe_at_or_before(self.keyframes, key - OPENCV_SEEK_BACK)
-                    self.decoded += key - rewind  # decoded inside cv2 (estimated)
-                    if not ok or round(capture.get(cv2.CAP_PROP_POS_FRAMES)) != key:
-                        raise VideoDecodeError(self.path, key, " (seek failed)")
-                    position = key
+                    ok = capture.set(cv2.CAP_PROP_POS_FRAMES, target)
+                    if not ok or round(capture.get(cv2.CAP_PROP_POS_FRAMES)) != target:
+                        raise VideoDecodeError(self.path, target, " (seek failed)")
+                    position = target
                 while position < target:
                     self.decoded += 1
                     if not capture.grab():
