@@ -133,6 +133,15 @@ def train_command(
         typer.Option(help="Loader processes per device (default: CPUs per device - 1, max 8)."),
     ] = None,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
+    bn: Annotated[
+        str, typer.Option(help="BatchNorm: partial (TSN), frozen (all) or full (train all).")
+    ] = "partial",
+    compile_model: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the model (PyTorch 2).")
+    ] = False,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="channels_last memory format (CUDA).")
+    ] = False,
     eval_every: Annotated[int, typer.Option(help="Validate every N epochs (0 never).")] = 5,
     out: Annotated[
         Path | None, typer.Option(help="Run folder (default runs/<ds>_<mod>_split<k>_<arch>).")
@@ -158,6 +167,8 @@ def train_command(
     from tsncli.engine.train import train
 
     overrides = cli_overrides(ctx, exclude=("config", "preset", "as_json", "dataset", "modality"))
+    if "compile_model" in overrides:
+        overrides["compile"] = overrides.pop("compile_model")
     if "lr_steps" in overrides:
         overrides["lr_steps"] = _parse_steps(overrides["lr_steps"])
     for key in ("lists_dir", "frames", "init", "out"):
