@@ -79,7 +79,7 @@ def test_short_side_goes_in_the_header_and_excludes_size(ucf):
 
 def test_missing_videos_are_errors_unless_allowed(ucf):
     (ucf / "videos/Run/v_Run_g02_c01.avi").unlink()
-    with pytest.raises(Exception, match="1 of 4 videos"):
+    with pytest.raises(Exception, match="1 of 4 videos have no readable video file"):
         _build(ucf)
     result = _build(ucf, allow_missing=True)
     assert result.dropped == 1

@@ -195,9 +195,14 @@ def _match_folders(
             folder,
         )
     if missing and (not config.allow_missing or not found):
+        what = (
+            "no readable video file under {root} (first: {first}); check the video folder"
+            if config.source == "videos"
+            else "no frame folder under {root} or an empty one (first: {first}); extract them "
+            "with `tsn flow`, check FRAMES"
+        ).format(root=index.root, first=_first(missing))
         raise DataError(
-            f"{len(missing)} of {len(ids)} videos have no frame folder under {index.root} or an "
-            f"empty one (first: {_first(missing)}); extract them with `tsn flow`, check FRAMES, "
+            f"{len(missing)} of {len(ids)} videos have {what}, "
             "or pass --allow-missing to drop them" + (" (none would be left)" if not found else "")
         )
     if missing:
