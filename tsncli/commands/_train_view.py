@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from rich.progress import (
@@ -25,7 +26,8 @@ class TrainView:
     """Turns TrainEvents into Rich bars (loss, lr, clips/s, ETA) and tables; silent with -q."""
 
     def __init__(self) -> None:
-        self.quiet = is_quiet()
+        # torchrun starts every rank with this command; only rank 0 draws
+        self.quiet = is_quiet() or os.environ.get("RANK", "0") != "0"
         self.progress = Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
