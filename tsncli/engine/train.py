@@ -182,6 +182,11 @@ def train(config: TrainConfig, on_event: Emit | None = None) -> TrainResult | No
     gpus = plan.config.gpus
     if gpus is None:
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus and not torch.cuda.is_available():
+        raise UsageError(
+            f"--gpus {gpus} needs CUDA GPUs but CUDA sees none; train on the CPU with --gpus 0 "
+            "(several CPU processes: torchrun --nproc-per-node N -m tsncli train ...)"
+        )
     devices = resolve_devices(gpus)
     if devices is None or len(devices) == 1:
         device = devices[0] if devices else "cpu"
