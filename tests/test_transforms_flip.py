@@ -86,3 +86,12 @@ def test_to_snippets_puts_channels_in_snippet_frame_channel_order():
     assert [int(out[s, c, 0, 0]) for s in range(3) for c in range(4)] == list(range(12))
     batch = T.to_snippets(np.stack([group, group]), 3)
     assert batch.shape == (2, 3, 4, 2, 3)
+
+
+def test_flow_flip_of_many_channels_inverts_every_x_channel():
+    group = _ramp(3, 5, 250)
+    out = T.flip_horizontal(group, "flow")
+    mirrored = group[:, ::-1].astype(int)
+    assert np.array_equal(out[:, :, 0::2], 255 - mirrored[:, :, 0::2])
+    assert np.array_equal(out[:, :, 1::2], mirrored[:, :, 1::2])
+    assert np.array_equal(T.flip_horizontal(group[:, :, :1], "rgb"), group[:, ::-1, :1])

@@ -174,6 +174,11 @@ def flip_horizontal(group: np.ndarray, modality: str) -> np.ndarray:
     """
     if group.ndim == 3 and 1 < group.shape[2] <= _MAX_RESIZE_CHANNELS:
         out = cv2.flip(group, 1)  # ~100x faster than a numpy reversed copy
+    elif group.ndim == 3 and group.shape[2] > _MAX_RESIZE_CHANNELS:
+        out = np.empty(group.shape, dtype=group.dtype)
+        for k in range(0, group.shape[2], _MAX_RESIZE_CHANNELS):
+            part = group[:, :, k : k + _MAX_RESIZE_CHANNELS]
+            out[:, :, k : k + part.shape[2]] = flip_horizontal(part, "rgb")  # mirror only
     else:
         out = np.ascontiguousarray(group[:, ::-1])
     if modality == "flow":
