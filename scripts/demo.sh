@@ -23,8 +23,8 @@ step() { echo "== [$(($(date +%s) - START))s] $*" >&2; }
 step "1/7 generate the toy dataset -> $TOY"
 tsn fetch toy --dest "$TOY" --videos-per-class "$VIDEOS" --seed "$SEED"
 
-step "2/7 frames + optical flow (DIS, 128x96) -> $TOY/frames"
-tsn flow "$TOY/videos" "$TOY/frames" --algo dis --size 128x96 --workers "$WORKERS"
+step "2/7 frames + optical flow (DIS, 128x96, bound 10 px) -> $TOY/frames"
+tsn flow "$TOY/videos" "$TOY/frames" --algo dis --size 128x96 --bound 10 --workers "$WORKERS"
 
 step "3/7 split lists -> $DATA"
 tsn lists toy "$TOY/frames" --splits "$TOY/splits" --out "$DATA" --split 1

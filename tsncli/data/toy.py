@@ -67,7 +67,7 @@ def _plan(spec: ToySpec) -> list[VideoPlan]:
                     still=still,
                     motion="still" if still else motion,
                     num_frames=int(rng.integers(spec.min_frames, spec.max_frames + 1)),
-                    speed=float(rng.uniform(2.0, 3.5)),
+                    speed=float(rng.uniform(2.5, 4.0)),
                     quality=int(rng.integers(40, 91)),
                     seed=int(rng.integers(0, 2**31 - 1)),
                 )

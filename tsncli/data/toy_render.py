@@ -38,7 +38,7 @@ class ToySpec:
     width: int = 128
     height: int = 96
     min_frames: int = 24
-    max_frames: int = 40
+    max_frames: int = 32
     clips_per_group: int = 4
     test_fraction: float = 0.3  # fraction of groups (rounded, at least 1) held out for testing
     grey_fraction: float = 0.2  # videos whose object has no colour (appearance cue missing)
@@ -166,7 +166,7 @@ def render_video_with_track(
     background = _background(spec, plan.group, rng, margin)
     hue = TOY_CLASSES[plan.label][1]
     colour = _object_colour(hue, plan.grey, rng)
-    radius = int(rng.integers(spec.height // 10, spec.height // 7 + 1))  # 9..13 px at 96
+    radius = int(rng.integers(spec.height // 9, spec.height // 6 + 1))  # 10..16 px at 96
     shape = ("disc", "square", "triangle")[int(rng.integers(0, 3))]
     spin = float(rng.uniform(-0.1, 0.1))
     brightness = float(rng.uniform(0.8, 1.15))
