@@ -16,9 +16,9 @@ from tsncli.data.toy import load_toy_meta
 
 pytestmark = pytest.mark.e2e
 
-VIDEOS_PER_CLASS = 8  # 8 classes x 2 groups of 4: 32 train and 32 test videos
-EPOCHS = 10
-BATCH = 8
+VIDEOS_PER_CLASS = 12  # 8 classes x 3 groups of 4: 64 train and 32 test videos
+EPOCHS = 15
+BATCH = 16
 
 
 def _run(runner, cli, *args: str) -> str:

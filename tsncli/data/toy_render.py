@@ -97,10 +97,13 @@ def _background(spec: ToySpec, group: int, rng: np.random.Generator, margin: int
     return img
 
 
-def _object_colour(hue: float, grey: bool, rng: np.random.Generator) -> tuple[float, float, float]:
-    """BGR colour: the class hue (jittered) with high saturation, or a grey of random brightness."""
+def _object_colour(
+    hue: float, grey: bool, rng: np.random.Generator, background_luma: float
+) -> tuple[float, float, float]:
+    """BGR colour: the class hue (jittered) with high saturation, or a grey that stands out from
+    the background's brightness (so a grey object still shows its motion to optical flow)."""
     if grey:
-        v = float(rng.uniform(70, 230))
+        v = float(rng.uniform(175, 235) if background_luma < 128 else rng.uniform(25, 80))
         return (v, v, v)
     h = (hue + rng.uniform(-8, 8)) % 360
     hsv = np.array([[[h / 2.0, rng.uniform(190, 255), rng.uniform(170, 255)]]], dtype=np.float32)
@@ -165,7 +168,11 @@ def render_video_with_track(
     margin = 8
     background = _background(spec, plan.group, rng, margin)
     hue = TOY_CLASSES[plan.label][1]
-    colour = _object_colour(hue, plan.grey, rng)
+    luma = float(cv2.cvtColor(background, cv2.COLOR_BGR2GRAY).mean())
+    colour = _object_colour(hue, plan.grey, rng, luma)
+    # An achromatic outline that contrasts with the background: every object, whatever its
+    # colour, has luminance edges for optical flow, and the outline carries no class colour.
+    outline = (20.0, 20.0, 20.0) if luma >= 110 else (235.0, 235.0, 235.0)
     radius = int(rng.integers(spec.height // 9, spec.height // 6 + 1))  # 10..16 px at 96
     shape = ("disc", "square", "triangle")[int(rng.integers(0, 3))]
     spin = float(rng.uniform(-0.1, 0.1))
@@ -181,21 +188,25 @@ def render_video_with_track(
         ox, oy = int(margin + cam[0]), int(margin + cam[1])
         frame = background[oy : oy + spec.height, ox : ox + spec.width].copy()
         cx, cy = centres[i] - cam  # the object lives in world coordinates; the camera shakes
-        _draw(frame, shape, cx, cy, radius, i * spin, colour)
+        _draw(frame, shape, cx, cy, radius, i * spin, colour, outline)
         frame = np.clip(frame.astype(np.float32) * brightness, 0, 255).astype(np.uint8)
         frames.append(frame)
     return frames, centres, cameras
 
 
-def _draw(img: np.ndarray, shape: str, cx: float, cy: float, r: int, angle: float, colour) -> None:
+def _draw(img: np.ndarray, shape: str, cx: float, cy: float, r: int, angle: float, colour, outline):
     sub = 16  # sub-pixel drawing (shift=4) so slow motion is smooth
     if shape == "disc":
-        cv2.circle(img, (round(cx * sub), round(cy * sub)), r * sub, colour, -1, cv2.LINE_AA, 4)
+        centre = (round(cx * sub), round(cy * sub))
+        cv2.circle(img, centre, r * sub, colour, -1, cv2.LINE_AA, 4)
+        cv2.circle(img, centre, r * sub, outline, 2, cv2.LINE_AA, 4)
         return
     corners = 4 if shape == "square" else 3
     a = angle + np.arange(corners) * 2 * math.pi / corners
     pts = np.stack([cx + r * 1.15 * np.cos(a), cy + r * 1.15 * np.sin(a)], axis=1)
-    cv2.fillPoly(img, [np.round(pts * sub).astype(np.int32)], colour, cv2.LINE_AA, 4)
+    poly = [np.round(pts * sub).astype(np.int32)]
+    cv2.fillPoly(img, poly, colour, cv2.LINE_AA, 4)
+    cv2.polylines(img, poly, True, outline, 2, cv2.LINE_AA, 4)
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float, quality: int) -> None:
