@@ -92,42 +92,24 @@ for _depth, _dim in ((18, 512), (34, 512), (50, 2048), (101, 2048), (152, 2048))
         ),
     )
 
-BACKBONES.add(
-    "mobilenet_v2",
-    BackboneSpec(
-        name="mobilenet_v2",
-        build=_torchvision("mobilenet_v2", _drop_classifier),
-        feature_dim=1280,
-        first_conv="features.0.0",
-        first_bn="features.0.1",
-        convention="imagenet_rgb01",
-        weights_format="torchvision",
-    ),
-)
-BACKBONES.add(
-    "mobilenet_v3_large",
-    BackboneSpec(
-        name="mobilenet_v3_large",
-        build=_torchvision("mobilenet_v3_large", _keep_mobilenet_v3_pre_logits),
-        feature_dim=1280,
-        first_conv="features.0.0",
-        first_bn="features.0.1",
-        convention="imagenet_rgb01",
-        weights_format="torchvision",
-    ),
-)
-BACKBONES.add(
-    "efficientnet_b0",
-    BackboneSpec(
-        name="efficientnet_b0",
-        build=_torchvision("efficientnet_b0", _drop_classifier),
-        feature_dim=1280,
-        first_conv="features.0.0",
-        first_bn="features.0.1",
-        convention="imagenet_rgb01",
-        weights_format="torchvision",
-    ),
-)
+# MobileNet / EfficientNet: the stem conv + BN sit in features.0; 1280-d pooled features.
+for _name, _head in (
+    ("mobilenet_v2", _drop_classifier),
+    ("mobilenet_v3_large", _keep_mobilenet_v3_pre_logits),
+    ("efficientnet_b0", _drop_classifier),
+):
+    BACKBONES.add(
+        _name,
+        BackboneSpec(
+            name=_name,
+            build=_torchvision(_name, _head),
+            feature_dim=1280,
+            first_conv="features.0.0",
+            first_bn="features.0.1",
+            convention="imagenet_rgb01",
+            weights_format="torchvision",
+        ),
+    )
 
 
 class TinyCNN(nn.Module):
