@@ -28,7 +28,7 @@ from tsncli.data.listfile import (
     write_list,
 )
 from tsncli.data.splits import DATASETS, ParsedSplits, load_official_splits
-from tsncli.data.video import parse_size
+from tsncli.data.video import check_size_options
 from tsncli.data.video_lists import VideoFileFinder
 from tsncli.errors import DataError, UsageError
 
@@ -86,12 +86,7 @@ class ListsConfig:
             raise UsageError("--split takes split numbers like 1 or 1,2,3")
         if self.source not in SOURCES:
             raise UsageError(f"--source takes frames or videos; got {self.source}")
-        if self.size is not None and self.short_side is not None:
-            raise UsageError("give either --size WxH or --short-side S, not both")
-        if self.size is not None:
-            parse_size(self.size)
-        if self.short_side is not None and self.short_side <= 0:
-            raise UsageError(f"--short-side must be positive, got {self.short_side}")
+        check_size_options(self.size, self.short_side)
 
     @property
     def prefix(self) -> str:

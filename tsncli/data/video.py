@@ -60,6 +60,16 @@ def resolve_frame_size(
     return width, height
 
 
+def check_size_options(size: str | None, short_side: int | None) -> None:
+    """Validate the `--size WxH` / `--short-side S` pair that flow and lists share."""
+    if size is not None and short_side is not None:
+        raise UsageError("give either --size WxH or --short-side S, not both")
+    if size is not None:
+        parse_size(size)
+    if short_side is not None and short_side <= 0:
+        raise UsageError(f"--short-side must be positive, got {short_side}")
+
+
 def resize_frame(
     frame: np.ndarray, *, size: tuple[int, int] | None = None, short_side: int | None = None
 ) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from tsncli import __version__
-from tsncli.data.video import VIDEO_EXTENSIONS, iter_video_frames, parse_size
+from tsncli.data.video import VIDEO_EXTENSIONS, check_size_options, iter_video_frames, parse_size
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS, create_flow_fn
 from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
@@ -63,12 +63,7 @@ class FlowConfig:
         if self.modality not in MODALITIES:
             raise UsageError(f"unknown modality {self.modality!r}; use one of: rgb, flow, both")
         FLOW_ALGORITHMS.get(self.algo)  # unknown names list the valid ones
-        if self.size is not None and self.short_side is not None:
-            raise UsageError("give either --size WxH or --short-side S, not both")
-        if self.size is not None:
-            parse_size(self.size)
-        if self.short_side is not None and self.short_side <= 0:
-            raise UsageError(f"--short-side must be positive, got {self.short_side}")
+        check_size_options(self.size, self.short_side)
         if self.bound <= 0:
             raise UsageError(f"--bound must be positive, got {self.bound}")
         if self.step < 1:
