@@ -7,6 +7,7 @@ Workers are spawned (safe with CUDA and OpenCV threads). Each worker may be pinn
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
@@ -26,19 +27,18 @@ def _init_worker(device_queue: Any, threads: int, user_init: Callable[[], None] 
     global _DEVICE
     _DEVICE = device_queue.get() if device_queue is not None else "cpu"
     if threads > 0:
+        # torch reads these when it is first imported, so a worker that never needs torch does
+        # not pay for importing it here (several seconds per worker on a small CPU).
         os.environ["OMP_NUM_THREADS"] = str(threads)
+        os.environ["MKL_NUM_THREADS"] = str(threads)
         try:
             import cv2
 
             cv2.setNumThreads(threads)
         except ImportError:  # pragma: no cover - opencv is a dependency
             pass
-        try:
-            import torch
-
-            torch.set_num_threads(threads)
-        except ImportError:  # pragma: no cover
-            pass
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
     if _DEVICE.startswith("cuda"):
         import torch
 
