@@ -17,7 +17,7 @@ from tsncli.data.toy import load_toy_meta
 pytestmark = pytest.mark.e2e
 
 VIDEOS_PER_CLASS = 12  # 8 classes x 3 groups of 4: 64 train and 32 test videos
-EPOCHS = 15
+EPOCHS = 25
 BATCH = 16
 
 
