@@ -78,3 +78,11 @@ def test_horizontal_motions_go_both_ways_so_flips_keep_the_class():
             for p in moving
         ]
         assert {1.0, -1.0} <= set(dx), motion
+
+
+def test_still_objects_sit_where_a_centre_crop_sees_them():
+    spec = ToySpec(videos_per_class=10, seed=0, min_frames=8, max_frames=8)
+    side = min(spec.width, spec.height)
+    for plan in (p for p in _plan(spec) if p.still):
+        centre = render_video_with_track(plan, spec)[1][0]
+        assert (spec.width - side) / 2 < centre[0] < (spec.width + side) / 2, plan.name

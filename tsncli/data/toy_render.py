@@ -150,9 +150,18 @@ def _trajectory(
     else:  # still
         offsets = np.zeros((plan.num_frames, 2))
     lo, hi = offsets.min(axis=0), offsets.max(axis=0)
-    x0 = rng.uniform(edge - lo[0], spec.width - edge - hi[0])
-    y0 = rng.uniform(edge - lo[1], spec.height - edge - hi[1])
-    return offsets + np.array([x0, y0])
+    # Keep the path's midpoint in the central square (what a centre crop sees), as a camera
+    # operator would, unless the path is too long for that; never closer than `edge` to a side.
+    side = min(spec.width, spec.height)
+    start = []
+    for axis, size in ((0, spec.width), (1, spec.height)):
+        low, high = edge - lo[axis], size - edge - hi[axis]
+        mid = (lo[axis] + hi[axis]) / 2
+        centre_low = (size - side) / 2 + radius - mid
+        centre_high = (size + side) / 2 - radius - mid
+        a, b = max(low, centre_low), min(high, centre_high)
+        start.append(rng.uniform(a, b) if a <= b else rng.uniform(low, high))
+    return offsets + np.array(start)
 
 
 def render_video(plan: VideoPlan, spec: ToySpec) -> list[np.ndarray]:
