@@ -40,3 +40,15 @@ def test_completion_command_prints_the_script(runner, cli):
     result = runner.invoke(cli, ["completion", "fish"])
     assert result.exit_code == 0
     assert result.output == render_completion("fish")
+
+
+def test_registry_values_complete_for_arch_algo_and_dataset(runner, cli):
+    from tsncli.models.backbones import BACKBONES
+
+    archs = complete_bash(runner, cli, "tsn train toy rgb --arch ")
+    assert archs == BACKBONES.names()
+    assert complete_bash(runner, cli, "tsn train toy rgb --arch res") == [
+        n for n in BACKBONES.names() if n.startswith("res")
+    ]
+    assert "warp_tvl1" in complete_bash(runner, cli, "tsn flow a b --algo ")
+    assert "hmdb51" in complete_bash(runner, cli, "tsn lists ")
