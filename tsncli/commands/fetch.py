@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
-from tsncli.commands._common import example
+from tsncli.commands._common import example, named_progress
 from tsncli.data.catalog import (
     WEIGHT_ARCHS,
     WEIGHTS_PREFIX,
@@ -30,7 +18,7 @@ from tsncli.data.catalog import (
     weights_entry_name,
 )
 from tsncli.errors import UsageError
-from tsncli.logs import is_quiet, stderr_console
+from tsncli.logs import stderr_console
 
 log = logging.getLogger("tsncli.fetch")
 
@@ -46,32 +34,6 @@ def complete_names(ctx: typer.Context, incomplete: str) -> list[str]:
     else:
         choices = [n for n in entry_names() if not n.startswith(WEIGHTS_PREFIX)] + list(SPECIAL)
     return [c for c in choices if c.startswith(incomplete)]
-
-
-@contextmanager
-def _download_progress() -> Iterator[Any]:
-    """Yield `on_progress(name, done, total)` drawing one Rich bar per file on stderr."""
-    if is_quiet():
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    tasks: dict[str, Any] = {}
-    lock = threading.Lock()
-    with Progress(*columns, console=stderr_console) as progress:
-
-        def on_progress(name: str, done: int, total: int | None) -> None:
-            with lock:
-                if name not in tasks:
-                    tasks[name] = progress.add_task(name, total=total)
-            progress.update(tasks[name], completed=done, total=total)
-
-        yield on_progress
 
 
 def _human(n: int | None, exact: bool) -> str:
@@ -114,21 +76,12 @@ def _fetch_toy(dest: Path | None, videos_per_class: int | None, seed: int | None
     if seed is not None:
         kwargs["seed"] = seed
     folder = dest or Path("data/toy")
-    with _count_progress("toy videos") as on_progress:
-        generate_toy_dataset(folder, on_progress=on_progress, **kwargs)  # logs its own summary
+    with named_progress() as on_progress:
+        count = (
+            (lambda done, total: on_progress("toy videos", done, total)) if on_progress else None
+        )
+        generate_toy_dataset(folder, on_progress=count, **kwargs)  # logs its own summary
     typer.echo(str(folder))
-
-
-@contextmanager
-def _count_progress(description: str) -> Iterator[Any]:
-    """Yield `on_progress(done, total)` drawing a Rich bar on stderr (nothing with -q)."""
-    if is_quiet():
-        yield None
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=stderr_console) as progress:
-        task = progress.add_task(description, total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _resolve_names(names: list[str]) -> list[str]:
@@ -196,7 +149,7 @@ def fetch_command(
     if videos_per_class is not None or seed is not None:
         raise UsageError("--videos-per-class and --seed apply to `tsn fetch toy` only")
     items = plan_fetch(_resolve_names(names), dest=dest, mirror=mirror, sha256=sha256)
-    with _download_progress() as on_progress:
+    with named_progress(in_bytes=True) as on_progress:
         outcomes = run_fetch(
             items, jobs=jobs, force=force, from_path=from_path, on_progress=on_progress
         )

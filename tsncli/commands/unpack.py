@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example
+from tsncli.commands._common import example, named_progress
 from tsncli.errors import UsageError
-from tsncli.logs import is_quiet, stderr_console
 
 log = logging.getLogger("tsncli.unpack")
 
@@ -24,25 +22,6 @@ def complete_target(incomplete: str) -> list[str]:
     return [name for name in DATASET_CHOICES if name.startswith(incomplete)]
 
 
-def _progress():
-    """A Rich progress with one bar per step; returns (progress or None, on_progress)."""
-    if is_quiet():
-        return None, None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=stderr_console
-    )
-    tasks: dict[str, int] = {}
-
-    def on_progress(step: str, done: int, total: int) -> None:
-        if step not in tasks:
-            tasks[step] = progress.add_task(step, total=total)
-        progress.update(tasks[step], completed=done, total=total)
-
-    return progress, on_progress
-
-
 def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
     from tsncli.data.archives import ARCHIVE_SUFFIXES, extract_archive
 
@@ -51,8 +30,7 @@ def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
     for raw in paths:
         if not Path(raw).is_file():
             raise UsageError(f"{raw}: no such archive; give ucf101, hmdb51 or a .rar/.zip path")
-    progress, on_progress = _progress()
-    with progress or contextlib.nullcontext():
+    with named_progress() as on_progress:
         for raw in paths:
             archive = Path(raw)
             folder = dest or archive.with_suffix("")
@@ -94,8 +72,7 @@ def unpack_command(
         return
     from tsncli.data.unpack import unpack_dataset
 
-    progress, on_progress = _progress()
-    with progress or contextlib.nullcontext():
+    with named_progress() as on_progress:
         summary = unpack_dataset(target, archives, dest, force=force, on_progress=on_progress)
     for part in summary.skipped:
         log.info("%s/ already unpacked (use --force to redo)", part)
