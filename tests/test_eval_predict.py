@@ -179,6 +179,18 @@ def test_predict_json_has_one_object_per_video_and_reports_bad_ones(runner, cli,
     assert folder["top"][0]["probability"] > 0
 
 
+def test_predict_reports_a_bad_video_on_exactly_one_line(runner, cli, data, tmp_path):
+    deep = tmp_path.joinpath(*["a_long_folder_name"] * 8)
+    deep.mkdir(parents=True)
+    corrupt = deep / "corrupt.avi"
+    corrupt.write_bytes(b"\x00" * 100)
+    args = ["predict", str(corrupt), "--checkpoint", str(data["rgb_ckpt"]), "--crops", "1"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and str(corrupt) in errors[0]
+
+
 def test_predict_table_shows_class_names(runner, cli, data):
     args = ["predict", str(data["videos"][0]), "--checkpoint", str(data["rgb_ckpt"])]
     result = runner.invoke(cli, [*args, "--segments", "2", "--crops", "1"])

@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 
 from tsncli import __version__
 from tsncli.errors import TsnError
-from tsncli.logs import setup_logging, stderr_console
+from tsncli.logs import print_error, setup_logging, stderr_console
 
 
 class TsnGroup(TyperGroup):
@@ -20,8 +20,7 @@ class TsnGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except TsnError as exc:
-            message = " ".join(str(exc).split())  # always one line
-            stderr_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+            print_error(str(exc))
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             stderr_console.print("interrupted", markup=False, highlight=False)

@@ -32,3 +32,9 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
 def is_quiet() -> bool:
     """True when -q was given (progress bars are then hidden)."""
     return logging.getLogger("tsncli").level > logging.INFO
+
+
+def print_error(message: str) -> None:
+    """Print `error: <message>` on stderr as exactly one line (folded, never wrapped)."""
+    text = " ".join(str(message).split())
+    stderr_console.print(f"error: {text}", markup=False, highlight=False, soft_wrap=True)

@@ -47,7 +47,7 @@ def eval_command(
     """Test a checkpoint with 25 snippets x 10 crops and save a score file."""
     from tsncli.data.listfile import read_list
     from tsncli.engine.evaluate import EvalSettings, evaluate
-    from tsncli.logs import stderr_console
+    from tsncli.logs import print_error, stderr_console
 
     if gpus and workers > 1:
         raise UsageError("give either --gpus N or --workers N, not both")
@@ -60,7 +60,7 @@ def eval_command(
             checkpoint, list_file, save_scores, settings, frames, gpus, workers, advance, force
         )
     for video, error in result.failures:
-        stderr_console.print(f"error: {video}: {error}", markup=False, highlight=False)
+        print_error(f"{video}: {error}")
     if json_output:
         payload = result.metrics.to_dict(result.classes, per_class=per_class)
         payload.update(scores=str(result.scores_path), failed=[v for v, _ in result.failures])
@@ -70,11 +70,9 @@ def eval_command(
         print_metrics(result.metrics, title, result.classes, per_class)
         stderr_console.print(f"scores saved to {result.scores_path}", markup=False)
     if result.failures:
-        stderr_console.print(
-            f"error: {len(result.failures)} video(s) could not be read and are not in the "
-            f"scores; fix their frames (`tsn flow`) and rerun the same command to retry them",
-            markup=False,
-            highlight=False,
+        print_error(
+            f"{len(result.failures)} video(s) could not be read and are not in the "
+            f"scores; fix their frames (`tsn flow`) and rerun the same command to retry them"
         )
         raise typer.Exit(1)
 

@@ -36,7 +36,7 @@ def predict_command(
 ) -> None:
     """Predict the action in videos (or frame folders) with one or more checkpoints."""
     from tsncli.engine.predict import predict_videos
-    from tsncli.logs import stderr_console
+    from tsncli.logs import print_error
 
     paths, weight_values = split_weights(videos, weights)
     if not paths:
@@ -54,7 +54,7 @@ def predict_command(
     for prediction in predict_videos(paths, checkpoint, weight_values, segments, crops, device):
         if prediction.error is not None:
             failures += 1
-            stderr_console.print(f"error: {prediction.error}", markup=False, highlight=False)
+            print_error(prediction.error)
             results.append({"video": prediction.video, "error": prediction.error})
             continue
         top = prediction.top(top_k)
