@@ -1,4 +1,4 @@
-"""Download throughput and peak memory of `tsncli.data.download` against curl, over loopback.
+"""Download throughput and peak memory of `tsncli.acquire.download` against curl, over loopback.
 
 A separate server process serves a sparse file from 127.0.0.1 (sendfile); each download runs in
 its own process so its peak RSS is measured alone. Two sizes show memory does not grow with size.
@@ -28,7 +28,7 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from tsncli.data.download import Target, download_file
+from tsncli.acquire.download import Target, download_file
 url, out, sha = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 start = time.perf_counter()
 download_file([url], Target(out, sha256=None if sha == "-" else sha))

@@ -29,10 +29,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsncli.data.listfile import VideoRecord, write_list  # noqa: E402
-from tsncli.engine.checkpoint import save_checkpoint  # noqa: E402
 from tsncli.engine.evaluate import EvalSettings, evaluate  # noqa: E402
 from tsncli.engine.inference import load_scorer  # noqa: E402
+from tsncli.lists.listfile import VideoRecord, write_list  # noqa: E402
+from tsncli.models.checkpoint import save_checkpoint  # noqa: E402
 from tsncli.models.tsn import create_tsn  # noqa: E402
 
 FRAMES = 40
@@ -66,7 +66,7 @@ def paired_times(checkpoint: Path, list_file: Path, out: Path, reps: int) -> dic
     Interleaving and taking minima keeps other jobs on a shared machine from biasing one side.
     """
     from tsncli.data.dataset import TSNDataset
-    from tsncli.data.listfile import read_list
+    from tsncli.lists.listfile import read_list
 
     scorer = load_scorer(checkpoint, "cpu")
     record = read_list(list_file)[:1]

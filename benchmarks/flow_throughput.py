@@ -28,11 +28,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsncli.data.video import read_video_frames  # noqa: E402
 from tsncli.flow.algorithms import create_flow_fn  # noqa: E402
 from tsncli.flow.batch import run_flow_extraction  # noqa: E402
 from tsncli.flow.encoding import encode_flow  # noqa: E402
 from tsncli.flow.extract import FlowConfig  # noqa: E402
+from tsncli.video.decode import read_video_frames  # noqa: E402
 
 SIZE = (340, 256)
 SOURCE = (320, 240)

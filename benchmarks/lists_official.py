@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tsncli.data.lists_builder import ListsConfig, build_lists
+from tsncli.lists.builder import ListsConfig, build_lists
 
 EXPECTED = {
     "ucf101": {1: (9537, 3783), 2: (9586, 3734), 3: (9624, 3696)},

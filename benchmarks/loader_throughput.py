@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tsncli.data import sampling  # noqa: E402
 from tsncli.data.dataset import TSNDataset  # noqa: E402
-from tsncli.data.listfile import VideoRecord, read_list, write_list  # noqa: E402
+from tsncli.lists.listfile import VideoRecord, read_list, write_list  # noqa: E402
 
 SEGMENTS = 3
 CROP = 224

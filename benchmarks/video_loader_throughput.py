@@ -30,10 +30,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tsncli.data.dataset import TSNDataset  # noqa: E402
-from tsncli.data.listfile import VideoRecord, write_list  # noqa: E402
 from tsncli.data.snippet_source import create_snippet_source  # noqa: E402
-from tsncli.data.video_index import VideoIndex  # noqa: E402
 from tsncli.flow.extract import FlowConfig, VideoTask, extract_video  # noqa: E402
+from tsncli.lists.listfile import VideoRecord, write_list  # noqa: E402
+from tsncli.video.index import VideoIndex  # noqa: E402
 
 SEGMENTS = 3
 CROP = 224
@@ -55,7 +55,7 @@ def make_sets(work: Path) -> dict[str, list[Path]]:
     sets: dict[str, list[Path]] = {}
     toy = work / "toy"
     if not (toy / "videos").is_dir():
-        from tsncli.data.toy import generate_toy_dataset
+        from tsncli.acquire.toy import generate_toy_dataset
 
         generate_toy_dataset(toy, videos_per_class=4)
     sets["toy_mjpg"] = sorted((toy / "videos").rglob("*.avi"))

@@ -36,7 +36,7 @@ def toy_dataset(tmp_path_factory):
     Laid out exactly as `tsn unpack ucf101` leaves UCF101; `toy_meta.json` records every video's
     cues. Read-only: copy it before changing anything.
     """
-    from tsncli.data.toy import generate_toy_dataset
+    from tsncli.acquire.toy import generate_toy_dataset
 
     root = tmp_path_factory.mktemp("toy") / "toy"
     generate_toy_dataset(root, **TOY_FIXTURE_SETTINGS)

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import torch
 
-from tsncli.data.listfile import VideoRecord, write_list
-from tsncli.engine.checkpoint import save_checkpoint
 from tsncli.flow.extract import FlowConfig, VideoTask, extract_video
+from tsncli.lists.listfile import VideoRecord, write_list
+from tsncli.models.checkpoint import save_checkpoint
 from tsncli.models.tsn import create_tsn
 
 CLASSES = ["red_left", "green_right", "blue_up"]

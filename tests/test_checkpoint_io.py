@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tsncli.engine.checkpoint import (
+from tsncli.errors import DataError, UsageError
+from tsncli.models.checkpoint import (
     create_model_from_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from tsncli.errors import DataError, UsageError
 from tsncli.models.tsn import TSN
 
 torch.set_num_threads(1)

@@ -12,8 +12,8 @@ from tsncli.data.frames import (
     missing_frames,
     validate_records,
 )
-from tsncli.data.listfile import VideoRecord
 from tsncli.errors import DataError
+from tsncli.lists.listfile import VideoRecord
 
 
 def test_rgb_snippets_stack_frames_on_channels_in_rgb_order(tmp_path):

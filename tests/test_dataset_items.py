@@ -8,8 +8,8 @@ import torch
 from train_fixtures import make_dataset
 
 from tsncli.data.dataset import TSNDataset, create_loader
-from tsncli.data.listfile import read_list
 from tsncli.errors import UsageError
+from tsncli.lists.listfile import read_list
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from tsncli.data.listfile import read_classes, read_list
-from tsncli.data.toy import load_toy_meta
+from tsncli.acquire.toy import load_toy_meta
+from tsncli.lists.listfile import read_classes, read_list
 
 pytestmark = pytest.mark.e2e
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tsncli.data import catalog
-from tsncli.data.catalog import cache_dir, entry_names, get_entry, weights_path
-from tsncli.data.fetching import mirror_urls, plan_fetch
+from tsncli.acquire import catalog
+from tsncli.acquire.catalog import cache_dir, entry_names, get_entry, weights_path
+from tsncli.acquire.fetching import mirror_urls, plan_fetch
 from tsncli.errors import UsageError
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from fetch_server import FileServer
 
-from tsncli.data import catalog, download
-from tsncli.data.download import part_path
+from tsncli.acquire import catalog, download
+from tsncli.acquire.download import part_path
 
 DATA = b"tsn-test-bytes" * 5000
 
@@ -174,7 +174,7 @@ def test_list_table_shows_sizes(runner, cli):
 
 
 def test_toy_calls_the_generator_with_the_options(runner, cli, monkeypatch, tmp_path):
-    import tsncli.data.toy
+    import tsncli.acquire.toy
 
     calls = []
 
@@ -182,7 +182,7 @@ def test_toy_calls_the_generator_with_the_options(runner, cli, monkeypatch, tmp_
         calls.append((dest, kwargs))
         return {}
 
-    monkeypatch.setattr(tsncli.data.toy, "generate_toy_dataset", fake)
+    monkeypatch.setattr(tsncli.acquire.toy, "generate_toy_dataset", fake)
     result = fetch(runner, cli, "toy", "--dest", "t", "--videos-per-class", "3", "--seed", "7")
     assert result.exit_code == 0, result.output
     (dest, kwargs) = calls[0]

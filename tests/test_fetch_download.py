@@ -9,8 +9,8 @@ import os
 import pytest
 from fetch_server import FileServer
 
-from tsncli.data import download
-from tsncli.data.download import (
+from tsncli.acquire import download
+from tsncli.acquire.download import (
     Target,
     adopt_file,
     download_file,
@@ -232,7 +232,7 @@ def test_files_without_a_known_checksum_are_not_hashed(server, tmp_path, monkeyp
 def test_jobs_download_files_at_the_same_time(server, tmp_path):
     import threading
 
-    from tsncli.data.fetching import plan_fetch, run_fetch
+    from tsncli.acquire.fetching import plan_fetch, run_fetch
 
     both = threading.Barrier(2, timeout=10)  # each answer waits until both requests arrived
     urls = [server.add(f"/{n}.bin", DATA, barrier=both) for n in ("one", "two")]

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tsncli.data.video import probe_video
+from tsncli.video.decode import probe_video
 
 
 def _clips() -> Path | None:

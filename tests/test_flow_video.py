@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from flow_helpers import moving_video
 
-from tsncli.data.video import (
+from tsncli.errors import DataError, UsageError
+from tsncli.video.decode import (
     iter_video_frames,
     list_videos,
     parse_size,
@@ -13,7 +14,6 @@ from tsncli.data.video import (
     read_video_frames,
     resolve_frame_size,
 )
-from tsncli.errors import DataError, UsageError
 
 
 def test_frames_are_resized_to_the_given_size(tmp_path):

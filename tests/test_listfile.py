@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tsncli.data.listfile import (
+from tsncli.errors import DataError
+from tsncli.lists.listfile import (
     VideoRecord,
     list_file_name,
     read_classes,
@@ -12,7 +13,6 @@ from tsncli.data.listfile import (
     write_classes,
     write_list,
 )
-from tsncli.errors import DataError
 
 
 def test_list_round_trips_and_remaps_to_a_frames_root(tmp_path):

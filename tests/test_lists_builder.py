@@ -8,10 +8,10 @@ import pytest
 import yaml
 from lists_helpers import make_frames, read_lines, write_ucf101_splits
 
-from tsncli.data.frame_index import count_frames
-from tsncli.data.listfile import read_classes, read_list
-from tsncli.data.lists_builder import ListsConfig, build_lists
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.builder import ListsConfig, build_lists
+from tsncli.lists.frame_index import count_frames
+from tsncli.lists.listfile import read_classes, read_list
 
 CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
 TRAIN = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from lists_helpers import make_frames, read_lines
 
-from tsncli.data.custom_split import read_split_csv, scan_video_root, stratified_split
-from tsncli.data.listfile import read_classes
-from tsncli.data.lists_builder import ListsConfig, build_lists
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.builder import ListsConfig, build_lists
+from tsncli.lists.custom_split import read_split_csv, scan_video_root, stratified_split
+from tsncli.lists.listfile import read_classes
 
 COUNTS = {"jump": 10, "run": 5, "wave": 2}
 

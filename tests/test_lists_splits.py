@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from lists_helpers import REFERENCE_SPLITS, write_hmdb51_splits, write_ucf101_splits
 
-from tsncli.data.splits import (
+from tsncli.errors import DataError, UsageError
+from tsncli.lists.splits import (
     DATASETS,
     SplitEntry,
     load_official_splits,
     parse_hmdb51_splits,
     parse_ucf101_splits,
 )
-from tsncli.errors import DataError, UsageError
 
 CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
 

@@ -8,9 +8,9 @@ import pytest
 from lists_helpers import write_ucf101_splits
 from video_helpers import make_video
 
-from tsncli.data.listfile import VideoRecord, read_list, read_list_header, write_list
-from tsncli.data.lists_builder import ListsConfig, build_lists
 from tsncli.errors import UsageError
+from tsncli.lists.builder import ListsConfig, build_lists
+from tsncli.lists.listfile import VideoRecord, read_list, read_list_header, write_list
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_video_index_is_written_beside_the_lists_and_reused(ucf, monkeypatch):
     index = ucf / "lists" / "ucf101_video_index.json"
     assert str(index) in [f.path for f in result.files]
     assert len(json.loads(index.read_text())["videos"]) == 4
-    from tsncli.data import video_index
+    from tsncli.video import index as video_index
 
     monkeypatch.setattr(video_index, "index_video", lambda p: 1 / 0)  # must not be called
     _build(ucf)

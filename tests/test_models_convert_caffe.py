@@ -8,10 +8,10 @@ import torch
 import typer
 from caffe_fixtures import FLOW_PROTOTXT, RGB_PROTOTXT, encode_caffemodel, synthetic_layers
 
-from tsncli.engine.checkpoint import create_model_from_checkpoint, load_checkpoint
 from tsncli.errors import DataError, UsageError
 from tsncli.models.bninception import caffe_to_module_name
 from tsncli.models.caffemodel import parse_caffemodel, read_caffemodel
+from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoint
 from tsncli.models.convert import convert_caffe
 
 torch.set_num_threads(1)

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torchvision
 
-from tsncli.engine.checkpoint import create_model_from_checkpoint
 from tsncli.errors import DataError, UsageError
+from tsncli.models.checkpoint import create_model_from_checkpoint
 from tsncli.models.convert import convert_checkpoint
 from tsncli.models.tsn import TSN
 

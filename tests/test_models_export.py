@@ -6,8 +6,8 @@ import pytest
 import torch
 import typer
 
-from tsncli.engine.checkpoint import create_model_from_checkpoint, save_checkpoint
 from tsncli.errors import UsageError
+from tsncli.models.checkpoint import create_model_from_checkpoint, save_checkpoint
 from tsncli.models.export import export_model
 from tsncli.models.normalize import normalize_clip
 from tsncli.models.tsn import TSN

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from tsncli.engine.checkpoint import load_checkpoint, save_checkpoint
 from tsncli.errors import DataError, UsageError
 from tsncli.models.bninception import BNInception
+from tsncli.models.checkpoint import load_checkpoint, save_checkpoint
 from tsncli.models.pretrained import load_backbone_from_checkpoint, load_imagenet_weights
 from tsncli.models.tsn import TSN
 

@@ -8,7 +8,6 @@ import torch
 from video_helpers import make_video
 
 from tsncli.data.dataset import TSNDataset, create_loader
-from tsncli.data.listfile import VideoRecord, read_list, write_list
 from tsncli.data.snippet_source import (
     FrameFolderSource,
     check_flow_on_the_fly,
@@ -17,6 +16,7 @@ from tsncli.data.snippet_source import (
 )
 from tsncli.data.video_source import VideoFileSource
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.listfile import VideoRecord, read_list, write_list
 
 
 @pytest.fixture

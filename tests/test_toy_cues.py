@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tsncli.data.toy import _plan
-from tsncli.data.toy_render import TOY_CLASSES, ToySpec, render_video_with_track
+from tsncli.acquire.toy import _plan
+from tsncli.acquire.toy_render import TOY_CLASSES, ToySpec, render_video_with_track
 
 SPEC = ToySpec(videos_per_class=20, seed=0, min_frames=12, max_frames=16)
 

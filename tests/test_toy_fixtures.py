@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tsncli.data.toy import load_toy_meta
+from tsncli.acquire.toy import load_toy_meta
 
 
 def test_toy_dataset_fixture_is_laid_out_like_unpacked_ucf101(toy_dataset):

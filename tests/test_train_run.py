@@ -9,9 +9,9 @@ import pytest
 import torch
 from train_fixtures import make_dataset
 
-from tsncli.engine.checkpoint import create_model_from_checkpoint, load_checkpoint
 from tsncli.engine.train import train
 from tsncli.engine.train_config import TrainConfig
+from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_rgbdiff_trains_on_consecutive_rgb_frames(lists, tmp_path):
 def test_pretrained_imagenet_weights_come_from_the_cache(lists, tmp_path, monkeypatch):
     import torchvision
 
-    from tsncli.data.catalog import weights_path
+    from tsncli.acquire.catalog import weights_path
 
     monkeypatch.setenv("TSN_HOME", str(tmp_path / "cache"))
     torch.manual_seed(1)

@@ -9,8 +9,8 @@ import pytest
 import rarfile
 from unpack_rar4 import BEST, Member, files, write_rar4
 
-from tsncli.data import archives
-from tsncli.data.archives import extract_archive, safe_member_name
+from tsncli.acquire import archives
+from tsncli.acquire.archives import extract_archive, safe_member_name
 from tsncli.errors import DataError
 
 

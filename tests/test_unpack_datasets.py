@@ -7,8 +7,8 @@ import zipfile
 import pytest
 from unpack_rar4 import Member, files, rar4_bytes, write_rar4
 
-from tsncli.data import unpack as unpack_core
-from tsncli.data.unpack import unpack_dataset
+from tsncli.acquire import unpack as unpack_core
+from tsncli.acquire.unpack import unpack_dataset
 from tsncli.errors import DataError
 
 UCF_CLASSES = {"ApplyEyeMakeup": 2, "HandstandPushups": 1}
@@ -186,7 +186,7 @@ def test_complete_splits_raise_no_missing_video_warning(tmp_path):
 def test_official_splits_name_every_official_video(dataset):
     from pathlib import Path
 
-    from tsncli.data.unpack import EXPECTED, split_video_paths
+    from tsncli.acquire.unpack import EXPECTED, split_video_paths
 
     splits = Path("/work/shared/reference/splits") / dataset
     if not splits.is_dir():

@@ -8,9 +8,9 @@ import os
 import pytest
 from video_helpers import decode_all, make_video
 
-from tsncli.data import video_index
-from tsncli.data.video_index import VideoIndex, index_video, keyframe_at_or_before
 from tsncli.errors import DataError
+from tsncli.video import index as video_index
+from tsncli.video.index import VideoIndex, index_video, keyframe_at_or_before
 
 
 def test_index_reads_frame_count_size_and_keyframes_from_the_container(tmp_path):

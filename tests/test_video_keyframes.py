@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from video_helpers import avi_bytes, make_video, mp4_bytes
 
-from tsncli.data.keyframes import read_keyframes
+from tsncli.video.keyframes import read_keyframes
 
 
 def _file(tmp_path, name, data):

@@ -12,8 +12,6 @@ import pytest
 from video_helpers import decode_all, make_video
 
 from tsncli.data import video_source
-from tsncli.data.listfile import VideoRecord
-from tsncli.data.video_index import index_video
 from tsncli.data.video_source import (
     OPENCV_SEEK_BACK,
     SparseVideoReader,
@@ -22,6 +20,8 @@ from tsncli.data.video_source import (
 )
 from tsncli.flow import extract
 from tsncli.flow.extract import FlowConfig, VideoTask, extract_video
+from tsncli.lists.listfile import VideoRecord
+from tsncli.video.index import index_video
 
 
 def _flow_pipeline_images(tmp_path, video, config):

@@ -10,9 +10,9 @@ import pytest
 import torch
 from video_helpers import make_video
 
-from tsncli.data.listfile import read_list
 from tsncli.engine.fusion import softmax
 from tsncli.engine.scores import load_scores
+from tsncli.lists.listfile import read_list
 
 TINY = ["--arch", "tiny", "--pretrained", "none", "--crop-size", "16", "--segments", "2"]
 FAST = ["--batch", "2", "--workers", "0", "--gpus", "0", "--eval-every", "1", "--epochs", "1"]

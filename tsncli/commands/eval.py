@@ -45,8 +45,8 @@ def eval_command(
     ] = False,
 ) -> None:
     """Test a checkpoint with 25 snippets x 10 crops and save a score file."""
-    from tsncli.data.listfile import read_list
     from tsncli.engine.evaluate import EvalSettings, evaluate
+    from tsncli.lists.listfile import read_list
     from tsncli.logs import print_error, stderr_console
 
     if gpus and workers > 1:

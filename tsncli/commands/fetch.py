@@ -10,13 +10,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tsncli.commands._common import example, named_progress
-from tsncli.data.catalog import (
+from tsncli.acquire.catalog import (
     WEIGHT_ARCHS,
     WEIGHTS_PREFIX,
     entry_names,
     weights_entry_name,
 )
+from tsncli.commands._common import example, named_progress
 from tsncli.errors import UsageError
 from tsncli.logs import stderr_console
 
@@ -68,7 +68,9 @@ def _render_list(rows: list[dict], as_json: bool) -> None:
 
 
 def _fetch_toy(dest: Path | None, videos_per_class: int | None, seed: int | None, force: bool):
-    from tsncli.data.toy import generate_toy_dataset  # imported here: only the toy branch needs it
+    from tsncli.acquire.toy import (
+        generate_toy_dataset,  # imported here: only the toy branch needs it
+    )
 
     kwargs: dict[str, Any] = {"force": force}
     if videos_per_class is not None:
@@ -134,7 +136,7 @@ def fetch_command(
     Files land in `<name>.part`, resume after an interruption, are checked for size and sha256,
     then renamed. Each finished path is printed on stdout.
     """
-    from tsncli.data.fetching import list_catalog, plan_fetch, run_fetch
+    from tsncli.acquire.fetching import list_catalog, plan_fetch, run_fetch
 
     if list_:
         _render_list(list_catalog(dest), as_json)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tsncli.commands._common import cli_overrides, example, progress_bar
-from tsncli.data.splits import DATASETS
+from tsncli.lists.splits import DATASETS
 
 SUMMARY = "Write train/val list files for the official splits or a custom dataset."
 
@@ -103,7 +103,7 @@ def lists_command(
 ) -> None:
     """Write `{ds}_{rgb|flow}_{train|val}_split_{k}.txt` and `{ds}_classes.txt`."""
     from tsncli.config import resolve_config
-    from tsncli.data.lists_builder import ListsConfig, build_lists
+    from tsncli.lists.builder import ListsConfig, build_lists
 
     overrides = cli_overrides(ctx, exclude=("config", "json_output"))
     cfg = resolve_config(ListsConfig, section="lists", config_file=config, overrides=overrides)

@@ -23,7 +23,7 @@ def complete_target(incomplete: str) -> list[str]:
 
 
 def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
-    from tsncli.data.archives import ARCHIVE_SUFFIXES, extract_archive
+    from tsncli.acquire.archives import ARCHIVE_SUFFIXES, extract_archive
 
     if dest is None and len(paths) == 2 and not paths[1].lower().endswith(ARCHIVE_SUFFIXES):
         paths, dest = paths[:1], Path(paths[1])  # `tsn unpack ARCHIVE DEST`
@@ -70,7 +70,7 @@ def unpack_command(
     if target not in DATASET_CHOICES:
         _generic([target, *(archives or [])], dest, force)
         return
-    from tsncli.data.unpack import unpack_dataset
+    from tsncli.acquire.unpack import unpack_dataset
 
     with named_progress() as on_progress:
         summary = unpack_dataset(target, archives, dest, force=force, on_progress=on_progress)

@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tsncli.data import sampling, transforms
 from tsncli.data.frames import channels_per_frame, frame_templates, load_snippets, read_frames
-from tsncli.data.listfile import VideoRecord
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.listfile import VideoRecord
 from tsncli.models.tsn import input_frames
 
 MODES = ("train", "val", "test")

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tsncli.data.listfile import VideoRecord
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.listfile import VideoRecord
 
 RGB_TEMPLATE = "img_{:05d}.jpg"
 FLOW_TEMPLATES = ("flow_x_{:05d}.jpg", "flow_y_{:05d}.jpg")

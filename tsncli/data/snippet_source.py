@@ -18,9 +18,9 @@ import numpy as np
 from torch.utils.data import default_collate
 
 from tsncli.data import frames
-from tsncli.data.listfile import VideoRecord, read_list_header
-from tsncli.data.video import parse_size
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.listfile import VideoRecord, read_list_header
+from tsncli.video.decode import parse_size
 
 FLOW_ON_THE_FLY = ("dis", "farneback")
 DEFAULT_INDEX_NAME = "video_index.json"
@@ -99,8 +99,8 @@ def create_snippet_source(
         return FrameFolderSource()
     if kind != "videos":
         raise DataError(f"{list_file}: unknown list kind {kind!r}; rebuild it with `tsn lists`")
-    from tsncli.data.video_index import VideoIndex
     from tsncli.data.video_source import VideoFileSource
+    from tsncli.video.index import VideoIndex
 
     if modality == "flow" and algo is None:
         raise UsageError(

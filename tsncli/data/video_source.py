@@ -1,5 +1,5 @@
 """Snippet frames straight from video files: seek to a keyframe, decode forward, never the whole
-video. Frames are resized by `tsncli.data.video.resize_frame`, so they equal what `tsn flow`
+video. Frames are resized by `tsncli.video.decode.resize_frame`, so they equal what `tsn flow`
 writes before JPEG encoding; flow is computed on the fly with `tsn flow`'s functions.
 
 OpenCV's FFmpeg backend has no "seek to this keyframe" call: setting `CAP_PROP_POS_FRAMES` to
@@ -21,11 +21,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tsncli.data.listfile import VideoRecord
-from tsncli.data.video import open_video, resize_frame
-from tsncli.data.video_index import keyframe_at_or_before
 from tsncli.errors import DataError
 from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
+from tsncli.lists.listfile import VideoRecord
+from tsncli.video.decode import open_video, resize_frame
+from tsncli.video.index import keyframe_at_or_before
 
 log = logging.getLogger("tsncli.data.video_source")
 
@@ -161,7 +161,7 @@ class VideoFileSource:
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> VideoFileSource:
         """The source a checkpoint's recorded `settings()` describe (for eval and predict)."""
-        from tsncli.data.video import parse_size
+        from tsncli.video.decode import parse_size
 
         short_side = settings.get("short_side")
         size = None if short_side else parse_size(settings.get("size") or "340x256")

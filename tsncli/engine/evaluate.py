@@ -24,12 +24,12 @@ import cv2
 import numpy as np
 
 from tsncli.data.dataset import TSNDataset
-from tsncli.data.listfile import VideoRecord, read_list
 from tsncli.engine.fusion import aggregate_video
 from tsncli.engine.inference import load_scorer
 from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.listfile import VideoRecord, read_list
 from tsncli.parallel import current_device, resolve_devices, run_pool
 
 log = logging.getLogger("tsncli.engine.evaluate")
@@ -151,8 +151,8 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
 def _video_source(list_file: Path, records: list[VideoRecord], meta: dict, workers: int) -> Any:
     """None for frame-folder lists; for video lists (`# tsn-list: kind=videos`), the sparse
     decoding source training uses, with the checkpoint's on-the-fly flow algorithm."""
-    from tsncli.data.listfile import read_list_header
     from tsncli.data.snippet_source import FLOW_ON_THE_FLY, create_snippet_source
+    from tsncli.lists.listfile import read_list_header
 
     if read_list_header(list_file).get("kind", "frames") != "videos":
         return None
@@ -253,7 +253,7 @@ def evaluate(
     """
     if settings.segments < 1 or settings.batch < 1:
         raise UsageError("--segments and --batch must be at least 1")
-    from tsncli.engine.checkpoint import load_checkpoint
+    from tsncli.models.checkpoint import load_checkpoint
 
     ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)
     meta = load_checkpoint(ckpt_path)["meta"]  # fails early with a clear message

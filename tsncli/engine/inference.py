@@ -87,7 +87,7 @@ class Scorer:
 
 def load_scorer(checkpoint: str | os.PathLike[str], device: str = "cpu") -> Scorer:
     """The cached Scorer for `checkpoint` on `device` (loaded on first use)."""
-    from tsncli.engine.checkpoint import create_model_from_checkpoint
+    from tsncli.models.checkpoint import create_model_from_checkpoint
 
     key = (str(Path(checkpoint).resolve()), device)
     if key not in _CACHE:

@@ -22,7 +22,6 @@ import numpy as np
 
 from tsncli.data.frames import count_frames, load_snippets
 from tsncli.data.sampling import snippet_frame_indices, test_offsets
-from tsncli.data.video import iter_video_frames, parse_size, probe_video
 from tsncli.engine.fusion import aggregate_video, fuse_scores, softmax
 from tsncli.engine.inference import Scorer, load_scorer
 from tsncli.engine.scores import ScoreFile
@@ -30,6 +29,7 @@ from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import create_flow_fn
 from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
 from tsncli.flow.extract import DEFAULT_SIZE, JPEG_QUALITY
+from tsncli.video.decode import iter_video_frames, parse_size, probe_video
 
 
 @dataclass
@@ -146,9 +146,9 @@ def _video_group(path: str, scorer: Scorer, segments: int) -> tuple[np.ndarray, 
 
 def _sparse_video_group(path: str, scorer: Scorer, segments: int) -> tuple[np.ndarray, np.ndarray]:
     """Like the video-list loader: indexed count, keyframe seeks, no JPEG round trip."""
-    from tsncli.data.listfile import VideoRecord
-    from tsncli.data.video_index import index_video
     from tsncli.data.video_source import VideoFileSource
+    from tsncli.lists.listfile import VideoRecord
+    from tsncli.video.index import index_video
 
     source = VideoFileSource.from_settings(scorer.meta["flow"])
     entry = index_video(path)

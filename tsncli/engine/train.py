@@ -17,13 +17,6 @@ from typing import Any
 import torch
 
 from tsncli.config import config_to_dict, save_config
-from tsncli.data.listfile import (
-    VideoRecord,
-    classes_file_name,
-    list_file_name,
-    read_classes,
-    read_list,
-)
 from tsncli.engine.distributed import (
     DistContext,
     destroy_process_group,
@@ -34,6 +27,13 @@ from tsncli.engine.distributed import (
 from tsncli.engine.train_config import TrainConfig
 from tsncli.engine.train_loop import Emit, TrainEvent
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.listfile import (
+    VideoRecord,
+    classes_file_name,
+    list_file_name,
+    read_classes,
+    read_list,
+)
 from tsncli.models.backbones import get_backbone
 from tsncli.models.pretrained import imagenet_weights_path
 from tsncli.parallel import current_device, resolve_devices, run_pool

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tsncli.engine.checkpoint import load_checkpoint, save_checkpoint
 from tsncli.errors import DataError, UsageError
+from tsncli.models.checkpoint import load_checkpoint, save_checkpoint
 from tsncli.models.pretrained import load_backbone_from_checkpoint, load_imagenet_weights
 from tsncli.models.tsn import TSN
 

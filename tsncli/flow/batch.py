@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tsncli.data.video import list_videos
 from tsncli.errors import UsageError
 from tsncli.flow.extract import (
     SETTING_KEYS,
@@ -27,6 +26,7 @@ from tsncli.flow.extract import (
 )
 from tsncli.fsutil import atomic_write_text
 from tsncli.parallel import run_pool
+from tsncli.video.decode import list_videos
 
 log = logging.getLogger("tsncli.flow")
 

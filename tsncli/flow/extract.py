@@ -27,11 +27,11 @@ import numpy as np
 import yaml
 
 from tsncli import __version__
-from tsncli.data.video import VIDEO_EXTENSIONS, check_size_options, iter_video_frames, parse_size
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS, create_flow_fn
 from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
 from tsncli.fsutil import atomic_dir, atomic_write_text
+from tsncli.video.decode import VIDEO_EXTENSIONS, check_size_options, iter_video_frames, parse_size
 
 log = logging.getLogger("tsncli.flow")
 

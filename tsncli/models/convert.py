@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from tsncli.engine.checkpoint import save_checkpoint
 from tsncli.errors import DataError, UsageError
 from tsncli.models.backbones import get_backbone
 from tsncli.models.bninception import caffe_to_module_name
 from tsncli.models.caffemodel import read_caffemodel
+from tsncli.models.checkpoint import save_checkpoint
 from tsncli.models.normalize import CONVENTIONS
 from tsncli.models.pretrained import extract_state_dict, load_foreign_file
 from tsncli.models.tsn import TSN, create_tsn

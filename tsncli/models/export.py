@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tsncli.engine.checkpoint import create_model_from_checkpoint, load_checkpoint
 from tsncli.errors import UsageError
 from tsncli.fsutil import atomic_path
+from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoint
 from tsncli.models.normalize import Normalize
 from tsncli.models.tsn import TSN, input_channels
 

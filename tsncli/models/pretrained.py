@@ -82,7 +82,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 def imagenet_weights_path(arch: str) -> Path:
     """The cached ImageNet weights for `arch`; DataError naming `tsn fetch weights` if absent."""
-    from tsncli.data.catalog import fetch_weights_command, weights_path
+    from tsncli.acquire.catalog import fetch_weights_command, weights_path
 
     path = weights_path(arch)
     if not path.is_file():

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tsncli.data.catalog import CatalogEntry, RemoteFile, entry_names, get_entry
-from tsncli.data.download import Target, adopt_file, download_file, local_status
+from tsncli.acquire.catalog import CatalogEntry, RemoteFile, entry_names, get_entry
+from tsncli.acquire.download import Target, adopt_file, download_file, local_status
 from tsncli.errors import DownloadError, UsageError
 
 log = logging.getLogger("tsncli.fetch")

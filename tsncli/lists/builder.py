@@ -18,19 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from tsncli.config import save_config
-from tsncli.data.custom_split import read_split_csv, scan_video_root, stratified_split
-from tsncli.data.frame_index import FrameIndex
-from tsncli.data.listfile import (
+from tsncli.errors import DataError, UsageError
+from tsncli.lists.custom_split import read_split_csv, scan_video_root, stratified_split
+from tsncli.lists.frame_index import FrameIndex
+from tsncli.lists.listfile import (
     VideoRecord,
     classes_file_name,
     list_file_name,
     write_classes,
     write_list,
 )
-from tsncli.data.splits import DATASETS, ParsedSplits, load_official_splits
-from tsncli.data.video import check_size_options
-from tsncli.data.video_lists import VideoFileFinder
-from tsncli.errors import DataError, UsageError
+from tsncli.lists.splits import DATASETS, ParsedSplits, load_official_splits
+from tsncli.lists.video_lists import VideoFileFinder
+from tsncli.video.decode import check_size_options
 
 log = logging.getLogger("tsncli.lists")
 

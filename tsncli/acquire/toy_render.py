@@ -1,6 +1,6 @@
 """Rendering of the toy dataset's videos: class cues, textured backgrounds, trajectories, MJPG.
 
-Pure functions of a `VideoPlan` and a `ToySpec`; `tsncli.data.toy` plans and writes the dataset.
+Pure functions of a `VideoPlan` and a `ToySpec`; `tsncli.acquire.toy` plans and writes the dataset.
 """
 
 from __future__ import annotations

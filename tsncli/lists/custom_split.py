@@ -11,8 +11,8 @@ import os
 import random
 from pathlib import Path
 
-from tsncli.data.splits import VIDEO_EXTENSIONS, ParsedSplits, SplitEntry, video_id_of
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.splits import VIDEO_EXTENSIONS, ParsedSplits, SplitEntry, video_id_of
 
 SUBSETS = {"train": "train", "val": "val", "test": "val", "validation": "val"}
 

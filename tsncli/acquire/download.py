@@ -2,7 +2,7 @@
 
 A download streams into `<name>.part` (resumed with an HTTP Range request), is checked for size
 and sha256 (hashed on a second thread while it streams, only when a checksum is known), and
-only then renamed. Verification and adoption of user files live in `tsncli.data.verify`.
+only then renamed. Verification and adoption of user files live in `tsncli.acquire.verify`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tsncli import __version__
-from tsncli.data.verify import (  # noqa: F401  (re-exported: the whole download API in one place)
+from tsncli.acquire.verify import (  # noqa: F401  (re-exported: the whole download API in one place)
     REMEDY,
     ProgressFn,
     Target,

@@ -18,13 +18,13 @@ from typing import Any
 
 import cv2
 
-from tsncli.data.keyframes import read_keyframes
-from tsncli.data.video import open_video
 from tsncli.errors import DataError
 from tsncli.fsutil import atomic_write_text
 from tsncli.parallel import run_pool
+from tsncli.video.decode import open_video
+from tsncli.video.keyframes import read_keyframes
 
-log = logging.getLogger("tsncli.data.video_index")
+log = logging.getLogger("tsncli.video.index")
 
 INDEX_VERSION = 1
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from tsncli.data.toy_render import TOY_CLASSES, ToySpec, VideoPlan, render_video, write_video
+from tsncli.acquire.toy_render import TOY_CLASSES, ToySpec, VideoPlan, render_video, write_video
 from tsncli.errors import DataError, UsageError
 from tsncli.fsutil import atomic_write_text
 
-log = logging.getLogger("tsncli.data.toy")
+log = logging.getLogger("tsncli.acquire.toy")
 
 FORMAT_VERSION = 1
 META_FILE = "toy_meta.json"

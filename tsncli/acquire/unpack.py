@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tsncli.data.archives import extract_archive, list_member_names
-from tsncli.data.catalog import get_entry
+from tsncli.acquire.archives import extract_archive, list_member_names
+from tsncli.acquire.catalog import get_entry
 from tsncli.errors import DataError, UsageError
 
 log = logging.getLogger("tsncli.unpack")

@@ -13,10 +13,10 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from tsncli.data.frame_index import FolderCounts
-from tsncli.data.splits import VIDEO_EXTENSIONS, video_id_of
-from tsncli.data.video_index import VideoIndex
 from tsncli.errors import DataError
+from tsncli.lists.frame_index import FolderCounts
+from tsncli.lists.splits import VIDEO_EXTENSIONS, video_id_of
+from tsncli.video.index import VideoIndex
 
 log = logging.getLogger("tsncli.lists")
 

@@ -1,0 +1,2 @@
+"""Acquisition: the dataset and weight catalog, downloads, checksums, archives, unpacking
+and the toy dataset."""

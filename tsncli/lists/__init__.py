@@ -1,0 +1,1 @@
+"""Lists: official split files, list files, list building, custom splits and video lists."""
