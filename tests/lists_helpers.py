@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_SPLITS = REPO.parent / "shared" / "reference" / "splits"
+from reference import SPLITS
+
+REFERENCE_SPLITS = SPLITS  # ../shared/reference/splits, beside the repository
 
 
 def write_ucf101_splits(

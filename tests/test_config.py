@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from tsncli.commands._common import cli_overrides
-from tsncli.config import list_presets, resolve_config, save_config
+from tsncli.config import config_to_dict, list_presets, load_preset, resolve_config, save_config
 from tsncli.errors import UsageError
 
 
@@ -71,11 +71,38 @@ def test_saved_config_round_trips(tmp_path):
     assert resolve_config(DemoConfig, config_file=path) == cfg
 
 
-def test_every_shipped_preset_is_valid_yaml_mapping():
-    from tsncli.config import load_preset
+def test_presets_are_shipped_for_every_stream_of_the_paper():
+    expected = {"ucf101_rgb", "ucf101_flow", "hmdb51_rgb", "hmdb51_flow", "toy_rgb", "toy_flow"}
+    assert expected <= set(list_presets())
 
-    for name in list_presets():
-        assert isinstance(load_preset(name), dict)
+
+@pytest.mark.parametrize("name", list_presets())
+def test_every_shipped_preset_resolves_into_the_train_config_the_cli_builds(name):
+    """The `tsn train DATASET MODALITY` path: a misspelt key or a bad value in a preset fails."""
+    from tsncli.commands.train import resolve_train_config
+    from tsncli.models.backbones import BACKBONES
+    from tsncli.models.consensus import CONSENSUS
+
+    preset = load_preset(name)
+    assert set(preset) == {"train"}, "presets hold one `train:` section"
+    dataset, modality = name.rsplit("_", 1)
+    cfg = resolve_train_config(dataset, modality, preset=None, config=None, overrides={})
+    resolved = config_to_dict(cfg.resolved())
+    assert (resolved["dataset"], resolved["modality"]) == (dataset, modality)
+    assert {k: resolved[k] for k in preset["train"]} == preset["train"]
+    assert resolved["arch"] in BACKBONES.names()
+    assert resolved["consensus"] in CONSENSUS.names()
+
+
+def test_a_misspelt_key_in_a_preset_is_rejected(monkeypatch):
+    import tsncli.config as config_module
+    from tsncli.commands.train import resolve_train_config
+
+    real = config_module.load_preset
+    typo = {"train": {**real("toy_rgb")["train"], "learning_rate": 0.1}}
+    monkeypatch.setattr(config_module, "load_preset", lambda name: typo)
+    with pytest.raises(UsageError, match="unknown option 'learning_rate'"):
+        resolve_train_config("toy", "rgb", preset=None, config=None, overrides={})
 
 
 def _demo_app(seen: list) -> typer.Typer:

@@ -141,7 +141,7 @@ def _fake_tree(parsed, root):
 
 
 @pytest.mark.slow  # 20k folders: ~5 s on an idle 2-core machine, more under contention
-@pytest.mark.skipif(not REFERENCE_SPLITS.is_dir(), reason="official split files not present")
+@pytest.mark.reference(REFERENCE_SPLITS)
 @pytest.mark.parametrize(
     ("dataset", "sizes", "videos"),
     [

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from caffe_fixtures import FLOW_PROTOTXT, RGB_PROTOTXT, layer_shapes
+from caffe_fixtures import FLOW_PROTOTXT, RGB_PROTOTXT, layer_shapes, needs_prototxts
 
 from tsncli.models.bninception import BNInception, caffe_to_module_name
 from tsncli.models.tsn import TSN
 
 torch.set_num_threads(1)
 
-pytestmark = pytest.mark.skipif(not RGB_PROTOTXT.exists(), reason="reference prototxt absent")
+pytestmark = list(needs_prototxts)
 
 
 def _torch_shapes(layer):

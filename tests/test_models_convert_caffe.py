@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 import typer
-from caffe_fixtures import FLOW_PROTOTXT, RGB_PROTOTXT, encode_caffemodel, synthetic_layers
+from caffe_fixtures import (
+    FLOW_PROTOTXT,
+    RGB_PROTOTXT,
+    encode_caffemodel,
+    needs_prototxts,
+    synthetic_layers,
+)
 
 from tsncli.errors import DataError, UsageError
 from tsncli.models.bninception import caffe_to_module_name
@@ -15,7 +21,7 @@ from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoi
 from tsncli.models.convert import convert_caffe
 
 torch.set_num_threads(1)
-pytestmark = pytest.mark.skipif(not RGB_PROTOTXT.exists(), reason="reference prototxt absent")
+pytestmark = list(needs_prototxts)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 
 import pytest
+from reference import SPLITS
 from unpack_rar4 import Member, files, rar4_bytes, write_rar4
 
 from tsncli.acquire import unpack as unpack_core
@@ -182,13 +183,10 @@ def test_complete_splits_raise_no_missing_video_warning(tmp_path):
     assert not any("named in" in w for w in summary.warnings)
 
 
+@pytest.mark.reference(SPLITS)
 @pytest.mark.parametrize("dataset", ["ucf101", "hmdb51"])
 def test_official_splits_name_every_official_video(dataset):
-    from pathlib import Path
-
     from tsncli.acquire.unpack import EXPECTED, split_video_paths
 
-    splits = Path("/work/shared/reference/splits") / dataset
-    if not splits.is_dir():
-        pytest.skip("reference splits not available")
+    splits = SPLITS / dataset
     assert len(split_video_paths(dataset, splits)) == EXPECTED[dataset][0]
