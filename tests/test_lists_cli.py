@@ -113,7 +113,8 @@ def _complete(runner, cli, words: str, cword: int) -> list[str]:
 
 
 def test_dataset_argument_completes_from_the_registry(runner, cli):
-    assert _complete(runner, cli, "tsn lists ", 2) == ["ucf101", "hmdb51", "toy", "custom"]
+    assert _complete(runner, cli, "tsn lists ", 2)[:4] == ["ucf101", "hmdb51", "toy", "custom"]
+    assert _complete(runner, cli, "tsn lists k", 2) == ["kinetics400", "kinetics600", "kinetics700"]
     assert _complete(runner, cli, "tsn lists h", 2) == ["hmdb51"]
     assert _complete(runner, cli, "tsn lists toy f --modality ", 5) == ["rgb,flow", "rgb", "flow"]
 

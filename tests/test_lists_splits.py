@@ -127,8 +127,17 @@ def test_hmdb51_parser_rejects_an_unknown_flag(tmp_path):
         parse_hmdb51_splits(folder)
 
 
-def test_dataset_registry_holds_the_four_datasets_and_rejects_others():
-    assert DATASETS.names() == ["ucf101", "hmdb51", "toy", "custom"]
+def test_dataset_registry_holds_the_datasets_and_rejects_others():
+    assert DATASETS.names() == [
+        "ucf101",
+        "hmdb51",
+        "toy",
+        "custom",
+        "kinetics400",
+        "kinetics600",
+        "kinetics700",
+        "sthv2",
+    ]
     assert DATASETS.get("toy").split_format == "ucf101"
     with pytest.raises(UsageError, match=r"unknown dataset 'kinetics'; use one of: ucf101"):
         load_official_splits("kinetics", ".")

@@ -72,6 +72,13 @@ def lists_command(
     split_file: Annotated[
         Path | None, typer.Option(help="custom: CSV with columns video,label,subset.")
     ] = None,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            help="kinetics400/600/700, sthv2: folder of the annotation files (train/validate "
+            "CSVs; labels/train/validation JSON). Default data/<dataset>/annotations."
+        ),
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Prefix of the written files (default: the dataset).")
     ] = None,
@@ -103,10 +110,23 @@ def lists_command(
 ) -> None:
     """Write `{ds}_{rgb|flow}_{train|val}_split_{k}.txt` and `{ds}_classes.txt`."""
     from tsncli.config import resolve_config
+    from tsncli.lists.annotation_sets import is_annotated
     from tsncli.lists.builder import ListsConfig, build_lists
 
     overrides = cli_overrides(ctx, exclude=("config", "json_output"))
-    cfg = resolve_config(ListsConfig, section="lists", config_file=config, overrides=overrides)
+    if is_annotated(dataset):  # Kinetics, Something-Something: video lists from annotations
+        from tsncli.lists.annotated import AnnotatedListsConfig
+        from tsncli.lists.annotation_sets import build_lists_from_annotations
+
+        if "frames" in overrides:
+            overrides["videos"] = overrides.pop("frames")
+        cfg = resolve_config(
+            AnnotatedListsConfig, section="lists", config_file=config, overrides=overrides
+        )
+        build = build_lists_from_annotations
+    else:
+        cfg = resolve_config(ListsConfig, section="lists", config_file=config, overrides=overrides)
+        build = build_lists
     with ExitStack() as stack:
         bar: list = []  # [advance, items shown]: opened on the first callback (total known)
 
@@ -117,7 +137,7 @@ def lists_command(
             bar[0](done - bar[1])  # cached videos arrive in one jump
             bar[1] = done
 
-        result = build_lists(cfg, on_progress=on_progress)
+        result = build(cfg, on_progress=on_progress)
     if json_output:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -138,7 +158,10 @@ def _print_summary(result) -> None:  # noqa: ANN001 - ListsResult, imported lazi
     for f in result.files:
         table.add_row(f.path, str(f.entries) if f.entries else "", f"{f.size_bytes:,}")
     stderr_console.print(table)
-    if result.dropped:
+    if result.dropped and getattr(result, "missing_file", None):
+        note = f"left out {result.dropped} annotated videos (not found or unreadable): "
+        stderr_console.print(note + result.missing_file, markup=False)
+    elif result.dropped:
         stderr_console.print(f"dropped {result.dropped} videos without frames", markup=False)
 
 
@@ -151,5 +174,6 @@ def register(app: typer.Typer) -> None:
             "tsn lists hmdb51 data/hmdb51/frames --modality rgb --allow-missing",
             "tsn lists custom data/mine/frames --videos data/mine/videos --val-ratio 0.2",
             "tsn lists ucf101 data/ucf101/videos --source videos --out data/ucf101/video_lists",
+            "tsn lists kinetics400 data/k400/videos --annotations data/k400/annotations",
         ),
     )(lists_command)

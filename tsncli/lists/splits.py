@@ -41,11 +41,13 @@ SplitParser = Callable[[Path, "list[int] | None"], ParsedSplits]
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset `tsn lists` knows: its split format (None for custom) and a one-line help."""
+    """A dataset `tsn lists` knows: its split format (None for custom), a one-line help, and
+    whether its classes survive a horizontal flip (False: training never mirrors its clips)."""
 
     name: str
     split_format: str | None
     help: str
+    flip: bool = True
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -54,8 +56,18 @@ for _spec in (
     DatasetSpec("hmdb51", "hmdb51", "HMDB51, official 3 splits (<class>_test_split<k>.txt)"),
     DatasetSpec("toy", "ucf101", "the synthetic toy dataset from tsn fetch toy (UCF101 format)"),
     DatasetSpec("custom", None, "your own videos: class folders or a video,label,subset CSV"),
+    DatasetSpec("kinetics400", "kinetics", "Kinetics-400: train/validate CSVs, video lists"),
+    DatasetSpec("kinetics600", "kinetics", "Kinetics-600: train/validate CSVs, video lists"),
+    DatasetSpec("kinetics700", "kinetics", "Kinetics-700: train/validate CSVs, video lists"),
+    # "pushing something from left to right" mirrored is another class: no flip for sthv2
+    DatasetSpec("sthv2", "sthv2", "Something-Something V2: labels/train/validation JSON", False),
 ):
     DATASETS.add(_spec.name, _spec)
+
+
+def flip_policy(dataset: str) -> bool:
+    """Whether training may mirror clips of `dataset` (True for datasets not registered)."""
+    return DATASETS.get(dataset).flip if dataset in DATASETS else True
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -246,4 +258,6 @@ def load_official_splits(
     spec = DATASETS.get(dataset)
     if spec.split_format is None:
         raise UsageError(f"{dataset} has no official split files; use `tsn lists custom`")
+    if spec.split_format not in SPLIT_PARSERS:
+        raise UsageError(f"{dataset} is read from annotation files: `tsn lists {dataset} VIDEOS`")
     return SPLIT_PARSERS[spec.split_format](Path(folder), wanted)

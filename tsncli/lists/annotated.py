@@ -1,0 +1,259 @@
+"""Video lists for datasets shipped as annotation files (Kinetics CSVs, Something-Something JSON).
+
+Writes `{ds}_{rgb|flow}_{train|val}_split_1.txt` (video lists, `# tsn-list: kind=videos`),
+`{ds}_classes.txt`, `{ds}_missing.txt` (videos not found or unreadable: counted, not fatal),
+`{ds}_video_index.json` (frame counts, reused by train/eval) and `{ds}_lists_config.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tsncli.config import save_config
+from tsncli.errors import DataError, UsageError
+from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
+from tsncli.fsutil import atomic_write_text
+from tsncli.lists.listfile import (
+    VideoRecord,
+    classes_file_name,
+    list_file_name,
+    write_classes,
+    write_list,
+)
+from tsncli.lists.video_tree import VideoTree
+from tsncli.video.decode import check_size_options
+from tsncli.video.index import VideoIndex
+
+if TYPE_CHECKING:  # the progress protocol is only a type here
+    from tsncli.progress import ProgressFn
+
+log = logging.getLogger("tsncli.lists")
+
+SUBSETS = ("train", "val")
+MODALITIES = ("rgb", "flow")
+
+
+@dataclass(frozen=True)
+class AnnotatedEntry:
+    """One annotated video: an id for reports, the file stems it may have, its 0-based label."""
+
+    video_id: str
+    stems: tuple[str, ...]
+    label: int
+
+
+@dataclass
+class Annotations:
+    """Class names in label order and the train/val entries read from annotation files."""
+
+    classes: list[str]
+    subsets: dict[str, list[AnnotatedEntry]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnnotatedListsConfig:
+    """Options of `tsn lists kinetics400|kinetics600|kinetics700|sthv2`."""
+
+    dataset: str = "kinetics400"
+    videos: str | None = None  # default data/<dataset>/videos
+    annotations: str | None = None  # default data/<dataset>/annotations
+    out: str = "data"
+    name: str | None = None
+    modality: tuple[str, ...] = MODALITIES
+    source: str = "videos"  # the only source: nobody extracts frames for 240k videos
+    shuffle: bool = False
+    seed: int = 0
+    size: str | None = None  # frame size WxH the loader resizes to (default 340x256)
+    short_side: int | None = None
+    workers: int | None = None  # processes counting frames (default: CPUs, at most 8)
+
+    def __post_init__(self) -> None:
+        modality = self.modality
+        if isinstance(modality, str):
+            modality = tuple(m.strip() for m in modality.split(",") if m.strip())
+        object.__setattr__(self, "modality", tuple(modality))
+        if not modality or any(m not in MODALITIES for m in modality):
+            raise UsageError(f"--modality takes rgb, flow or rgb,flow; got {','.join(modality)}")
+        if self.source != "videos":
+            raise UsageError(
+                f"{self.dataset} lists name video files (frames are decoded while training); "
+                "leave out --source or pass --source videos"
+            )
+        check_size_options(self.size, self.short_side)
+
+    @property
+    def prefix(self) -> str:
+        return self.name or self.dataset
+
+    @property
+    def videos_dir(self) -> Path:
+        return Path(self.videos or Path("data") / self.dataset / "videos")
+
+    @property
+    def annotations_dir(self) -> Path:
+        return Path(self.annotations or Path("data") / self.dataset / "annotations")
+
+    def list_header(self) -> dict[str, str]:
+        size = None if self.short_side is not None else (self.size or DEFAULT_SIZE)
+        settings = FrameSettings(size=size, short_side=self.short_side, source="videos")
+        header = {"kind": "videos", "index": f"{self.prefix}_video_index.json"}
+        return header | settings.header_fields()
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """One file `tsn lists` wrote."""
+
+    path: str
+    entries: int
+    size_bytes: int
+
+
+@dataclass
+class AnnotatedListsResult:
+    """What was written and how many annotated videos were left out (and why, in the file)."""
+
+    dataset: str
+    num_classes: int
+    files: list[WrittenFile] = field(default_factory=list)
+    dropped: int = 0
+    missing_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _workers(config: AnnotatedListsConfig) -> int:
+    if config.workers is not None:
+        return max(1, config.workers)
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+def match_videos(
+    annotations: Annotations, tree: VideoTree
+) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """video id -> path for the entries found, and (subset, video id, reason) for the rest."""
+    found: dict[str, str] = {}
+    missing: list[tuple[str, str, str]] = []
+    for subset in SUBSETS:
+        for entry in annotations.subsets.get(subset, []):
+            path = tree.find(*entry.stems)
+            if path is None:
+                missing.append((subset, entry.video_id, "no video file"))
+            else:
+                found[entry.video_id] = path
+    return found, missing
+
+
+def _count_frames(
+    found: dict[str, str], index: VideoIndex, workers: int, on_progress: ProgressFn | None
+) -> tuple[dict[str, int], dict[str, str]]:
+    """video id -> frames for readable videos; video id -> error for unreadable ones."""
+    entries, errors = index.ensure(list(found.values()), workers=workers, on_progress=on_progress)
+    counts: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    for video_id, path in found.items():
+        absolute = os.path.abspath(path)
+        if absolute in entries:
+            counts[video_id] = entries[absolute].num_frames
+        else:
+            failed[video_id] = errors.get(absolute, "unreadable")
+    return counts, failed
+
+
+def _write_missing(path: Path, missing: list[tuple[str, str, str]]) -> Path:
+    """`# <n> annotated videos left out` then `<subset> <video id> <reason>` per line."""
+    lines = [f"# {len(missing)} annotated videos left out (not found or unreadable)\n"]
+    lines += [
+        f"{subset} {video_id} {' '.join(reason.split())}\n" for subset, video_id, reason in missing
+    ]
+    atomic_write_text(path, "".join(lines))
+    return path
+
+
+def _records(
+    entries: list[AnnotatedEntry], found: dict[str, str], counts: dict[str, int], modality: str
+) -> list[VideoRecord]:
+    """A video of N frames is N rgb frames and N - 1 flow fields (computed on the fly)."""
+    records = []
+    for e in entries:
+        n = counts.get(e.video_id)
+        if n is None:
+            continue
+        frames = n if modality == "rgb" else n - 1
+        if frames >= 1:
+            records.append(VideoRecord(os.path.abspath(found[e.video_id]), frames, e.label))
+    return records
+
+
+def build_annotated_lists(
+    config: AnnotatedListsConfig,
+    annotations: Annotations,
+    on_progress: ProgressFn | None = None,
+) -> AnnotatedListsResult:
+    """Match `annotations` to the video tree, count frames, write lists; see the module doc."""
+    tree = VideoTree(config.videos_dir)
+    out = Path(config.out)
+    found, missing = match_videos(annotations, tree)
+    if not found:
+        raise DataError(
+            f"none of the {len(missing)} annotated videos is under {tree.root} (first: "
+            f"{missing[0][1] if missing else '-'}); pass the folder holding the videos"
+        )
+    index = VideoIndex(out / f"{config.prefix}_video_index.json")
+    counts, failed = _count_frames(found, index, _workers(config), on_progress)
+    for subset in SUBSETS:
+        missing += [
+            (subset, e.video_id, failed[e.video_id])
+            for e in annotations.subsets.get(subset, [])
+            if e.video_id in failed
+        ]
+    result = AnnotatedListsResult(config.prefix, len(annotations.classes), dropped=len(missing))
+    for subset in SUBSETS:
+        entries = annotations.subsets.get(subset, [])
+        if config.shuffle:
+            entries = list(entries)
+            random.Random(f"{config.seed}:1:{subset}").shuffle(entries)
+        for modality in config.modality:
+            records = _records(entries, found, counts, modality)
+            if not records:
+                raise DataError(
+                    f"no readable {subset} video of {config.dataset} under {tree.root}; "
+                    f"see {out / (config.prefix + '_missing.txt')}"
+                )
+            path = write_list(
+                out / list_file_name(config.prefix, modality, subset, 1),
+                records,
+                header=config.list_header(),
+            )
+            result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
+    classes = write_classes(out / classes_file_name(config.prefix), annotations.classes)
+    result.files.append(WrittenFile(str(classes), len(annotations.classes), classes.stat().st_size))
+    missing_path = _write_missing(out / f"{config.prefix}_missing.txt", missing)
+    result.files.append(WrittenFile(str(missing_path), len(missing), missing_path.stat().st_size))
+    result.missing_file = str(missing_path)
+    if missing:
+        log.warning(
+            "%d of %d annotated videos left out (not found or unreadable); listed in %s",
+            len(missing),
+            sum(len(v) for v in annotations.subsets.values()),
+            missing_path,
+        )
+    if not index.path.is_file():
+        index.save()
+    result.files.append(WrittenFile(str(index.path), len(index.entries), index.path.stat().st_size))
+    resolved = dataclasses.replace(
+        config, videos=str(tree.root), annotations=os.path.abspath(config.annotations_dir)
+    )
+    saved = save_config(resolved, out / f"{config.prefix}_lists_config.yaml")
+    result.files.append(WrittenFile(str(saved), 0, saved.stat().st_size))
+    return result

@@ -1,0 +1,59 @@
+"""One scan of a video folder tree (os.scandir, no per-file stat): video file stem -> path.
+
+Large datasets (Kinetics: 240k files in 400 class folders, or one flat folder) are matched to
+their annotations through this index, built once, instead of probing paths per row.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tsncli.errors import DataError
+from tsncli.lists.splits import VIDEO_EXTENSIONS
+
+
+class VideoTree:
+    """Every video file under `root` by stem (the name without its extension).
+
+    Folders are walked in sorted order, so when two files share a stem the first in that order
+    wins, on every machine. Hidden files and folders are skipped.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(os.path.abspath(root))
+        if not self.root.is_dir():
+            raise DataError(
+                f"video folder {self.root} does not exist; pass the folder holding the videos "
+                "(class folders or one flat folder)"
+            )
+        self.paths: dict[str, str] = {}
+        self.duplicates = 0
+        self._scan(str(self.root))
+
+    def _scan(self, folder: str) -> None:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            stem, dot, ext = name.rpartition(".")
+            if dot and ext.lower() in VIDEO_EXTENSIONS and not entry.is_dir():
+                if stem in self.paths:
+                    self.duplicates += 1
+                else:
+                    self.paths[stem] = entry.path
+            elif entry.is_dir():
+                self._scan(entry.path)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def find(self, *stems: str) -> str | None:
+        """The path of the first of `stems` present, else None."""
+        for stem in stems:
+            path = self.paths.get(stem)
+            if path is not None:
+                return path
+        return None
