@@ -8,7 +8,7 @@ from train_fixtures import make_dataset
 from tsncli.engine.distributed import torchrun_env
 from tsncli.engine.train import launch_local, prepare_run, train
 from tsncli.engine.train_config import TrainConfig
-from tsncli.engine.train_run import build_model
+from tsncli.engine.train_setup import build_model
 from tsncli.models.checkpoint import load_checkpoint
 
 

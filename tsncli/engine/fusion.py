@@ -1,5 +1,5 @@
-"""THE score aggregation and fusion: crop mean|max, then snippet mean, optional softmax, then a
-weighted sum across score files aligned by video id (by order and labels for legacy files).
+"""Fusion of score files: aggregate each (see `aggregate`), then a weighted sum across files
+aligned by video id (by order and labels for legacy files), a weight search, and `tsn fuse`'s core.
 """
 
 from __future__ import annotations
@@ -11,31 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tsncli.engine.scores import ScoreFile
+from tsncli.engine.aggregate import aggregate_video, softmax
+from tsncli.engine.confusion import save_confusion_png
+from tsncli.engine.metrics import Metrics, compute_metrics
+from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
-
-CROP_AGGREGATIONS = ("mean", "max")
-
-
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def aggregate_video(
-    raw: np.ndarray, crop_agg: str = "mean", use_softmax: bool = False
-) -> np.ndarray:
-    """Video score [C] from raw [S, K, C]: crop mean|max, snippet mean, optional softmax.
-
-    Exactly the original `default_aggregation_func` (float32 arithmetic as in numpy there).
-    """
-    if crop_agg not in CROP_AGGREGATIONS:
-        raise UsageError(f"unknown crop aggregation {crop_agg!r}; use one of {CROP_AGGREGATIONS}")
-    r = np.asarray(raw, dtype=np.float32)
-    per_snippet = r.mean(axis=-2) if crop_agg == "mean" else r.max(axis=-2)  # [S, C]
-    video = per_snippet.mean(axis=-2)  # [C]
-    return softmax(video) if use_softmax else video
 
 
 def video_scores(sf: ScoreFile, crop_agg: str = "mean", use_softmax: bool = False) -> np.ndarray:
@@ -149,8 +129,6 @@ def search_weights(
     use_softmax: bool = False,
 ) -> list[tuple[list[float], float]]:
     """Mean class accuracy for each weight vector (first weight fixed at 1), best first."""
-    from tsncli.engine.metrics import compute_metrics
-
     aligned = align_score_files(files)
     per_file = [video_scores(sf, crop_agg, use_softmax) for sf in aligned]
     labels = aligned[0].labels
@@ -168,7 +146,7 @@ class FuseResult:
     """What `tsn fuse` reports: the fused scores, their metrics and the inputs' paths."""
 
     fused: Fused
-    metrics: object  # tsncli.engine.metrics.Metrics
+    metrics: Metrics
     paths: list[str]
     weights: list[float]
 
@@ -182,9 +160,6 @@ def fuse_files(
     confusion_png: str | os.PathLike[str] | None = None,
 ) -> FuseResult:
     """Load, align and fuse score files; optionally save the fused file and a confusion PNG."""
-    from tsncli.engine.metrics import compute_metrics
-    from tsncli.engine.scores import load_scores, save_scores
-
     files = [load_scores(p) for p in paths]
     weights = list(weights) if weights else [1.0] * len(files)
     fused = fuse_scores(files, weights, crop_agg, use_softmax)
@@ -199,7 +174,5 @@ def fuse_files(
         videos = fused.videos or [f"video_{i:06d}" for i in range(len(fused.labels))]
         save_scores(out, ScoreFile(fused.scores, fused.labels, videos, fused.classes, meta))
     if confusion_png is not None:
-        from tsncli.engine.confusion import save_confusion_png
-
         save_confusion_png(confusion_png, metrics.confusion, fused.classes)
     return FuseResult(fused, metrics, [str(p) for p in paths], weights)

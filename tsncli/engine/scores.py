@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tsncli.engine.aggregate import aggregate_video
 from tsncli.errors import DataError
 from tsncli.fsutil import atomic_path
 
@@ -114,8 +115,6 @@ def _legacy_video_array(item: Any) -> np.ndarray:
 
 
 def _load_legacy(p: Path) -> ScoreFile:
-    from tsncli.engine.fusion import aggregate_video
-
     # The legacy format pickles Python objects; pickle can run code, so load only files you trust.
     log.info("%s: legacy eval_net.py score file (pickled object array); load trusted files only", p)
     with np.load(p, allow_pickle=True) as npz:

@@ -67,69 +67,80 @@ def autocast_context(device: str, enabled: bool, dtype: str) -> contextlib.Abstr
     return torch.autocast("cuda", dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
 
 
-def train_one_epoch(
-    model: nn.Module,
-    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
-    *,
-    ctx: DistContext,
-    normalize: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: Any,
-    steps: int,
-    accumulation: int,
-    clip_grad: float,
-    amp: tuple[bool, str],
-    bn_mode: str,
-    epoch: int,
-    epochs: int,
-    log_every: int,
-    emit: Emit,
-) -> dict[str, float]:
-    """Run `steps` optimizer steps of `accumulation` micro-batches each; return epoch stats."""
-    set_train_mode(model, bn_mode)
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    device = ctx.device
-    total = torch.zeros((), device=device)
+@dataclass(frozen=True)
+class LoopState:
+    """What `train_one_epoch` needs that stays the same from epoch to epoch."""
+
+    net: nn.Module  # what the forward pass goes through: the model, or its DDP/compiled wrapper
+    loader: Any  # yields (clip, label) micro-batches, or None for a batch of skipped videos
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # stepped once per optimizer step
+    scaler: Any  # torch.amp.GradScaler (disabled unless fp16 on CUDA)
+    normalize: nn.Module
+    ctx: DistContext
+    steps: int  # optimizer steps per epoch
+    accumulation: int  # micro-batches per optimizer step
+    clip_grad: float  # max gradient norm; 0 disables clipping
+    amp: tuple[bool, str]  # (enabled, "bf16" | "fp16")
+    bn_mode: str  # partial | frozen | full
+    epochs: int
+    log_every: int  # optimizer steps between "step" events
+
+
+def _accumulate(state: LoopState, batches: Iterator[Any]) -> tuple[torch.Tensor, int]:
+    """Forward and backward `accumulation` micro-batches: (mean loss, clips); 0 clips when dry."""
+    device = state.ctx.device
+    step_loss = torch.zeros((), device=device)
     clips = 0
-    clipped = torch.zeros((), device=device)
+    for micro in range(state.accumulation):
+        batch = next((b for b in batches if b is not None), None)  # None: skipped videos
+        if batch is None:
+            break  # the loader ran dry (only with skipped videos); end the epoch early
+        clip, label = batch
+        clip = clip.to(device, non_blocking=True)  # (B, S, C*L, H, W) uint8
+        label = label.to(device, non_blocking=True)
+        last = micro == state.accumulation - 1
+        distributed = state.ctx.distributed and not last
+        sync = _no_sync(state.net) if distributed else contextlib.nullcontext()
+        with sync:
+            with autocast_context(device, *state.amp):
+                logits = state.net(state.normalize(clip))  # (B, K)
+            loss = F.cross_entropy(logits.float(), label)
+            state.scaler.scale(loss / state.accumulation).backward()
+        step_loss += loss.detach() / state.accumulation
+        clips += clip.shape[0]
+    return step_loss, clips
+
+
+def train_one_epoch(state: LoopState, epoch: int, emit: Emit) -> dict[str, float]:
+    """Run `state.steps` optimizer steps of `state.accumulation` micro-batches each (`epoch` is
+    1-based); return the epoch's stats."""
+    optimizer, scaler, ctx = state.optimizer, state.scaler, state.ctx
+    set_train_mode(state.net, state.bn_mode)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    batches = iter(state.loader)
+    total = torch.zeros((), device=ctx.device)
+    clipped = torch.zeros((), device=ctx.device)
+    clips = done_steps = 0
     start = time.perf_counter()
     window_start, window_clips = start, 0
-    done_steps = 0
-    for step in range(steps):
+    for step in range(state.steps):
         optimizer.zero_grad(set_to_none=True)
-        step_loss = torch.zeros((), device=device)
-        used = 0
-        for micro in range(accumulation):
-            batch = next((b for b in batches if b is not None), None)  # None: skipped videos
-            if batch is None:
-                break  # the loader ran dry (only with skipped videos); end the epoch early
-            used += 1
-            clip, label = batch
-            clip = clip.to(device, non_blocking=True)  # (B, S, C*L, H, W) uint8
-            label = label.to(device, non_blocking=True)
-            last = micro == accumulation - 1
-            sync = _no_sync(model) if ctx.distributed and not last else contextlib.nullcontext()
-            with sync:
-                with autocast_context(device, *amp):
-                    logits = model(normalize(clip))  # (B, K)
-                loss = F.cross_entropy(logits.float(), label)
-                scaler.scale(loss / accumulation).backward()
-            step_loss += loss.detach() / accumulation
-            clips += clip.shape[0]
-            window_clips += clip.shape[0]
-        if used == 0:
+        step_loss, used_clips = _accumulate(state, batches)
+        if used_clips == 0:
             break
-        if clip_grad > 0:
+        clips += used_clips
+        window_clips += used_clips
+        if state.clip_grad > 0:
             scaler.unscale_(optimizer)
-            norm = torch.nn.utils.clip_grad_norm_(params, clip_grad)
-            clipped += (norm > clip_grad).float()  # stays on the device: no sync per step
+            norm = torch.nn.utils.clip_grad_norm_(params, state.clip_grad)
+            clipped += (norm > state.clip_grad).float()  # stays on the device: no sync per step
         scaler.step(optimizer)
         scaler.update()
-        scheduler.step()
+        state.scheduler.step()
         total += step_loss
         done_steps += 1
-        if (step + 1) % log_every == 0 or step + 1 == steps:
+        if (step + 1) % state.log_every == 0 or step + 1 == state.steps:
             now = time.perf_counter()
             rate = window_clips * ctx.world_size / max(now - window_start, 1e-9)
             window_start, window_clips = now, 0
@@ -137,9 +148,9 @@ def train_one_epoch(
                 TrainEvent(
                     "step",
                     epoch,
-                    epochs,
+                    state.epochs,
                     step + 1,
-                    steps,
+                    state.steps,
                     loss=float(step_loss),
                     lr=optimizer.param_groups[0]["lr"] / optimizer.param_groups[0]["lr_mult"],
                     clips_per_s=rate,

@@ -1,0 +1,83 @@
+"""The end-of-epoch bookkeeping of a training run, after timm's `CheckpointSaver`: last.pt
+(atomically, every epoch), best.pt (by the monitored metric) and the metric sinks.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tsncli.engine.run_files import MetricSink, Row
+from tsncli.engine.train_state import save_training_checkpoint
+from tsncli.fsutil import atomic_path
+
+MONITOR = "val_mean_class_accuracy"  # the paper's metric; higher is better
+
+
+@dataclass
+class CheckpointSaver:
+    """Rank 0's bookkeeping. `update(row)` after each epoch: appends the row to the history,
+    writes last.pt, copies it to best.pt when the monitored metric improved, feeds the sinks.
+
+    `best` and `history` start from last.pt on --resume. A future `--keep-last N` belongs in
+    `_save_last` (write epoch_N.pt beside last.pt, prune the oldest); loggers are sinks.
+    """
+
+    run_dir: Path
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    meta: dict[str, Any]  # checkpoint meta; "epoch" is set at each save
+    sinks: Sequence[MetricSink] = ()
+    monitor: str = MONITOR
+    best: float = -1.0  # -1: nothing validated yet
+    history: list[Row] = field(default_factory=list)
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.pt"
+
+    def update(self, row: Row) -> bool:
+        """Record one finished epoch (`row["epoch"]` is 1-based); True when it is the new best."""
+        self.history.append(row)
+        value = row.get(self.monitor)
+        improved = value is not None and value > self.best
+        if improved:
+            self.best = float(value)
+        last = self._save_last(int(row["epoch"]))
+        if improved:
+            with atomic_path(self.best_path) as tmp:
+                shutil.copyfile(last, tmp)
+        for sink in self.sinks:
+            sink.write(row, self.history)
+        return improved
+
+    def _save_last(self, epoch: int) -> Path:
+        meta = dict(self.meta, epoch=epoch)
+        return save_training_checkpoint(
+            self.last_path,
+            self.model,
+            meta,
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            epoch,
+            self.best,
+            self.history,
+        )
+
+    def close(self) -> None:
+        """Close every sink (flushes TensorBoard)."""
+        for sink in self.sinks:
+            sink.close()

@@ -1,0 +1,133 @@
+"""One rank's model and data for training: the batch plan, the model with its initial weights,
+the training and validation sets and their loaders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, DistributedSampler
+
+from tsncli.data.dataset import TSNDataset, create_loader, default_workers
+from tsncli.engine.distributed import DistContext
+from tsncli.engine.train_loop import freeze_all_bn
+from tsncli.engine.train_plan import RunPlan
+from tsncli.engine.train_state import load_backbone_weights, load_init_checkpoint
+from tsncli.errors import UsageError
+from tsncli.models.tsn import TSN, create_tsn
+
+
+class _Indexed(Dataset):
+    """(clip, label, index) over a subset of a dataset, so validation shards merge in order."""
+
+    def __init__(self, dataset: TSNDataset, indices: list[int]) -> None:
+        self.dataset, self.indices = dataset, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        clip, label = self.dataset[self.indices[i]]
+        return clip, label, self.indices[i]
+
+
+def batch_plan(batch_size: int, micro_batch: int | None, world_size: int) -> tuple[int, int]:
+    """(clips per forward per rank, accumulation steps) so the effective batch is `batch_size`."""
+    if batch_size % world_size:
+        raise UsageError(
+            f"batch size {batch_size} does not split over {world_size} processes; "
+            f"use a multiple of {world_size}"
+        )
+    per_rank = batch_size // world_size
+    micro = min(micro_batch or per_rank, per_rank)
+    if per_rank % micro:
+        raise UsageError(
+            f"micro batch {micro} does not divide the {per_rank} clips per process; "
+            "pick a divisor of batch_size / processes"
+        )
+    return micro, per_rank // micro
+
+
+def build_model(plan: RunPlan, device: str) -> TSN:
+    """The TSN of the plan with pretrained or --init weights, on `device`."""
+    cfg = plan.config
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = create_tsn(
+        cfg.arch,
+        len(plan.class_names),
+        modality=cfg.modality,
+        num_segments=cfg.segments,
+        new_length=cfg.new_length,
+        consensus=cfg.consensus,
+        dropout=cfg.dropout,
+        partial_bn=cfg.bn != "full",
+    )
+    if plan.pretrained_path:
+        load_backbone_weights(model, plan.pretrained_path)
+    if cfg.init:
+        load_init_checkpoint(model, cfg.init)
+    if cfg.bn == "frozen":
+        freeze_all_bn(model)
+    model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The training and validation sets of one rank, their loaders and the batch plan."""
+
+    train_set: TSNDataset
+    sampler: DistributedSampler
+    loader: Any
+    val_set: TSNDataset
+    val_loader: Any
+    steps: int  # optimizer steps per epoch
+    accumulation: int
+
+
+def create_train_data(plan: RunPlan, ctx: DistContext) -> TrainData:
+    """This rank's shard of the training set (shuffled per epoch) and of the validation set."""
+    cfg = plan.config
+    cuda = ctx.device.startswith("cuda")
+    micro, accumulation = batch_plan(cfg.batch_size, cfg.micro_batch, ctx.world_size)
+    workers = default_workers(ctx.world_size) if cfg.workers is None else cfg.workers
+
+    def dataset(records: Any, mode: str, source: Any) -> TSNDataset:
+        return TSNDataset(
+            records,
+            cfg.modality,
+            cfg.segments,
+            cfg.new_length,
+            mode,
+            cfg.crop_size,
+            cfg.seed,
+            source=source,
+        )
+
+    train_set = dataset(plan.train_records, "train", plan.train_source)
+    sampler = DistributedSampler(
+        train_set, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True
+    )
+    steps = len(sampler) // (micro * accumulation)
+    if steps == 0:
+        raise UsageError(
+            f"batch size {cfg.batch_size} is larger than the {len(train_set)} training videos; "
+            "lower --batch-size"
+        )
+    loader = create_loader(
+        train_set,
+        micro,
+        sampler=sampler,
+        workers=workers,
+        pin_memory=cuda,
+        drop_last=True,
+        seed=cfg.seed,
+    )
+    val_set = dataset(plan.val_records, "val", plan.val_source)
+    val_shard = _Indexed(val_set, list(range(ctx.rank, len(val_set), ctx.world_size)))
+    val_loader = create_loader(val_shard, micro, workers=workers, pin_memory=cuda)  # type: ignore[arg-type]
+    return TrainData(train_set, sampler, loader, val_set, val_loader, steps, accumulation)
