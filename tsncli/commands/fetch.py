@@ -16,7 +16,8 @@ from tsncli.acquire.catalog import (
     entry_names,
     weights_entry_name,
 )
-from tsncli.commands._common import example, named_progress
+from tsncli.commands._common import example
+from tsncli.commands._progress import ProgressView
 from tsncli.errors import UsageError
 from tsncli.logs import stderr_console
 
@@ -78,11 +79,8 @@ def _fetch_toy(dest: Path | None, videos_per_class: int | None, seed: int | None
     if seed is not None:
         kwargs["seed"] = seed
     folder = dest or Path("data/toy")
-    with named_progress() as on_progress:
-        count = (
-            (lambda done, total: on_progress("toy videos", done, total)) if on_progress else None
-        )
-        generate_toy_dataset(folder, on_progress=count, **kwargs)  # logs its own summary
+    with ProgressView() as show:
+        generate_toy_dataset(folder, on_progress=show, **kwargs)  # logs its own summary
     typer.echo(str(folder))
 
 
@@ -151,10 +149,8 @@ def fetch_command(
     if videos_per_class is not None or seed is not None:
         raise UsageError("--videos-per-class and --seed apply to `tsn fetch toy` only")
     items = plan_fetch(_resolve_names(names), dest=dest, mirror=mirror, sha256=sha256)
-    with named_progress(in_bytes=True) as on_progress:
-        outcomes = run_fetch(
-            items, jobs=jobs, force=force, from_path=from_path, on_progress=on_progress
-        )
+    with ProgressView() as show:
+        outcomes = run_fetch(items, jobs=jobs, force=force, from_path=from_path, on_progress=show)
     for outcome in outcomes:
         log.info("%s: %s", outcome.status, outcome.path)
         typer.echo(str(outcome.path))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import cv2
 from tsncli.errors import DataError
 from tsncli.fsutil import atomic_write_text
 from tsncli.parallel import run_pool
+from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.backend import AV_ERRORS
 from tsncli.video.check import count_decoded_frames, ends_as_listed
 from tsncli.video.fallback import probe_opencv
@@ -155,16 +156,18 @@ class VideoIndex:
         self,
         videos: Sequence[str | os.PathLike[str]],
         workers: int = 1,
-        on_progress: Callable[[int, int], None] | None = None,
+        on_progress: ProgressFn | None = None,
     ) -> tuple[dict[str, VideoEntry], dict[str, str]]:
         """Index the missing or changed `videos` (in parallel), save, and return
-        ({absolute path: entry}, {absolute path: error} for videos that cannot be read)."""
+        ({absolute path: entry}, {absolute path: error} for videos that cannot be read).
+        Progress: the task `indexing videos`; cached videos arrive in one jump."""
         paths = list(dict.fromkeys(os.path.abspath(v) for v in videos))
         stale = [p for p in paths if not self.is_fresh(p)]
         errors: dict[str, str] = {}
         done = len(paths) - len(stale)
-        if on_progress is not None and done:
-            on_progress(done, len(paths))
+        tracker = Tracker(on_progress, "indexing videos", len(paths))
+        if done:
+            tracker.update(done)
         jobs = max(1, min(workers, len(stale)))
         for i, (data, error) in run_pool(_index_task, stale, workers=jobs, max_pending=jobs * 4):
             if data is None:
@@ -173,8 +176,7 @@ class VideoIndex:
             else:
                 self.entries[stale[i]] = _from_json(data)
             done += 1
-            if on_progress is not None:
-                on_progress(done, len(paths))
+            tracker.update(done)
         if stale:
             self.save()
         return {p: self.entries[p] for p in paths if p in self.entries}, errors
