@@ -107,6 +107,12 @@ def _content_range_start(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _is_web_page(response, part: Path) -> bool:
+    """An HTML answer for a file that is not HTML: a defunct host's landing page."""
+    html = response.headers.get_content_type() in ("text/html", "application/xhtml+xml")
+    return html and not part.name.lower().endswith((".html.part", ".htm.part"))
+
+
 def _fetch_once(url: str, sink: _Sink, tracker: Tracker) -> None:
     """One HTTP attempt appending to the .part; returns when the body is complete."""
     offset = sink.part.stat().st_size if sink.part.exists() else 0
@@ -132,6 +138,8 @@ def _fetch_once(url: str, sink: _Sink, tracker: Tracker) -> None:
         reason = getattr(exc, "reason", exc)
         raise _Retry(f"cannot connect ({reason})") from None
     with response:
+        if _is_web_page(response, sink.part):
+            raise _Fatal("the host answered with a web page, not the file (moved or defunct?)")
         if offset and response.status == 206:
             start = _content_range_start(response.headers.get("Content-Range"))
             if start != offset:
@@ -225,18 +233,23 @@ def download_file(
     sink = _Sink(part, hashing=bool(target.sha256 or target.hash_prefix))
     tracker = Tracker(on_progress, path.name, target.size, "bytes")
     failures = []
-    for url in urls:
+    for number, url in enumerate(urls, start=1):
         try:
             _fetch_with_retries(url, sink, tracker)
+            digest = sink.hasher.hexdigest() if sink.hasher is not None else None
+            try:
+                check_target(target, sink.count, digest, url)
+            except DownloadError as exc:
+                part.unlink(missing_ok=True)
+                if number == len(urls):
+                    raise
+                reason = str(exc).split(";")[0].replace(f" from {url}", "")
+                raise _Fatal(reason) from None  # a wrong copy: try the next URL
         except _Fatal as exc:
             failures.append(f"{url}: {exc}")
+            if number < len(urls):  # the one line a fall-through prints
+                log.warning("%s failed (%s); trying %s", url, exc, urls[number])
             continue
-        digest = sink.hasher.hexdigest() if sink.hasher is not None else None
-        try:
-            check_target(target, sink.count, digest, url)
-        except DownloadError:
-            part.unlink(missing_ok=True)
-            raise
         os.replace(part, path)
         write_record(path, digest)
         return "downloaded"

@@ -44,7 +44,7 @@ def is_url(name: str) -> bool:
 def mirror_urls(file: RemoteFile, mirror: str | None) -> tuple[str, ...]:
     """`BASE_URL/<file name>` for a mirror (server name first, then local name), else the URL."""
     if not mirror:
-        return (file.url,)
+        return file.urls
     base = mirror.rstrip("/")
     names = dict.fromkeys([file.remote_name, file.filename])
     return tuple(f"{base}/{urllib.parse.quote(name)}" for name in names)
