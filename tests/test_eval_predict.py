@@ -215,7 +215,7 @@ def test_eval_warns_when_frames_were_made_with_other_flow_settings(runner, cli, 
     args = ["--segments", "1", "--crops", "1"]
     result = _eval(runner, cli, data["flow_ckpt"], list_file, tmp_path / "s.npz", *args)
     assert result.exit_code == 0, result.output
-    assert "algo 'dis' vs 'farneback'" in _text(result.stderr)
+    assert "flow_algorithm 'dis' vs 'farneback'" in _text(result.stderr)
 
 
 def test_eval_reuses_an_up_to_date_score_file_unless_forced(data, tmp_path, monkeypatch):

@@ -132,7 +132,7 @@ def test_flow_settings_round_trip_through_the_frames_folder(tmp_path):
     assert load_flow_settings(tmp_path) is None
     save_flow_settings(tmp_path, FlowConfig(algo="farneback", short_side=128, bound=15))
     settings = load_flow_settings(tmp_path)
-    assert settings["algo"] == "farneback" and settings["bound"] == 15.0
+    assert settings["flow_algorithm"] == "farneback" and settings["bound"] == 15.0
     assert settings["size"] is None and settings["short_side"] == 128 and settings["step"] == 1
 
 

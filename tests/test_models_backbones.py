@@ -7,9 +7,10 @@ import torch
 from torch import nn
 
 from tsncli.errors import UsageError
+from tsncli.modality import input_channels
 from tsncli.models.backbones import BACKBONES, create_backbone, get_backbone
 from tsncli.models.normalize import CONVENTIONS
-from tsncli.models.tsn import TSN, input_channels
+from tsncli.models.tsn import TSN
 
 torch.set_num_threads(1)
 

@@ -15,9 +15,10 @@ from caffe_fixtures import (
 )
 
 from tsncli.errors import DataError, UsageError
+from tsncli.frame_settings import FrameSettings
 from tsncli.models.bninception import caffe_to_module_name
 from tsncli.models.caffemodel import parse_caffemodel, read_caffemodel
-from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoint
+from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoint, read_meta
 from tsncli.models.convert import convert_caffe
 
 torch.set_num_threads(1)
@@ -103,7 +104,9 @@ def test_v1_flow_model_with_legacy_dims_converts_as_flow(tmp_path):
     ckpt = load_checkpoint(tmp_path / "flow.pt")
     assert ckpt["meta"]["class_names"] == ["Walk", "Run", "Jump"]
     assert ckpt["meta"]["num_segments"] == 25
-    assert ckpt["meta"]["flow"] == {"algo": "tvl1", "bound": 20, "size": [340, 256]}
+    frames = read_meta(ckpt).frames
+    assert frames == FrameSettings(size=(340, 256), flow_algorithm="tvl1", bound=20.0)
+    assert ckpt["meta"]["frames"]["size"] == "340x256"  # one shape: the one parse_size reads
     conv1 = ckpt["state_dict"]["backbone.conv1_7x7_s2.weight"]
     assert torch.equal(conv1, torch.from_numpy(layers[0][2][0]))
 

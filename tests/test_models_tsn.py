@@ -7,15 +7,9 @@ import torch
 from torch import nn
 
 from tsncli.errors import UsageError
+from tsncli.modality import default_new_length, input_channels, input_frames
 from tsncli.models.consensus import CONSENSUS, create_consensus
-from tsncli.models.tsn import (
-    TSN,
-    cross_modality_conv,
-    default_new_length,
-    input_channels,
-    input_frames,
-    parameter_groups,
-)
+from tsncli.models.tsn import TSN, cross_modality_conv, parameter_groups
 
 torch.set_num_threads(1)
 

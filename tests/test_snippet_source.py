@@ -58,7 +58,7 @@ def test_video_source_settings_round_trip_for_checkpoints(video_list):
     path, records = video_list
     source = create_snippet_source(path, records, "flow", "farneback")
     settings = source.settings(records)
-    assert settings["source"] == "videos" and settings["flow_on_the_fly"] == "farneback"
+    assert settings["source"] == "videos" and settings["flow_algorithm"] == "farneback"
     again = VideoFileSource.from_settings(settings)
     assert (again.size, again.short_side, again.flow_algo) == ((24, 20), None, "farneback")
 

@@ -65,7 +65,7 @@ def test_checkpoint_describes_itself_and_holds_training_state(lists, tmp_path):
     assert meta["arch"] == "tiny" and meta["modality"] == "rgb" and meta["num_segments"] == 2
     assert meta["class_names"] == ["class0", "class1", "class2"]
     assert meta["crop_size"] == 24 and meta["config"]["lr"] == 0.001
-    assert meta["input_order"] == "rgb" and meta["epoch"] == 1 and meta["flow"] is None
+    assert meta["frames"] is None and ckpt["epoch"] == 1
     assert {"optimizer", "scheduler", "scaler", "epoch", "rng", "best_metric"} <= set(ckpt)
     model, _ = create_model_from_checkpoint(ckpt)
     assert model.num_classes == 3
@@ -92,7 +92,7 @@ def test_flow_training_reads_stacked_frames_and_records_flow_settings(lists, tmp
     finally:
         (lists.parent / "frames" / "flow_config.yaml").unlink()
     meta = load_checkpoint(result.last_checkpoint)["meta"]
-    assert meta["new_length"] == 2 and meta["flow"]["algo"] == "tvl1"
+    assert meta["new_length"] == 2 and meta["frames"]["flow_algorithm"] == "tvl1"
     assert result.history[0]["lr"] == pytest.approx(0.005)  # base lr, not conv1's 5x
 
 

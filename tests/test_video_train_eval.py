@@ -49,7 +49,7 @@ def test_train_eval_and_predict_from_video_lists(runner, cli, video_lists, tmp_p
     assert result.exit_code == 0, result.output
     ckpt = tmp_path / "run" / "last.pt"
     meta = torch.load(ckpt, map_location="cpu", weights_only=False)["meta"]
-    assert meta["flow"]["source"] == "videos" and meta["flow"]["size"] == "24x20"
+    assert meta["frames"]["source"] == "videos" and meta["frames"]["size"] == "24x20"
 
     scores = tmp_path / "scores.npz"
     args = ["eval", str(ckpt), "--list", str(video_lists / "custom_rgb_val_split_1.txt")]
@@ -79,8 +79,7 @@ def test_flow_on_the_fly_trains_and_is_recorded_for_predict(runner, cli, video_l
     assert result.exit_code == 0, result.output
     ckpt = tmp_path / "run" / "last.pt"
     meta = torch.load(ckpt, map_location="cpu", weights_only=False)["meta"]
-    assert meta["flow_on_the_fly"] == "farneback"
-    assert meta["flow"]["flow_on_the_fly"] == "farneback"
+    assert meta["frames"]["flow_algorithm"] == "farneback"
     video = read_list(video_lists / "custom_flow_val_split_1.txt")[0].path
     result = runner.invoke(
         cli,

@@ -14,6 +14,7 @@ import posixpath
 import shutil
 import stat
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -21,7 +22,6 @@ from typing import IO, Any
 import rarfile
 
 from tsncli.errors import DataError
-from tsncli.progress import ProgressFn, Tracker
 
 ARCHIVE_SUFFIXES = (".rar", ".zip")
 COPY_BYTES = 1 << 20
@@ -29,6 +29,8 @@ INSTALL_HINT = (
     "install a RAR tool and rerun: `apt-get install unar` (or unrar, 7zip, libarchive-tools "
     "for bsdtar; macOS: `brew install unar`)"
 )
+
+MemberProgress = Callable[[int, int], None]  # (members done, members total)
 
 
 @dataclass(frozen=True)
@@ -212,13 +214,12 @@ def extract_archive(
     dest: str | os.PathLike[str],
     *,
     force: bool = False,
-    on_progress: ProgressFn | None = None,
+    on_progress: MemberProgress | None = None,
 ) -> str:
     """Safely extract a RAR or ZIP into `dest`; return `extracted` or `skipped` (done before).
 
     All members are checked first; extraction goes to a temporary folder inside `dest`, which
-    is merged into `dest` only when every member is written. Progress counts members, under
-    the archive's name.
+    is merged into `dest` only when every member is written.
     """
     archive, dest = Path(archive), Path(dest)
     if not force and is_unpacked(archive, dest):
@@ -230,10 +231,11 @@ def extract_archive(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            tracker = Tracker(on_progress, archive.name, len(reader.members))
+            total = len(reader.members)
             for done, member in enumerate(reader.members, 1):
                 _write_member(reader, member, tmp)
-                tracker.update(done)
+                if on_progress:
+                    on_progress(done, total)
             for child in list(tmp.iterdir()):
                 _merge_move(child, dest / child.name)
         finally:

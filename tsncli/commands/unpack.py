@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example
-from tsncli.commands._progress import ProgressView
+from tsncli.commands._common import example, named_progress
 from tsncli.errors import UsageError
 
 log = logging.getLogger("tsncli.unpack")
@@ -31,11 +30,12 @@ def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
     for raw in paths:
         if not Path(raw).is_file():
             raise UsageError(f"{raw}: no such archive; give ucf101, hmdb51 or a .rar/.zip path")
-    with ProgressView() as show:
+    with named_progress() as on_progress:
         for raw in paths:
             archive = Path(raw)
             folder = dest or archive.with_suffix("")
-            status = extract_archive(archive, folder, force=force, on_progress=show)
+            callback = (lambda d, t, n=archive.name: on_progress(n, d, t)) if on_progress else None
+            status = extract_archive(archive, folder, force=force, on_progress=callback)
             log.info("%s: %s -> %s", status, archive, folder)
             typer.echo(str(folder))
 
@@ -72,8 +72,8 @@ def unpack_command(
         return
     from tsncli.acquire.unpack import unpack_dataset
 
-    with ProgressView() as show:
-        summary = unpack_dataset(target, archives, dest, force=force, on_progress=show)
+    with named_progress() as on_progress:
+        summary = unpack_dataset(target, archives, dest, force=force, on_progress=on_progress)
     for part in summary.skipped:
         log.info("%s/ already unpacked (use --force to redo)", part)
     log.info(

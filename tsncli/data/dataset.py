@@ -17,10 +17,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tsncli.data import sampling, transforms
-from tsncli.data.frames import channels_per_frame, frame_templates, load_snippets, read_frames
+from tsncli.data.frames import frame_templates, load_snippets, read_frames
 from tsncli.errors import DataError, UsageError
 from tsncli.lists.listfile import VideoRecord
-from tsncli.models.tsn import input_frames
+from tsncli.modality import channels_per_frame, input_frames
 
 MODES = ("train", "val", "test")
 
@@ -31,7 +31,7 @@ class TSNDataset(Dataset):
     train: random offset per segment + multi-scale crop + flip; val: segment centres + centre
     crop; test: `num_segments` evenly spaced snippets and `test_crops` crops
     (item shape (N, S, C*L, H, W)). Items are `(clip, label)`. `new_length` is the model's L;
-    RGB-diff reads L + 1 frames per snippet (`tsncli.models.tsn.input_frames`).
+    RGB-diff reads L + 1 frames per snippet (`tsncli.modality.input_frames`).
 
     `source` decodes the frames: None reads dense_flow folders (`tsncli.data.frames`); any
     object with `read_frames(record, indices, modality)` and `load_snippets(...)` (e.g. a video

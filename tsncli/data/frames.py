@@ -13,26 +13,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tsncli.errors import DataError, UsageError
+from tsncli.errors import DataError
 from tsncli.lists.listfile import VideoRecord
+from tsncli.modality import check_modality
 
 RGB_TEMPLATE = "img_{:05d}.jpg"
 FLOW_TEMPLATES = ("flow_x_{:05d}.jpg", "flow_y_{:05d}.jpg")
-MODALITIES = ("rgb", "flow", "rgbdiff")
 
 
 def frame_templates(modality: str) -> tuple[str, ...]:
     """File-name templates read per frame: ("img_...",) or ("flow_x_...", "flow_y_...")."""
     if modality == "flow":
         return FLOW_TEMPLATES
-    if modality in ("rgb", "rgbdiff"):
-        return (RGB_TEMPLATE,)
-    raise UsageError(f"unknown modality {modality!r}; use one of: {', '.join(MODALITIES)}")
-
-
-def channels_per_frame(modality: str) -> int:
-    """Channels one frame contributes: 3 for RGB and RGB-diff, 2 (x, y) for flow."""
-    return 2 if modality == "flow" else 3 if modality in ("rgb", "rgbdiff") else 0
+    check_modality(modality)
+    return (RGB_TEMPLATE,)
 
 
 def read_image(path: str, grayscale: bool) -> np.ndarray:

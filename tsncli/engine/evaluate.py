@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +29,10 @@ from tsncli.engine.inference import load_scorer
 from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
-from tsncli.lists.listfile import VideoRecord, read_list
+from tsncli.frame_settings import DEFAULT_ALGORITHM, describe_mismatch, resolve_frame_settings
+from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
+from tsncli.models.checkpoint import read_meta
 from tsncli.parallel import current_device, resolve_devices, run_pool
-from tsncli.progress import ProgressFn, Tracker
 
 log = logging.getLogger("tsncli.engine.evaluate")
 
@@ -153,14 +154,12 @@ def _video_source(list_file: Path, records: list[VideoRecord], meta: dict, worke
     """None for frame-folder lists; for video lists (`# tsn-list: kind=videos`), the sparse
     decoding source training uses, with the checkpoint's on-the-fly flow algorithm."""
     from tsncli.data.snippet_source import FLOW_ON_THE_FLY, create_snippet_source
-    from tsncli.lists.listfile import read_list_header
 
     if read_list_header(list_file).get("kind", "frames") != "videos":
         return None
     algo = None
     if meta["modality"] == "flow":
-        trained = meta.get("flow") or {}
-        algo = trained.get("flow_on_the_fly") or trained.get("algo") or "tvl1"
+        algo = resolve_frame_settings(meta.get("frames")).flow_algorithm or DEFAULT_ALGORITHM
         if algo not in FLOW_ON_THE_FLY:
             raise UsageError(
                 f"{list_file} lists videos, but this flow model was trained on {algo} flow, too "
@@ -170,15 +169,21 @@ def _video_source(list_file: Path, records: list[VideoRecord], meta: dict, worke
     return create_snippet_source(list_file, records, meta["modality"], algo, workers=workers)
 
 
-def _warn_on_flow_mismatch(meta: dict, frames_dir: Path) -> None:
-    """Frames made with other flow settings than the model was trained on hurt silently."""
-    from tsncli.flow.extract import load_flow_settings
+def _warn_on_flow_mismatch(meta: dict, list_file: Path, frames_dir: Path) -> None:
+    """Frames made with other settings than the model was trained on hurt silently: compare
+    the checkpoint's record with the frames folder's flow_config.yaml (or a video list's
+    header, decoded with the model's own flow algorithm)."""
+    from tsncli.flow.extract import load_frames_settings
 
-    trained, frames = meta.get("flow") or {}, load_flow_settings(frames_dir) or {}
-    keys = ("algo", "bound", "size", "short_side", "step")
-    differ = [k for k in keys if k in trained and k in frames and trained[k] != frames[k]]
+    trained = read_meta(meta).frames
+    header = read_list_header(list_file)
+    if header.get("kind") == "videos":
+        actual = resolve_frame_settings(trained, list_header=header) if trained else None
+    else:
+        actual = load_frames_settings(frames_dir)
+    differ = describe_mismatch(trained, actual, meta["modality"])
     if differ:
-        detail = ", ".join(f"{k} {frames[k]!r} vs {trained[k]!r}" for k in differ)
+        detail = ", ".join(differ)
         log.warning(
             "frames in %s were extracted with other settings than the model was trained on "
             "(%s); accuracy may suffer",
@@ -243,12 +248,12 @@ def evaluate(
     frames_root: str | os.PathLike[str] | None = None,
     gpus: int = 0,
     workers: int = 1,
-    on_progress: ProgressFn | None = None,
+    on_progress: Callable[[int], None] | None = None,
     force: bool = False,
 ) -> EvalResult:
     """Test `checkpoint` on every video of `list_file`; save the score file; return metrics.
 
-    Progress: the task `testing`, in videos, advanced as each shard finishes. An
+    `on_progress(n)` is called with the number of videos each finished shard covered. An
     existing score file made by the same run (checkpoint, list, settings) is reused unless
     `force`.
     """
@@ -259,8 +264,6 @@ def evaluate(
     ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)
     meta = load_checkpoint(ckpt_path)["meta"]  # fails early with a clear message
     records = read_list(list_path, frames_root)
-    tracker = Tracker(on_progress, "testing", len(records))
-    tracker.start()
     num_classes = int(meta["num_classes"])
     bad = [r for r in records if not 0 <= r.label < num_classes]
     if bad:
@@ -268,7 +271,7 @@ def evaluate(
             f"{list_path}: label {bad[0].label} of {bad[0].path} is outside the checkpoint's "
             f"{num_classes} classes; was the list made for another dataset?"
         )
-    _warn_on_flow_mismatch(meta, Path(records[0].path).parent)
+    _warn_on_flow_mismatch(meta, list_path, Path(records[0].path).parent)
     devices = resolve_devices(gpus)
     n_workers = len(devices) if devices else max(1, workers)
     source = _video_source(list_path, records, meta, n_workers)
@@ -276,7 +279,8 @@ def evaluate(
     done = None if force else _finished_output(out, fingerprint)
     if done is not None:
         log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
-        tracker.update(len(records))
+        if on_progress:
+            on_progress(len(records))
         metrics = compute_metrics(done.scores, done.labels, num_classes)
         return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
     shard_dir = out.with_name(out.name + ".shards")
@@ -288,7 +292,8 @@ def evaluate(
         path = shard_dir / f"shard_{start:07d}.npz"
         if _finished(path):
             resumed += 1
-            tracker.advance(len(records[start : start + size]))
+            if on_progress:
+                on_progress(len(records[start : start + size]))
             continue
         chunk = tuple(records[start : start + size])
         tasks.append(ShardTask(start, chunk, str(ckpt_path), settings, str(path), source))
@@ -298,7 +303,8 @@ def evaluate(
     for _, summary in run_pool(
         run_shard, tasks, workers=n_workers, devices=devices, threads_per_worker=threads
     ):
-        tracker.advance(summary["count"])
+        if on_progress:
+            on_progress(summary["count"])
     return _merge(shard_dir, out, meta, fingerprint, settings, resumed)
 
 
@@ -321,7 +327,7 @@ def _merge(
         "segments": st.segments,
         "crops": st.crops,
         "crop_size": meta.get("crop_size"),
-        "flow": meta.get("flow"),
+        "frames": meta.get("frames"),
         "failed_videos": [v for v, _ in failures],
         "run": run,
     }

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from tsncli.data import transforms
+from tsncli.modality import input_frames
 from tsncli.models.normalize import Normalize
-from tsncli.models.tsn import input_frames
 
 IMAGES_PER_FORWARD_CPU = 50
 IMAGES_PER_FORWARD_CUDA = 1000

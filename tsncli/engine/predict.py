@@ -5,7 +5,7 @@ Video files are decoded with the frame size, step, flow algorithm and bound stor
 checkpoint (the `tsn flow` settings it was trained with). Only the frames and flow pairs the
 snippets use are kept, each passed through the same JPEG encoding `tsn flow` writes to disk, so
 a prediction equals `tsn eval` on that video's extracted frames. Checkpoints trained on video
-lists (`meta["flow"]["source"] == "videos"`) decode sparsely like their training loader did,
+lists (`meta["frames"]["source"] == "videos"`) decode sparsely like their training loader did,
 with no JPEG round trip and their recorded on-the-fly flow.
 """
 
@@ -27,9 +27,10 @@ from tsncli.engine.inference import Scorer, load_scorer
 from tsncli.engine.scores import ScoreFile
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import create_flow_fn
-from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
-from tsncli.flow.extract import DEFAULT_SIZE, JPEG_QUALITY
-from tsncli.video.decode import iter_video_frames, parse_size, probe_video
+from tsncli.flow.encoding import encode_flow
+from tsncli.flow.extract import JPEG_QUALITY
+from tsncli.frame_settings import DEFAULT_ALGORITHM, resolve_frame_settings
+from tsncli.video.decode import iter_video_frames, probe_video
 
 
 @dataclass
@@ -84,15 +85,13 @@ def _jpeg_roundtrip(image: np.ndarray, flags: int) -> np.ndarray:
 
 
 def _frame_settings(meta: dict[str, Any]) -> dict[str, Any]:
-    flow = meta.get("flow") or {}
-    short_side = flow.get("short_side")
-    size = None if short_side else parse_size(flow.get("size") or DEFAULT_SIZE)
+    frames = resolve_frame_settings(meta.get("frames"))  # any recorded shape; TSN's defaults
     return {
-        "size": size,
-        "short_side": short_side,
-        "step": int(flow.get("step") or 1),
-        "algo": flow.get("algo") or "tvl1",
-        "bound": float(flow.get("bound") or DEFAULT_BOUND),
+        "size": frames.size,
+        "short_side": frames.short_side,
+        "step": frames.step,
+        "algo": frames.flow_algorithm or DEFAULT_ALGORITHM,
+        "bound": frames.bound,
     }
 
 
@@ -150,7 +149,7 @@ def _sparse_video_group(path: str, scorer: Scorer, segments: int) -> tuple[np.nd
     from tsncli.lists.listfile import VideoRecord
     from tsncli.video.index import index_video
 
-    source = VideoFileSource.from_settings(scorer.meta["flow"])
+    source = VideoFileSource.from_settings(scorer.meta["frames"])
     entry = index_video(path)
     source.keyframes = {entry.path: entry.keyframes}
     flow = scorer.modality == "flow"
@@ -174,7 +173,7 @@ def _folder_group(path: str, scorer: Scorer, segments: int) -> tuple[np.ndarray,
 def _score_one(
     path: str, scorer: Scorer, segments: int, crops: int
 ) -> tuple[np.ndarray, list[int]]:
-    from_videos = (scorer.meta.get("flow") or {}).get("source") == "videos"
+    from_videos = resolve_frame_settings(scorer.meta.get("frames")).source == "videos"
     load = _sparse_video_group if from_videos else _video_group
     load = _folder_group if Path(path).is_dir() else load
     group, indices = load(path, scorer, segments)

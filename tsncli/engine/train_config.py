@@ -12,17 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tsncli.errors import UsageError
+from tsncli.modality import check_modality, default_dropout, default_new_length
 
-MODALITIES = ("rgb", "flow", "rgbdiff")
 SCHEDULES = ("step", "cosine")
 BN_MODES = ("partial", "frozen", "full")
 AMP_DTYPES = ("bf16", "fp16")
 
-# The paper's per-modality defaults (TSN-FACTS.md): base lr, dropout, gradient-norm clip.
+# The paper's per-modality training defaults (TSN-FACTS.md): base lr, gradient-norm clip;
+# dropout and new_length come from `tsncli.modality`.
 _MODALITY_DEFAULTS = {
-    "rgb": {"lr": 0.001, "dropout": 0.8, "clip_grad": 40.0},
-    "rgbdiff": {"lr": 0.001, "dropout": 0.8, "clip_grad": 40.0},
-    "flow": {"lr": 0.005, "dropout": 0.7, "clip_grad": 20.0},
+    "rgb": {"lr": 0.001, "clip_grad": 40.0},
+    "rgbdiff": {"lr": 0.001, "clip_grad": 40.0},
+    "flow": {"lr": 0.005, "clip_grad": 20.0},
 }
 
 
@@ -70,10 +71,7 @@ class TrainConfig:
     tensorboard: bool = True  # write events when tensorboard is installed
 
     def __post_init__(self) -> None:
-        if self.modality not in MODALITIES:
-            raise UsageError(
-                f"unknown modality {self.modality!r}; use one of: {', '.join(MODALITIES)}"
-            )
+        check_modality(self.modality)
         for name, choices in (
             ("lr_schedule", SCHEDULES),
             ("bn", BN_MODES),
@@ -102,7 +100,9 @@ class TrainConfig:
         defaults = _MODALITY_DEFAULTS[self.modality]
         values = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         if self.new_length is None:
-            values["new_length"] = 1 if self.modality == "rgb" else 5
+            values["new_length"] = default_new_length(self.modality)
+        if self.dropout is None:
+            values["dropout"] = default_dropout(self.modality)
         if self.out is None:
             values["out"] = str(
                 Path("runs") / f"{self.dataset}_{self.modality}_split{self.split}_{self.arch}"

@@ -24,22 +24,29 @@ from typing import Any
 
 import cv2
 import numpy as np
-import yaml
 
 from tsncli import __version__
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS, create_flow_fn
 from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
-from tsncli.fsutil import atomic_dir, atomic_write_text
+from tsncli.frame_settings import DEFAULT_SIZE as FRAME_SIZE
+from tsncli.frame_settings import (
+    FrameSettings,
+    format_size,
+    load_frame_settings,
+    read_settings_file,
+    save_frame_settings,
+)
+from tsncli.fsutil import atomic_dir
 from tsncli.video.decode import VIDEO_EXTENSIONS, check_size_options, iter_video_frames, parse_size
 
 log = logging.getLogger("tsncli.flow")
 
-MODALITIES = ("rgb", "flow", "both")
-DEFAULT_SIZE = "340x256"
+EXTRACT_OUTPUTS = ("rgb", "flow", "both")  # what `tsn flow --modality` writes
+DEFAULT_SIZE = format_size(FRAME_SIZE)
 FLOW_CONFIG_FILE = "flow_config.yaml"
 # The settings that change the files; a frames folder must not mix two sets of them.
-SETTING_KEYS = ("algo", "modality", "size", "short_side", "bound", "step")
+SETTING_KEYS = (*FrameSettings().to_dict(), "modality")
 JPEG_QUALITY = 95  # OpenCV's (and dense_flow's) default
 _INTERRUPTED = False  # set in a spawned worker after Ctrl-C
 
@@ -60,7 +67,7 @@ class FlowConfig:
     ext: tuple[str, ...] = VIDEO_EXTENSIONS
 
     def __post_init__(self) -> None:
-        if self.modality not in MODALITIES:
+        if self.modality not in EXTRACT_OUTPUTS:
             raise UsageError(f"unknown modality {self.modality!r}; use one of: rgb, flow, both")
         FLOW_ALGORITHMS.get(self.algo)  # unknown names list the valid ones
         check_size_options(self.size, self.short_side)
@@ -76,42 +83,47 @@ class FlowConfig:
             return None
         return parse_size(self.size or DEFAULT_SIZE)
 
+    @property
+    def frame_settings(self) -> FrameSettings:
+        """The record of how these frames are made (checkpoints and eval read it back)."""
+        return FrameSettings(
+            size=self.frame_size,
+            short_side=self.short_side,
+            step=self.step,
+            flow_algorithm=self.algo,
+            bound=self.bound,
+            source="frames",
+        )
+
     def settings(self) -> dict[str, Any]:
-        """The resolved settings saved as OUT/flow_config.yaml."""
-        return {
-            "algo": self.algo,
-            "modality": self.modality,
-            "size": None if self.short_side is not None else (self.size or DEFAULT_SIZE),
-            "short_side": self.short_side,
-            "bound": float(self.bound),
-            "step": int(self.step),
-        }
+        """The resolved settings saved as OUT/flow_config.yaml: the frame settings + modality."""
+        return {**self.frame_settings.to_dict(), "modality": self.modality}
 
 
 def save_flow_settings(frames_dir: str | Path, config: FlowConfig) -> Path:
     """Write OUT/flow_config.yaml (settings plus a note on the layout), atomically."""
-    data = dict(config.settings())
-    data["layout"] = "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)"
-    data["counts"] = "N frames -> (N-1)//step+1 images, (N-1)//step flows"
-    data["tsn_version"] = __version__
-    path = Path(frames_dir) / FLOW_CONFIG_FILE
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
-    return path
+    extra = {
+        "modality": config.modality,
+        "layout": "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)",
+        "counts": "N frames -> (N-1)//step+1 images, (N-1)//step flows",
+        "tsn_version": __version__,
+    }
+    return save_frame_settings(Path(frames_dir) / FLOW_CONFIG_FILE, config.frame_settings, extra)
 
 
 def load_flow_settings(frames_dir: str | Path) -> dict[str, Any] | None:
-    """The flow settings a frames folder was made with (algo, bound, size, short_side, step,
-    modality, ...), read from `<frames_dir>/flow_config.yaml`; None if it has none."""
-    path = Path(frames_dir) / FLOW_CONFIG_FILE
-    if not path.is_file():
+    """`<frames_dir>/flow_config.yaml` in the current shape (`FlowConfig.settings()`), whichever
+    tsn wrote it; None if there is none."""
+    frames = load_frame_settings(Path(frames_dir) / FLOW_CONFIG_FILE)
+    if frames is None:
         return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        raise DataError(f"{path} is not valid YAML; delete it and rerun `tsn flow`") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path} is not a mapping; delete it and rerun `tsn flow`")
-    return data
+    data = read_settings_file(Path(frames_dir) / FLOW_CONFIG_FILE) or {}
+    return {**frames.to_dict(), "modality": data.get("modality", "both")}
+
+
+def load_frames_settings(frames_dir: str | Path) -> FrameSettings | None:
+    """The FrameSettings a frames folder was made with (its flow_config.yaml); None if unknown."""
+    return load_frame_settings(Path(frames_dir) / FLOW_CONFIG_FILE)
 
 
 @dataclass(frozen=True)

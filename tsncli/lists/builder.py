@@ -12,12 +12,14 @@ import dataclasses
 import logging
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tsncli.config import save_config
 from tsncli.errors import DataError, UsageError
+from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
 from tsncli.lists.custom_split import read_split_csv, scan_video_root, stratified_split
 from tsncli.lists.frame_index import FrameIndex
 from tsncli.lists.listfile import (
@@ -29,16 +31,17 @@ from tsncli.lists.listfile import (
 )
 from tsncli.lists.splits import DATASETS, ParsedSplits, load_official_splits
 from tsncli.lists.video_lists import VideoFileFinder
-from tsncli.progress import ProgressEvent, ProgressFn
+from tsncli.modality import LIST_MODALITIES
 from tsncli.video.decode import check_size_options
 
 log = logging.getLogger("tsncli.lists")
 
-MODALITIES = ("rgb", "flow")
 SUBSETS = ("train", "val")
 SOURCES = ("frames", "videos")
 PATTERNS = {"rgb": "img_*", "flow": "flow_x_*"}
 SHOW = 5  # names quoted in an error before "..."
+
+ProgressFn = Callable[[int, int], None]
 
 
 def _as_tuple(value: Any, kind: type) -> tuple | None:
@@ -59,7 +62,7 @@ class ListsConfig:
     splits: str | None = None  # default data/<dataset>/splits (where `tsn unpack` puts them)
     out: str = "data"
     split: tuple[int, ...] | None = None  # None = every split the split folder holds
-    modality: tuple[str, ...] = MODALITIES
+    modality: tuple[str, ...] = LIST_MODALITIES
     shuffle: bool = False
     seed: int = 0
     allow_missing: bool = False
@@ -78,7 +81,7 @@ class ListsConfig:
         modality = _as_tuple(self.modality, str) or ()
         object.__setattr__(self, "split", split)
         object.__setattr__(self, "modality", modality)
-        if not modality or any(m not in MODALITIES for m in modality):
+        if not modality or any(m not in LIST_MODALITIES for m in modality):
             raise UsageError(f"--modality takes rgb, flow or rgb,flow; got {','.join(modality)}")
         if split is not None and (not split or any(k < 1 for k in split)):
             raise UsageError("--split takes split numbers like 1 or 1,2,3")
@@ -102,11 +105,12 @@ class ListsConfig:
         if self.source != "videos":
             return None
         header = {"kind": "videos", "index": f"{self.prefix}_video_index.json"}
-        if self.short_side is not None:
-            header["short_side"] = str(self.short_side)
-        else:
-            header["size"] = self.size or "340x256"
-        return header
+        return header | self.frame_settings().header_fields()
+
+    def frame_settings(self) -> FrameSettings:
+        """How the loader decodes a video list's videos (size or short side; all frames)."""
+        size = None if self.short_side is not None else (self.size or DEFAULT_SIZE)
+        return FrameSettings(size=size, short_side=self.short_side, source=self.source)
 
     @property
     def splits_dir(self) -> Path:
@@ -178,7 +182,7 @@ def _match_folders(
             if name != video_id:
                 case_only.append((video_id, name))
         if on_progress is not None:
-            on_progress(ProgressEvent("counting frames", done, len(ids)))
+            on_progress(done, len(ids))
     if case_only:
         first, folder = case_only[0]
         log.info(

@@ -1,18 +1,20 @@
-"""Self-describing TSN checkpoints: save atomically, load, and rebuild the model from meta alone.
+"""Self-describing TSN checkpoints: the typed meta, atomic save, load, and the model rebuilt from
+meta alone.
 
 File layout (a torch.save'd dict):
     {"format": "tsn-checkpoint", "version": 1, "meta": {...}, "state_dict": {...}, **training_state}
-`meta` holds arch, modality, num_segments, new_length, num_classes, class_names, consensus,
-dropout, partial_bn, crop_size, input (the normalisation convention), flow (algo, bound, size or
-None), config and tsn_version. Training state (optimizer, scheduler, scaler, epoch, rng, ...)
-sits beside it under the caller's keys.
+`meta` is `CheckpointMeta.to_dict()`; older checkpoints (meta "flow", extra keys) still load.
+Training state (optimizer, scheduler, scaler, epoch, rng, ...) sits beside it under the
+caller's keys.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,11 @@ from torch import nn
 
 from tsncli import __version__
 from tsncli.errors import DataError, UsageError
+from tsncli.frame_settings import FrameSettings
 from tsncli.fsutil import atomic_path
+from tsncli.modality import check_modality, default_dropout
 from tsncli.models.backbones import get_backbone
-from tsncli.models.normalize import resolve_convention
+from tsncli.models.normalize import InputConvention, resolve_convention
 from tsncli.models.tsn import TSN, create_tsn, unwrap_model
 
 FORMAT = "tsn-checkpoint"
@@ -31,30 +35,88 @@ VERSION = 1
 _RESERVED = {"format", "version", "meta", "state_dict"}
 
 
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What a checkpoint says about its model and the frames it was trained on."""
+
+    arch: str
+    modality: str
+    num_classes: int
+    num_segments: int
+    new_length: int
+    class_names: tuple[str, ...]
+    consensus: str = "avg"
+    dropout: float | None = None  # None: the modality's default
+    partial_bn: bool = True
+    crop_size: int = 224
+    input: InputConvention | None = None  # None: the backbone's convention
+    frames: FrameSettings | None = None  # how the frames were made; None when unknown
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved training config
+    tsn_version: str = __version__  # the tsn that wrote the checkpoint
+
+    def __post_init__(self) -> None:
+        check_modality(self.modality)
+        if len(self.class_names) != self.num_classes:
+            raise UsageError(
+                f"{len(self.class_names)} class names for a model with {self.num_classes} "
+                "classes; pass the classes file the model was trained on"
+            )
+        set_ = object.__setattr__
+        set_(self, "class_names", tuple(str(n) for n in self.class_names))
+        if self.dropout is None:
+            set_(self, "dropout", default_dropout(self.modality))
+        if not isinstance(self.input, InputConvention):
+            set_(
+                self, "input", resolve_convention(self.input or get_backbone(self.arch).convention)
+            )
+        if self.frames is not None and not isinstance(self.frames, FrameSettings):
+            set_(self, "frames", FrameSettings.from_dict(self.frames))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `meta` mapping stored in the file (plain types only)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["class_names"] = list(self.class_names)
+        data["input"] = self.input.to_dict() if self.input else None
+        data["frames"] = self.frames.to_dict() if self.frames else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckpointMeta:
+        """Read any version's meta: "flow" is the old name of "frames"; keys nothing reads
+        (input_order, scale_size, dataset, split, frames_dir, epoch, ...) are dropped."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        if "frames" not in values and data.get("flow"):
+            values["frames"] = data["flow"]
+        if values.get("class_names") is None and "num_classes" in values:
+            values["class_names"] = [str(i) for i in range(int(values["num_classes"]))]
+        values.setdefault("tsn_version", "")
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise DataError(f"checkpoint meta is incomplete ({exc})") from None
+
+    def model_args(self) -> dict[str, Any]:
+        """The `create_tsn` arguments that rebuild this model."""
+        keys = ("arch", "num_classes", "modality", "num_segments", "new_length", "consensus")
+        args = {k: getattr(self, k) for k in keys}
+        return args | {"dropout": self.dropout, "partial_bn": self.partial_bn}
+
+
 def build_meta(model: nn.Module, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Merge the model's own description into `meta`; fill input convention and defaults."""
+    """`meta` (class names, frames, config, ...) completed by the model's own description and
+    checked by `CheckpointMeta`; returned as the stored mapping."""
     tsn = unwrap_model(model)
     if not isinstance(tsn, TSN):
         raise UsageError(f"save_checkpoint needs a TSN model, got {type(tsn).__name__}")
-    out = dict(meta or {})
-    out.update(tsn.describe())
-    names = out.get("class_names")
-    if names is None:
-        out["class_names"] = [str(i) for i in range(tsn.num_classes)]
-    elif len(names) != tsn.num_classes:
-        raise UsageError(
-            f"{len(names)} class names for a model with {tsn.num_classes} classes; "
-            "pass the classes file the model was trained on"
-        )
-    else:
-        out["class_names"] = [str(n) for n in names]
-    convention = out.get("input") or get_backbone(tsn.arch).convention
-    out["input"] = resolve_convention(convention).to_dict()
-    out.setdefault("crop_size", 224)
-    out.setdefault("flow", None)
-    out.setdefault("config", {})
-    out["tsn_version"] = __version__
-    return out
+    out = {**(meta or {}), **tsn.describe(), "tsn_version": __version__}
+    return CheckpointMeta.from_dict(out).to_dict()
+
+
+def read_meta(ckpt_or_meta: dict[str, Any]) -> CheckpointMeta:
+    """The typed meta of a loaded checkpoint (or of its `meta` mapping)."""
+    meta = ckpt_or_meta.get("meta", ckpt_or_meta)
+    return CheckpointMeta.from_dict(meta)
 
 
 def save_checkpoint(
@@ -127,6 +189,10 @@ def load_checkpoint(
     for key in ("meta", "state_dict"):
         if not isinstance(ckpt.get(key), dict):
             raise DataError(f"{p} is a damaged tsn checkpoint: '{key}' is missing")
+    try:
+        ckpt["meta"] = CheckpointMeta.from_dict(ckpt["meta"]).to_dict()  # old shapes -> current
+    except (DataError, UsageError) as exc:
+        raise DataError(f"{p} has a damaged meta: {exc}") from None
     return ckpt
 
 
@@ -135,11 +201,9 @@ def create_model_from_checkpoint(
 ) -> tuple[TSN, dict[str, Any]]:
     """Rebuild the TSN a checkpoint describes, load its weights, move it to `device`, eval mode."""
     ckpt = path_or_ckpt if isinstance(path_or_ckpt, dict) else load_checkpoint(path_or_ckpt)
-    meta = ckpt["meta"]
-    try:
-        model = create_tsn(**meta)
-    except TypeError as exc:
-        raise DataError(f"checkpoint meta is incomplete ({exc})") from None
+    typed = CheckpointMeta.from_dict(ckpt["meta"])
+    meta = typed.to_dict()
+    model = create_tsn(**typed.model_args())
     try:
         missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
     except RuntimeError as exc:  # shape mismatches

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from tsncli.errors import DataError, UsageError
+from tsncli.frame_settings import FrameSettings
 from tsncli.models.backbones import get_backbone
 from tsncli.models.bninception import caffe_to_module_name
 from tsncli.models.caffemodel import read_caffemodel
@@ -25,8 +26,9 @@ from tsncli.models.pretrained import extract_state_dict, load_foreign_file
 from tsncli.models.tsn import TSN, create_tsn
 
 # The frames the released TSN models were trained on (dense_flow, TSN-FACTS.md).
-TSN_FLOW = {"algo": "tvl1", "bound": 20, "size": [340, 256]}
-_DROPOUT = {"rgb": 0.8, "flow": 0.7, "rgbdiff": 0.8}
+TSN_FLOW = FrameSettings(
+    size=(340, 256), step=1, flow_algorithm="tvl1", bound=20.0, source="frames"
+)
 
 
 @dataclasses.dataclass
@@ -158,16 +160,14 @@ def convert_caffe(
     modality, new_length = infer_modality(conv1.blobs[0].shape[1], modality)
     num_classes = int(fcs[0].blobs[-1].size)
     names = read_class_names(classes, num_classes)
-    model = create_tsn(
-        "bninception", num_classes, modality, num_segments, new_length, dropout=_DROPOUT[modality]
-    )
+    model = create_tsn("bninception", num_classes, modality, num_segments, new_length)
     tensors, unused = caffe_tensors(layers, set(model.state_dict()))
     _check_unused(unused, allow_unused, where)
     mapped = _fill(model, tensors, where)
     meta = {
         "class_names": names,
         "input": CONVENTIONS["caffe_bgr255"].to_dict(),
-        "flow": TSN_FLOW,
+        "frames": TSN_FLOW.to_dict(),
         "crop_size": 224,
         "config": {"source": "caffe", "source_file": Path(model_path).name},
     }
@@ -247,9 +247,7 @@ def convert_checkpoint(
         raise DataError(f"{where} has no {conv_key} or classifier; is it a {kind} {arch} TSN?")
     modality, new_length = infer_modality(tensors[conv_key].shape[1], modality)
     num_classes = tensors["fc.weight"].shape[0]
-    model = create_tsn(
-        arch, num_classes, modality, num_segments, new_length, dropout=_DROPOUT[modality]
-    )
+    model = create_tsn(arch, num_classes, modality, num_segments, new_length)
     model_keys = set(model.state_dict())
     unused += sorted(origin[k] for k in tensors if k not in model_keys)
     _check_unused(unused, False, where)

@@ -20,9 +20,10 @@ from torch import nn
 
 from tsncli.errors import UsageError
 from tsncli.fsutil import atomic_path
+from tsncli.modality import input_channels
 from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoint
 from tsncli.models.normalize import Normalize
-from tsncli.models.tsn import TSN, input_channels
+from tsncli.models.tsn import TSN
 
 FORMATS = ("torchscript", "onnx", "pt2")  # pt2: torch.export, the non-deprecated path
 

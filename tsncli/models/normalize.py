@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from tsncli.errors import UsageError
-
-MODALITIES = ("rgb", "flow", "rgbdiff")
+from tsncli.modality import check_modality
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +97,7 @@ class Normalize(nn.Module):
         input_order: str = "rgb",
     ) -> None:
         super().__init__()
-        if modality not in MODALITIES:
-            raise UsageError(f"unknown modality {modality!r}; use one of: {', '.join(MODALITIES)}")
+        check_modality(modality)
         if input_order not in ("rgb", "bgr"):
             raise UsageError(f"input_order must be 'rgb' or 'bgr', not {input_order!r}")
         self.modality = modality

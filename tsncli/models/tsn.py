@@ -10,7 +10,7 @@ Tensor contract (train, eval, predict and export all follow it):
     output  consensus logits (B, K); identity consensus returns per-snippet logits (B, S, K)
 
 S may differ from `num_segments` at test time (e.g. 25 snippets) for every consensus but
-`weighted`. `input_frames(modality, L)` says how many frames per snippet the loader reads.
+`weighted`. `tsncli.modality.input_frames(modality, L)`: frames per snippet the loader reads.
 """
 
 from __future__ import annotations
@@ -21,41 +21,17 @@ import torch
 from torch import nn
 
 from tsncli.errors import UsageError
+from tsncli.modality import (
+    backbone_channels,
+    check_modality,
+    default_dropout,
+    default_new_length,
+    input_channels,
+)
 from tsncli.models.backbones import BackboneSpec, get_backbone, set_submodule
 from tsncli.models.consensus import create_consensus
-from tsncli.models.normalize import MODALITIES
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-def default_new_length(modality: str) -> int:
-    """L per snippet: 1 frame for RGB, 5 for flow and RGB-diff (the paper's defaults)."""
-    check_modality(modality)
-    return 1 if modality == "rgb" else 5
-
-
-def input_frames(modality: str, new_length: int) -> int:
-    """Consecutive frames the loader reads per snippet: L, or L + 1 for RGB-diff."""
-    check_modality(modality)
-    return new_length + 1 if modality == "rgbdiff" else new_length
-
-
-def input_channels(modality: str, new_length: int) -> int:
-    """Channels per snippet in the model input (C*L in the contract above)."""
-    per_frame = 2 if modality == "flow" else 3
-    return per_frame * input_frames(modality, new_length)
-
-
-def backbone_channels(modality: str, new_length: int) -> int:
-    """Input channels of the backbone's first conv: 3L rgb/rgbdiff, 2L flow."""
-    check_modality(modality)
-    return (2 if modality == "flow" else 3) * new_length
-
-
-def check_modality(modality: str) -> None:
-    """Raise a UsageError naming the valid modalities for an unknown one."""
-    if modality not in MODALITIES:
-        raise UsageError(f"unknown modality {modality!r}; use one of: {', '.join(MODALITIES)}")
 
 
 def cross_modality_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
@@ -93,11 +69,12 @@ class TSN(nn.Module):
         arch: str = "resnet18",
         new_length: int | None = None,
         consensus: str = "avg",
-        dropout: float = 0.8,
+        dropout: float | None = None,
         partial_bn: bool = True,
     ) -> None:
         super().__init__()
         check_modality(modality)
+        dropout = default_dropout(modality) if dropout is None else dropout
         if num_classes < 1 or num_segments < 1:
             raise UsageError("num_classes and num_segments must be at least 1")
         if not 0.0 <= dropout < 1.0:
@@ -202,11 +179,12 @@ def create_tsn(
     num_segments: int = 3,
     new_length: int | None = None,
     consensus: str = "avg",
-    dropout: float = 0.8,
+    dropout: float | None = None,
     partial_bn: bool = True,
     **_ignored: Any,
 ) -> TSN:
-    """Build a TSN with random weights; extra keys (e.g. from checkpoint meta) are ignored."""
+    """Build a TSN with random weights (dropout None: the modality's default); extra keys (e.g.
+    from checkpoint meta) are ignored."""
     return TSN(
         num_classes=num_classes,
         num_segments=num_segments,
