@@ -13,15 +13,19 @@ os.environ.setdefault("NO_COLOR", "1")
 
 
 def pytest_runtest_setup(item):
-    """A test marked `reference(path)` skips when `path` is missing, but fails when CI=true."""
-    for mark in item.iter_markers("reference"):
-        path = Path(mark.args[0])
-        if path.exists():
-            continue
-        message = f"reference material {path} is missing (clone ../shared beside the repository)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true: {message}", pytrace=False)
-        pytest.skip(message)
+    """Marks from tests/reference.py: what a test needs skips it when missing, fails it in CI."""
+    missing = [
+        f"reference material {path} (clone ../shared beside the repository)"
+        for path in (Path(mark.args[0]) for mark in item.iter_markers("reference"))
+        if not path.exists()
+    ]
+    missing += [mark.args[1] for mark in item.iter_markers("needs") if not mark.args[0]]
+    if not missing:
+        return
+    message = "missing: " + "; ".join(missing)
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ class Served:
     fail_first: int = 0  # answer 500 this many times before serving
     requests: list[str | None] = field(default_factory=list)  # Range header of each request
     barrier: threading.Barrier | None = None  # wait here until other requests arrive
+    head: bool = False  # answer HEAD (else 405, as some hosts do)
+    content_type: str | None = None  # a Content-Type header to send (e.g. a host's HTML page)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -25,6 +27,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
+
+    def do_HEAD(self) -> None:
+        served: Served | None = self.server.files.get(self.path)  # type: ignore[attr-defined]
+        served_head = served is not None and served.head
+        self.send_response(200 if served_head else (404 if served is None else 405))
+        self.send_header("Content-Length", str(len(served.data)) if served_head else "0")
+        if served is not None and served.content_type:
+            self.send_header("Content-Type", served.content_type)
+        self.end_headers()
 
     def do_GET(self) -> None:
         served: Served | None = self.server.files.get(self.path)  # type: ignore[attr-defined]
@@ -58,6 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(200)
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
+        if served.content_type:
+            self.send_header("Content-Type", served.content_type)
         if served.ranges:
             self.send_header("Accept-Ranges", "bytes")
         self.end_headers()

@@ -181,8 +181,9 @@ def test_disk_full_keeps_the_part_file_and_says_so(server, tmp_path, monkeypatch
 def test_progress_reports_bytes_and_total(server, tmp_path):
     url = server.add("/a.bin", DATA)
     seen = []
-    download_file([url], Target(tmp_path / "a.bin"), on_progress=lambda d, t: seen.append((d, t)))
-    assert seen[-1] == (len(DATA), len(DATA))
+    download_file([url], Target(tmp_path / "a.bin"), on_progress=seen.append)
+    last = seen[-1]
+    assert (last.task, last.done, last.total, last.unit) == ("a.bin", len(DATA), len(DATA), "bytes")
 
 
 def test_adopt_links_a_verified_file_into_place(tmp_path):

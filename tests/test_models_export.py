@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 import pytest
 import torch
 import typer
+from reference import needs
 
 from tsncli.errors import UsageError
 from tsncli.models.checkpoint import create_model_from_checkpoint, save_checkpoint
@@ -45,9 +48,8 @@ def test_unknown_format_is_a_usage_error(flow_ckpt, tmp_path):
         export_model(flow_ckpt, tmp_path / "m.x", "tflite")
 
 
+@needs(find_spec("onnx") and find_spec("onnxruntime"), "onnx, onnxruntime (dev extra)")
 def test_onnx_round_trip_matches_pytorch(flow_ckpt, tmp_path):
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
     report = export_model(flow_ckpt, tmp_path / "m.onnx", "onnx", check=True)
     assert report.max_abs_diff < 1e-4
 

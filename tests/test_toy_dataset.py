@@ -122,8 +122,8 @@ def test_toy_rerun_is_a_no_op(tmp_path):
 def test_toy_interrupted_run_resumes_with_identical_bytes(tmp_path):
     _make(tmp_path / "whole")
 
-    def stop_after_five(done: int, total: int) -> None:
-        if done == 5:
+    def stop_after_five(event) -> None:
+        if event.done == 5:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

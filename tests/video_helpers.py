@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 from flow_helpers import shifted_frames
@@ -30,16 +31,9 @@ def make_video(
 
 
 def decode_all(path: Path) -> list[np.ndarray]:
-    """Every frame of a video, decoded from the start (the reference)."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
+    """Every frame of a video, decoded from the start with plain PyAV (the reference): BGR."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
 
 
 def box(kind: bytes, payload: bytes) -> bytes:

@@ -14,7 +14,6 @@ import posixpath
 import shutil
 import stat
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +21,7 @@ from typing import IO, Any
 import rarfile
 
 from tsncli.errors import DataError
+from tsncli.progress import ProgressFn, Tracker
 
 ARCHIVE_SUFFIXES = (".rar", ".zip")
 COPY_BYTES = 1 << 20
@@ -29,8 +29,6 @@ INSTALL_HINT = (
     "install a RAR tool and rerun: `apt-get install unar` (or unrar, 7zip, libarchive-tools "
     "for bsdtar; macOS: `brew install unar`)"
 )
-
-MemberProgress = Callable[[int, int], None]  # (members done, members total)
 
 
 @dataclass(frozen=True)
@@ -214,12 +212,13 @@ def extract_archive(
     dest: str | os.PathLike[str],
     *,
     force: bool = False,
-    on_progress: MemberProgress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> str:
     """Safely extract a RAR or ZIP into `dest`; return `extracted` or `skipped` (done before).
 
     All members are checked first; extraction goes to a temporary folder inside `dest`, which
-    is merged into `dest` only when every member is written.
+    is merged into `dest` only when every member is written. Progress counts members, under
+    the archive's name.
     """
     archive, dest = Path(archive), Path(dest)
     if not force and is_unpacked(archive, dest):
@@ -231,11 +230,10 @@ def extract_archive(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            total = len(reader.members)
+            tracker = Tracker(on_progress, archive.name, len(reader.members))
             for done, member in enumerate(reader.members, 1):
                 _write_member(reader, member, tmp)
-                if on_progress:
-                    on_progress(done, total)
+                tracker.update(done)
             for child in list(tmp.iterdir()):
                 _merge_move(child, dest / child.name)
         finally:

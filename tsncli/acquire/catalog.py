@@ -1,8 +1,9 @@
-"""The catalog of fetchable things (datasets, Caffe models, ImageNet weights) and where they live.
+"""The catalog of fetchable things (datasets, annotations, Caffe models, ImageNet weights).
 
-Entries are registered by name; `tsn fetch NAME` and shell completion read this registry.
-torchvision URLs and hash prefixes come from torchvision's own `*_Weights` enums, read lazily so
-that listing names (completion) never imports torchvision.
+Entries are registered by name; `tsn fetch NAME` and shell completion read this registry. Each
+file lists its URLs in the order they are tried; sizes and sha256 sums are the published ones
+(`checksum_source` names where), never computed here. torchvision URLs and hash prefixes come
+from torchvision's `*_Weights` enums, read lazily so completion never imports torchvision.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class RemoteFile:
     sha256: str | None = None  # full hex digest, checked when known
     hash_prefix: str | None = None  # leading hex digits of the sha256 (torchvision style)
     approx_bytes: int | None = None  # for display only when the exact size is unknown
+    mirrors: tuple[str, ...] = ()  # further URLs of the same file, tried in order after `url`
+    checksum_source: str | None = None  # where `size`/`sha256` were published
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every URL of this file, in the order `tsn fetch` tries them."""
+        return (self.url, *self.mirrors)
 
     @property
     def remote_name(self) -> str:
@@ -141,9 +149,12 @@ def _bninception_entry() -> CatalogEntry:
 
 
 _UCF = "https://www.crcv.ucf.edu"
-_HMDB = "http://serre-lab.clps.brown.edu/wp-content/uploads/2013/10"
+_HMDB = "serre-lab.clps.brown.edu/wp-content/uploads/2013/10"
 _TSN_BLOB = "https://yjxiong.blob.core.windows.net"
 GB = 1_000_000_000
+# TensorFlow Datasets' published size and sha256 of the UCF101 split ZIP (the URL is theirs):
+# github.com/tensorflow/datasets, tensorflow_datasets/url_checksums/ucf101.txt
+_TFDS_UCF101 = "TensorFlow Datasets url_checksums/ucf101.txt"
 
 
 def _ucf101() -> CatalogEntry:
@@ -152,26 +163,47 @@ def _ucf101() -> CatalogEntry:
         "dataset",
         "UCF101: 13320 videos, 101 classes (videos RAR + official splits ZIP)",
         (
-            RemoteFile("UCF101.rar", f"{_UCF}/data/UCF101/UCF101.rar", approx_bytes=int(6.5 * GB)),
+            RemoteFile(
+                "UCF101.rar",
+                f"{_UCF}/data/UCF101/UCF101.rar",
+                approx_bytes=int(6.5 * GB),
+                # the path FiftyOne's UCF101 downloader uses since the site moved
+                mirrors=(f"{_UCF}/datasets/human-actions/ucf101/UCF101.rar",),
+            ),
             RemoteFile(
                 "UCF101TrainTestSplits-RecognitionTask.zip",
-                f"{_UCF}/wp-content/uploads/2019/03/UCF101TrainTestSplits-RecognitionTask.zip",
-                approx_bytes=110_000,
+                f"{_UCF}/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip",
+                size=113_943,
+                sha256="5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27",
+                checksum_source=_TFDS_UCF101,
+                mirrors=(
+                    f"{_UCF}/wp-content/uploads/2019/03/UCF101TrainTestSplits-RecognitionTask.zip",
+                ),
             ),
         ),
     )
 
 
 def _hmdb51() -> CatalogEntry:
+    # The Brown host is reported defunct (2025). No maintained loader publishes a checksum for
+    # these RARs, and the copies other tools moved to (Google Drive folders, re-packed ZIPs on
+    # the Hugging Face Hub) are different files, so only the original host's URLs are listed;
+    # use --mirror or --from for a copy you trust.
     return CatalogEntry(
         "hmdb51",
         "dataset",
         "HMDB51: 6766 videos, 51 classes (RAR of 51 RARs + official splits RAR)",
-        (
-            RemoteFile("hmdb51_org.rar", f"{_HMDB}/hmdb51_org.rar", approx_bytes=int(2.1 * GB)),
+        tuple(
             RemoteFile(
-                "test_train_splits.rar", f"{_HMDB}/test_train_splits.rar", approx_bytes=200_000
-            ),
+                name,
+                f"https://{_HMDB}/{name}",
+                approx_bytes=approx,
+                mirrors=(f"http://{_HMDB}/{name}",),
+            )
+            for name, approx in (
+                ("hmdb51_org.rar", int(2.1 * GB)),
+                ("test_train_splits.rar", 200_000),
+            )
         ),
     )
 
@@ -207,8 +239,55 @@ def _tsn_reference() -> CatalogEntry:
     )
 
 
+# Kinetics annotations on CVDF's S3 bucket, the URLs torchvision's `Kinetics` dataset downloads
+# (K600 serves its CSVs as .txt); MMAction2's copies (tools/data/kinetics) as the fall-back.
+# Nobody publishes checksums for them. The videos come from YouTube or CVDF's tarballs.
+_KINETICS_S3 = "https://s3.amazonaws.com/kinetics"
+_OPENMMLAB = "https://download.openmmlab.com/mmaction/dataset"
+_KINETICS = {  # name -> (S3 folder, S3 extension, MMAction2 mirror?)
+    "kinetics400": ("400", "csv", True),
+    "kinetics600": ("600", "txt", True),
+    "kinetics700": ("700_2020", "csv", False),  # MMAction2's copy is the older Kinetics-700
+}
+_STHV2_LABELS = "20bn-something-something-download-package-labels.zip"
+_QUALCOMM = "https://softwarecenter.qualcomm.com/api/download/software/dataset/AIDataset"
+
+
+def _kinetics(name: str) -> CatalogEntry:
+    folder, ext, mirrored = _KINETICS[name]
+    files = []
+    for subset in ("train", "val"):
+        mirrors = (f"{_OPENMMLAB}/{name}/annotations/kinetics_{subset}.csv",) if mirrored else ()
+        url = f"{_KINETICS_S3}/{folder}/annotations/{subset}.{ext}"
+        files.append(RemoteFile(f"annotations/{subset}.csv", url, mirrors=mirrors))
+    classes = name.removeprefix("kinetics")
+    return CatalogEntry(
+        name,
+        "dataset",
+        f"Kinetics-{classes} train/val annotation CSVs (videos not included)",
+        tuple(files),
+    )
+
+
+def _sthv2() -> CatalogEntry:
+    # Qualcomm hosts the dataset since 2021; the label package holds labels/labels.json,
+    # train.json, validation.json and test.json. The videos need a (free) registration.
+    label_zip = RemoteFile(
+        f"annotations/{_STHV2_LABELS}", f"{_QUALCOMM}/Something-Something-V2/{_STHV2_LABELS}"
+    )
+    return CatalogEntry(
+        "sthv2",
+        "dataset",
+        "Something-Something V2 label package (videos not included)",
+        (label_zip,),
+    )
+
+
 CATALOG.add("ucf101", _ucf101)
 CATALOG.add("hmdb51", _hmdb51)
+for _name in _KINETICS:
+    CATALOG.add(_name, lambda n=_name: _kinetics(n))
+CATALOG.add("sthv2", _sthv2)
 CATALOG.add("tsn-init", _tsn_init)
 CATALOG.add("tsn-reference", _tsn_reference)
 for _arch in TORCHVISION_WEIGHTS:

@@ -36,6 +36,7 @@ from tsncli.acquire.verify import (  # noqa: F401  (re-exported: the whole downl
     write_record,
 )
 from tsncli.errors import DownloadError
+from tsncli.progress import Tracker
 
 log = logging.getLogger("tsncli.download")
 
@@ -106,7 +107,13 @@ def _content_range_start(value: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _fetch_once(url: str, sink: _Sink, on_progress: ProgressFn | None) -> None:
+def _is_web_page(response, part: Path) -> bool:
+    """An HTML answer for a file that is not HTML: a defunct host's landing page."""
+    html = response.headers.get_content_type() in ("text/html", "application/xhtml+xml")
+    return html and not part.name.lower().endswith((".html.part", ".htm.part"))
+
+
+def _fetch_once(url: str, sink: _Sink, tracker: Tracker) -> None:
     """One HTTP attempt appending to the .part; returns when the body is complete."""
     offset = sink.part.stat().st_size if sink.part.exists() else 0
     headers = {"User-Agent": f"tsn/{__version__}", "Accept-Encoding": "identity"}
@@ -131,6 +138,8 @@ def _fetch_once(url: str, sink: _Sink, on_progress: ProgressFn | None) -> None:
         reason = getattr(exc, "reason", exc)
         raise _Retry(f"cannot connect ({reason})") from None
     with response:
+        if _is_web_page(response, sink.part):
+            raise _Fatal("the host answered with a web page, not the file (moved or defunct?)")
         if offset and response.status == 206:
             start = _content_range_start(response.headers.get("Content-Range"))
             if start != offset:
@@ -143,12 +152,13 @@ def _fetch_once(url: str, sink: _Sink, on_progress: ProgressFn | None) -> None:
         sink.start(offset)
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length is not None else None
-        _stream(response, sink, total, on_progress)
+        tracker.total = total if total is not None else tracker.total
+        _stream(response, sink, tracker)
         if total is not None and sink.count != total:
             raise _Retry(f"connection closed after {sink.count} of {total} bytes")
 
 
-def _stream(response, sink: _Sink, total: int | None, on_progress: ProgressFn | None) -> None:
+def _stream(response, sink: _Sink, tracker: Tracker) -> None:
     hashing = _BackgroundHash(sink.hasher) if sink.hasher is not None else None
     spare = bytearray(CHUNK_BYTES)
     try:
@@ -165,8 +175,7 @@ def _stream(response, sink: _Sink, total: int | None, on_progress: ProgressFn | 
                 if hashing:
                     hashing.todo.put((buffer, n))
                 sink.count += n
-                if on_progress:
-                    on_progress(sink.count, total)
+                tracker.update(sink.count)
     finally:
         if hashing:
             hashing.close()
@@ -184,12 +193,12 @@ def _write(out, data: memoryview, sink: _Sink) -> None:
         raise
 
 
-def _fetch_with_retries(url: str, sink: _Sink, on_progress: ProgressFn | None) -> None:
+def _fetch_with_retries(url: str, sink: _Sink, tracker: Tracker) -> None:
     attempt = 0
     while True:
         before = sink.count
         try:
-            _fetch_once(url, sink, on_progress)
+            _fetch_once(url, sink, tracker)
             return
         except _Retry as exc:
             if sink.count > before:
@@ -213,7 +222,7 @@ def download_file(
 
     A complete, verified file is skipped unless `force`. Failures raise DownloadError in one line
     naming the URL and the remedy; a checksum mismatch removes the bad file, a full disk keeps
-    the .part for resuming.
+    the .part for resuming. Progress goes to `on_progress` in bytes, under the file's name.
     """
     path, part = target.path, part_path(target.path)
     if force:
@@ -222,19 +231,25 @@ def download_file(
     elif verify_existing(target):
         return "skipped"
     sink = _Sink(part, hashing=bool(target.sha256 or target.hash_prefix))
+    tracker = Tracker(on_progress, path.name, target.size, "bytes")
     failures = []
-    for url in urls:
+    for number, url in enumerate(urls, start=1):
         try:
-            _fetch_with_retries(url, sink, on_progress)
+            _fetch_with_retries(url, sink, tracker)
+            digest = sink.hasher.hexdigest() if sink.hasher is not None else None
+            try:
+                check_target(target, sink.count, digest, url)
+            except DownloadError as exc:
+                part.unlink(missing_ok=True)
+                if number == len(urls):
+                    raise
+                reason = str(exc).split(";")[0].replace(f" from {url}", "")
+                raise _Fatal(reason) from None  # a wrong copy: try the next URL
         except _Fatal as exc:
             failures.append(f"{url}: {exc}")
+            if number < len(urls):  # the one line a fall-through prints
+                log.warning("%s failed (%s); trying %s", url, exc, urls[number])
             continue
-        digest = sink.hasher.hexdigest() if sink.hasher is not None else None
-        try:
-            check_target(target, sink.count, digest, url)
-        except DownloadError:
-            part.unlink(missing_ok=True)
-            raise
         os.replace(part, path)
         write_record(path, digest)
         return "downloaded"

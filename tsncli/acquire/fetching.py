@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +13,9 @@ from pathlib import Path
 from tsncli.acquire.catalog import CatalogEntry, RemoteFile, entry_names, get_entry
 from tsncli.acquire.download import Target, adopt_file, download_file, local_status
 from tsncli.errors import DownloadError, UsageError
+from tsncli.progress import ProgressEvent, ProgressFn
 
 log = logging.getLogger("tsncli.fetch")
-
-FileProgress = Callable[[str, int, "int | None"], None]  # (file name, bytes done, total)
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ def is_url(name: str) -> bool:
 def mirror_urls(file: RemoteFile, mirror: str | None) -> tuple[str, ...]:
     """`BASE_URL/<file name>` for a mirror (server name first, then local name), else the URL."""
     if not mirror:
-        return (file.url,)
+        return file.urls
     base = mirror.rstrip("/")
     names = dict.fromkeys([file.remote_name, file.filename])
     return tuple(f"{base}/{urllib.parse.quote(name)}" for name in names)
@@ -111,11 +110,12 @@ def run_fetch(
     jobs: int = 1,
     force: bool = False,
     from_path: Path | None = None,
-    on_progress: FileProgress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> list[FetchOutcome]:
     """Download (or adopt from `from_path`) every item, `jobs` at a time; outcomes in order.
 
     Every file is attempted; the first failure is raised afterwards (the others are logged).
+    Progress goes to `on_progress` in bytes, one task per file name.
     """
     cancel = threading.Event()
     sources = [_source_for(item, from_path, items) for item in items]
@@ -124,11 +124,11 @@ def run_fetch(
         item, source = items[index], sources[index]
         name = item.target.path.name
 
-        def progress(done: int, total: int | None) -> None:
+        def progress(event: ProgressEvent) -> None:
             if cancel.is_set():
                 raise DownloadError(f"{name}: cancelled (the .part file is kept for resuming)")
             if on_progress:
-                on_progress(name, done, total)
+                on_progress(event)
 
         if source is not None:
             return FetchOutcome(item.target.path, adopt_file(source, item.target, progress))

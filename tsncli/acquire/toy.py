@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 from tsncli.acquire.toy_render import TOY_CLASSES, ToySpec, VideoPlan, render_video, write_video
 from tsncli.errors import DataError, UsageError
 from tsncli.fsutil import atomic_write_text
+from tsncli.progress import ProgressFn, Tracker
 
 log = logging.getLogger("tsncli.acquire.toy")
 
@@ -96,7 +96,7 @@ def generate_toy_dataset(
     seed: int = 0,
     *,
     force: bool = False,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressFn | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Generate the toy dataset under `dest` (`videos/<Class>/*.avi`, `splits/`); return a summary.
@@ -104,7 +104,7 @@ def generate_toy_dataset(
     Deterministic for (videos_per_class, seed, settings). Each video is written to a temporary
     name and renamed, so a killed run resumes where it stopped; a finished dataset is a no-op.
     `settings` overrides other `ToySpec` fields (width, height, grey_fraction, ...).
-    `on_progress(done, total)` is called after every video.
+    Progress: the task `toy videos`, reported after every video.
     """
     try:
         spec = ToySpec(videos_per_class=videos_per_class, seed=seed, **settings)
@@ -128,9 +128,9 @@ def generate_toy_dataset(
                     f"({old.get('spec')}); pass --force to regenerate it or choose another --dest"
                 )
     plans = _plan(spec)
+    tracker = Tracker(on_progress, "toy videos", len(plans))
     if meta_path.is_file() and all(_video_path(root, p).is_file() for p in plans):
-        if on_progress:
-            on_progress(len(plans), len(plans))
+        tracker.update(len(plans))
         return _summary(root, plans, generated=0)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(in_progress, json.dumps(record, indent=1))
@@ -146,8 +146,7 @@ def generate_toy_dataset(
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
             generated += 1
-        if on_progress:
-            on_progress(done, len(plans))
+        tracker.update(done)
     shutil.rmtree(tmp_dir, ignore_errors=True)
     for name, text in _split_texts(plans).items():
         atomic_write_text(root / "splits" / name, text)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsncli.acquire.archives import extract_archive, list_member_names
 from tsncli.acquire.catalog import get_entry
 from tsncli.errors import DataError, UsageError
+from tsncli.progress import ProgressFn, Tracker
 
 log = logging.getLogger("tsncli.unpack")
 
@@ -24,8 +25,6 @@ DATASETS = ("ucf101", "hmdb51")
 EXPECTED = {"ucf101": (13320, 101), "hmdb51": (6766, 51)}  # (videos, classes)
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm")
 DONE_MARKER = ".tsn-unpacked"
-
-StepProgress = Callable[[str, int, int], None]  # (step description, done, total)
 
 
 @dataclass
@@ -92,20 +91,23 @@ def _is_done(dest: Path, part: str) -> bool:
     return (dest / part).is_dir() and (dest / f"{DONE_MARKER}-{part}").is_file()
 
 
-def _unpack_videos(archives: list[Path], dest: Path, work: Path, progress: StepProgress) -> None:
+def _unpack_videos(
+    archives: list[Path], dest: Path, work: Path, on_progress: ProgressFn | None
+) -> None:
     staging = dest / ".videos.partial"
     staging.mkdir(parents=True, exist_ok=True)
     for archive in archives:
         outer = work / archive.name
-        extract_archive(archive, outer, on_progress=lambda d, t, n=archive.name: progress(n, d, t))
+        extract_archive(archive, outer, on_progress=on_progress)
         inner = _collect(outer, (".rar",))  # HMDB51: one RAR per class
+        tracker = Tracker(on_progress, "inner archives", len(inner))
         for i, rar in enumerate(inner, 1):
             into = work / "inner" / rar.stem
             extract_archive(rar, into)
             _move_videos(into, staging)
             rar.unlink()  # the inner RARs are not kept; a rerun continues with the rest
             shutil.rmtree(into)
-            progress("inner archives", i, len(inner))
+            tracker.update(i)
         _move_videos(outer, staging)
     _finish(staging, dest / "videos")
 
@@ -171,11 +173,12 @@ def unpack_dataset(
     dest: str | os.PathLike[str] | None = None,
     *,
     force: bool = False,
-    on_progress: StepProgress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> UnpackSummary:
     """Unpack UCF101 or HMDB51 archives into `dest` (default `data/<dataset>`) and check counts.
 
-    Finished parts (`videos/`, `splits/`) are skipped unless `force`.
+    Finished parts (`videos/`, `splits/`) are skipped unless `force`. Progress: one task per
+    video archive (members), then `inner archives` (HMDB51's per-class RARs).
     """
     if dataset not in DATASETS:
         raise UsageError(f"unknown dataset {dataset!r}; use one of: {', '.join(DATASETS)}")
@@ -184,7 +187,6 @@ def unpack_dataset(
     groups: dict[str, list[Path]] = {"videos": [], "splits": []}
     for path in paths:
         groups[classify_archive(path)].append(path)
-    progress = on_progress or (lambda step, done, total: None)
     work = dest / ".unpack-work"
     skipped = []
     for part, unpack in (("videos", _unpack_videos), ("splits", _unpack_splits)):
@@ -197,7 +199,7 @@ def unpack_dataset(
             shutil.rmtree(work / "inner", ignore_errors=True)
             for archive in groups[part]:
                 shutil.rmtree(work / archive.name, ignore_errors=True)
-        args = (groups[part], dest, work) + ((progress,) if part == "videos" else ())
+        args = (groups[part], dest, work) + ((on_progress,) if part == "videos" else ())
         unpack(*args)
     shutil.rmtree(work, ignore_errors=True)
     summary = check_unpacked(dataset, dest)

@@ -10,16 +10,14 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tsncli.errors import DownloadError
+from tsncli.progress import ProgressFn, Tracker
 
 CHUNK_BYTES = 1 << 20
 REMEDY = "use --mirror BASE_URL (or TSN_MIRROR), or download it yourself and pass --from PATH"
-
-ProgressFn = Callable[[int, "int | None"], None]  # (bytes done, bytes total or None)
 
 
 @dataclass(frozen=True)
@@ -87,10 +85,19 @@ def check_target(
         )
 
 
-def hash_file(path: Path, on_progress: ProgressFn | None = None, limit: int | None = None):
-    """A sha256 object over the first `limit` bytes of `path` (all when None), read in chunks."""
+def hash_file(
+    path: Path,
+    on_progress: ProgressFn | None = None,
+    limit: int | None = None,
+    task: str | None = None,
+):
+    """A sha256 object over the first `limit` bytes of `path` (all when None), read in chunks.
+
+    Progress is reported in bytes under `task` (default: the file's name).
+    """
     hasher = hashlib.sha256()
     total = path.stat().st_size if limit is None else limit
+    tracker = Tracker(on_progress, task or path.name, total, "bytes")
     done = 0
     with open(path, "rb") as f:
         while done < total:
@@ -99,8 +106,7 @@ def hash_file(path: Path, on_progress: ProgressFn | None = None, limit: int | No
                 break
             hasher.update(block)
             done += len(block)
-            if on_progress:
-                on_progress(done, total)
+            tracker.update(done)
     return hasher
 
 
@@ -127,7 +133,9 @@ def adopt_file(source: Path, target: Target, on_progress: ProgressFn | None = No
     if not source.is_file():
         raise DownloadError(f"--from {source}: no such file")
     expects_hash = bool(target.sha256 or target.hash_prefix)
-    digest = hash_file(source, on_progress).hexdigest() if expects_hash else None
+    digest = (
+        hash_file(source, on_progress, task=target.path.name).hexdigest() if expects_hash else None
+    )
     check_target(target, source.stat().st_size, digest, str(source), "it was left where it is")
     path = target.path
     path.parent.mkdir(parents=True, exist_ok=True)

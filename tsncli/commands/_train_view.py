@@ -1,4 +1,4 @@
-"""Rich rendering of `tsn train` progress on stderr: a bar per epoch and a validation table."""
+"""`tsn train` on stderr: its bars through the one progress renderer, a table per validation."""
 
 from __future__ import annotations
 
@@ -6,81 +6,61 @@ import logging
 import os
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from tsncli.commands._progress import ProgressView
 from tsncli.engine.train_loop import TrainEvent
 from tsncli.logs import is_quiet, stderr_console
+from tsncli.progress import ProgressEvent
 
 log = logging.getLogger("tsncli.train")
 
 
+def progress_events(event: TrainEvent) -> list[ProgressEvent]:
+    """The progress protocol's view of a training event: the whole run, and this epoch."""
+    if event.kind == "start":
+        done = event.epoch * event.steps
+        return [ProgressEvent("training", done, event.epochs * event.steps)]
+    if event.kind != "step":
+        return []
+    stats = f"loss {event.loss:.4f}  lr {event.lr:.2e}  {event.clips_per_s:.1f} clips/s"
+    done = (event.epoch - 1) * event.steps + event.step
+    total = event.epochs * event.steps
+    return [
+        ProgressEvent("training", done, total, message=f"epoch {event.epoch}/{event.epochs}"),
+        # one bar for every epoch: its count going back to the start restarts it
+        ProgressEvent("epoch", event.step, event.steps, message=stats),
+    ]
+
+
 class TrainView:
-    """Turns TrainEvents into Rich bars (loss, lr, clips/s, ETA) and tables; silent with -q."""
+    """Turns TrainEvents into bars (loss, lr, clips/s, ETA) and tables; silent with -q."""
 
     def __init__(self) -> None:
         # torchrun starts every rank with this command; only rank 0 draws
         self.quiet = is_quiet() or os.environ.get("RANK", "0") != "0"
-        self.progress = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=stderr_console,
-            transient=False,
-        )
-        self.task: Any = None
-        self.overall: Any = None  # all epochs: its ETA is the run's
+        self.view = ProgressView(enabled=not self.quiet)
 
     def __enter__(self) -> TrainView:
-        if not self.quiet:
-            self.progress.start()
+        self.view.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if not self.quiet:
-            self.progress.stop()
+        self.view.__exit__(*exc)
 
     def handle(self, event: TrainEvent) -> None:
         """The `on_event` callback of `tsncli.engine.train.train`."""
         if event.kind == "info":
             log.info(event.message)
-        if self.quiet:
-            return
-        if event.kind == "start":
-            total = event.epochs * event.steps
-            self.overall = self.progress.add_task(
-                "training", total=total, completed=event.epoch * event.steps, stats=""
-            )
-        elif event.kind == "step":
-            stats = f"loss {event.loss:.4f}  lr {event.lr:.2e}  {event.clips_per_s:.1f} clips/s"
-            description = f"epoch {event.epoch}/{event.epochs}"
-            if self.task is None:
-                self.task = self.progress.add_task(description, total=event.steps, stats="")
-            elif self.progress.tasks[self.task].description != description:
-                self.progress.reset(self.task, total=event.steps, description=description)
-            self.progress.update(self.task, completed=event.step, stats=stats)
-            if self.overall is not None:
-                done = (event.epoch - 1) * event.steps + event.step
-                self.progress.update(self.overall, completed=done, stats=f"epoch {event.epoch}")
-        elif event.kind == "epoch":
-            self.progress.console.print(
+        for progress in progress_events(event):
+            self.view(progress)
+        if event.kind == "epoch":
+            self.view.print(
                 f"epoch {event.epoch}/{event.epochs}: loss {event.loss:.4f}, lr {event.lr:.2e}, "
-                f"{event.clips_per_s:.1f} clips/s",
-                markup=False,
-                highlight=False,
+                f"{event.clips_per_s:.1f} clips/s"
             )
         elif event.kind == "val":
-            self.progress.console.print(self._val_table(event))
+            self.view.print(self._val_table(event))
 
     @staticmethod
     def _val_table(event: TrainEvent) -> Table:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example, progress_bar
+from tsncli.commands._common import example
+from tsncli.commands._progress import ProgressView
 from tsncli.commands._report import print_json, print_metrics
 from tsncli.errors import UsageError
 
@@ -46,7 +47,6 @@ def eval_command(
 ) -> None:
     """Test a checkpoint with 25 snippets x 10 crops and save a score file."""
     from tsncli.engine.evaluate import EvalSettings, evaluate
-    from tsncli.lists.listfile import read_list
     from tsncli.logs import print_error, stderr_console
 
     if gpus and workers > 1:
@@ -54,10 +54,9 @@ def eval_command(
     settings = EvalSettings(segments=segments, crops=crops, batch=batch, keep_raw=keep_raw)
     if crops not in (1, 3, 5, 10):
         raise UsageError(f"--crops must be 10, 5, 3 or 1, got {crops}")
-    total = len(read_list(list_file, frames))
-    with progress_bar("testing", total) as advance:
+    with ProgressView() as show:
         result = evaluate(
-            checkpoint, list_file, save_scores, settings, frames, gpus, workers, advance, force
+            checkpoint, list_file, save_scores, settings, frames, gpus, workers, show, force
         )
     for video, error in result.failures:
         print_error(f"{video}: {error}")

@@ -16,8 +16,9 @@ from tsncli.acquire.catalog import (
     entry_names,
     weights_entry_name,
 )
-from tsncli.commands._common import example, named_progress
-from tsncli.errors import UsageError
+from tsncli.commands._common import example
+from tsncli.commands._progress import ProgressView
+from tsncli.errors import DownloadError, UsageError
 from tsncli.logs import stderr_console
 
 log = logging.getLogger("tsncli.fetch")
@@ -78,12 +79,36 @@ def _fetch_toy(dest: Path | None, videos_per_class: int | None, seed: int | None
     if seed is not None:
         kwargs["seed"] = seed
     folder = dest or Path("data/toy")
-    with named_progress() as on_progress:
-        count = (
-            (lambda done, total: on_progress("toy videos", done, total)) if on_progress else None
-        )
-        generate_toy_dataset(folder, on_progress=count, **kwargs)  # logs its own summary
+    with ProgressView() as show:
+        generate_toy_dataset(folder, on_progress=show, **kwargs)  # logs its own summary
     typer.echo(str(folder))
+
+
+def _checkable_names() -> list[str]:
+    """Every entry but torchvision's weights (their URLs come from torchvision itself)."""
+    return [n for n in entry_names() if not n.startswith(WEIGHTS_PREFIX)] + [
+        WEIGHTS_PREFIX + "bninception"
+    ]
+
+
+def _check_hosts(items: list, jobs: int, as_json: bool) -> None:
+    """`--check`: one line per URL (JSON with --json); exit 1 when a file has no answering URL."""
+    from tsncli.acquire.probe import check_hosts, unreachable_files
+
+    checks = check_hosts(items, jobs=max(jobs, 8))
+    if as_json:
+        typer.echo(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        for c in checks:
+            size = "" if c.size is None else f" ({_human(c.size, True)})"
+            mark = "ok  " if c.ok else "FAIL"
+            typer.echo(f"{mark} {c.entry}: {c.filename}  {c.url}  {c.detail}{size}")
+    lost = unreachable_files(checks)
+    if lost:
+        raise DownloadError(
+            f"no URL answers for {len(lost)} file(s) (first: {lost[0]}); fetch them with "
+            "--mirror BASE_URL or adopt your own copies with --from PATH"
+        )
 
 
 def _resolve_names(names: list[str]) -> list[str]:
@@ -125,7 +150,17 @@ def fetch_command(
     list_: Annotated[
         bool, typer.Option("--list", help="Show every entry, its size and local status.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="With --list: JSON on stdout.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Ask every URL of NAMES (default: every dataset and model entry) whether it "
+            "answers, with HEAD or a 1-byte GET; download nothing.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --list or --check: JSON on stdout.")
+    ] = False,
     videos_per_class: Annotated[
         int | None, typer.Option(min=1, help="toy: videos per class.", show_default=False)
     ] = None,
@@ -141,6 +176,10 @@ def fetch_command(
     if list_:
         _render_list(list_catalog(dest), as_json)
         return
+    if check:
+        wanted = _resolve_names(names) if names else _checkable_names()
+        _check_hosts(plan_fetch(wanted, dest=dest, mirror=mirror), jobs, as_json)
+        return
     if not names:
         raise UsageError("name what to fetch (see `tsn fetch --list`), a URL, or `weights ARCH`")
     if names[0] == "toy":
@@ -151,10 +190,8 @@ def fetch_command(
     if videos_per_class is not None or seed is not None:
         raise UsageError("--videos-per-class and --seed apply to `tsn fetch toy` only")
     items = plan_fetch(_resolve_names(names), dest=dest, mirror=mirror, sha256=sha256)
-    with named_progress(in_bytes=True) as on_progress:
-        outcomes = run_fetch(
-            items, jobs=jobs, force=force, from_path=from_path, on_progress=on_progress
-        )
+    with ProgressView() as show:
+        outcomes = run_fetch(items, jobs=jobs, force=force, from_path=from_path, on_progress=show)
     for outcome in outcomes:
         log.info("%s: %s", outcome.status, outcome.path)
         typer.echo(str(outcome.path))
@@ -166,6 +203,7 @@ def register(app: typer.Typer) -> None:
         help=SUMMARY,
         epilog=example(
             "tsn fetch --list",
+            "tsn fetch --check hmdb51 kinetics400",
             "tsn fetch ucf101 --mirror https://example.org/tsn",
             "tsn fetch hmdb51 --from ~/Downloads",
             "tsn fetch weights resnet50 bninception",

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tsncli.commands._common import cli_overrides, example
+from tsncli.commands._progress import ProgressView
 from tsncli.config import resolve_config
 from tsncli.errors import DataError
 from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS
 from tsncli.flow.batch import parse_shard, run_flow_extraction
-from tsncli.flow.extract import EXTRACT_OUTPUTS, FlowConfig, VideoResult
-from tsncli.logs import is_quiet, stderr_console
+from tsncli.flow.extract import EXTRACT_OUTPUTS, FlowConfig
+from tsncli.logs import stderr_console
 
 SUMMARY = "Extract frames and optical flow (TV-L1, warped TV-L1, Farneback, DIS) in parallel."
 
@@ -100,22 +100,7 @@ def flow_command(
     cfg = resolve_config(FlowConfig, section="flow", config_file=config, overrides=overrides)
     shard_kn = parse_shard(shard)
 
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr_console,
-        disable=is_quiet(),
-    ) as progress:
-        bar = progress.add_task("videos", total=None)
-        frames = 0
-
-        def on_result(result: VideoResult) -> None:
-            nonlocal frames
-            frames += result.frames
-            progress.update(bar, advance=1, description=f"videos ({frames} frames)")
-
+    with ProgressView() as show:
         summary = run_flow_extraction(
             src,
             out,
@@ -123,8 +108,7 @@ def flow_command(
             workers=workers or _default_workers(),
             shard=shard_kn,
             force=force,
-            on_start=lambda n: progress.update(bar, total=n),
-            on_result=on_result,
+            on_progress=show,
         )
     stderr_console.print(
         f"done {summary.done}, skipped {summary.skipped}, failed {len(summary.failed)} "

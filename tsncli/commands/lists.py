@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import cli_overrides, example, progress_bar
+from tsncli.commands._common import cli_overrides, example
+from tsncli.commands._progress import ProgressView
 from tsncli.lists.splits import DATASETS
 
 SUMMARY = "Write train/val list files for the official splits or a custom dataset."
@@ -127,17 +127,8 @@ def lists_command(
     else:
         cfg = resolve_config(ListsConfig, section="lists", config_file=config, overrides=overrides)
         build = build_lists
-    with ExitStack() as stack:
-        bar: list = []  # [advance, items shown]: opened on the first callback (total known)
-
-        def on_progress(done: int, total: int) -> None:
-            if not bar:
-                label = "indexing videos" if cfg.source == "videos" else "counting frames"
-                bar.extend([stack.enter_context(progress_bar(label, total)), 0])
-            bar[0](done - bar[1])  # cached videos arrive in one jump
-            bar[1] = done
-
-        result = build(cfg, on_progress=on_progress)
+    with ProgressView() as show:
+        result = build(cfg, on_progress=show)
     if json_output:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example, named_progress
+from tsncli.commands._common import example
+from tsncli.commands._progress import ProgressView
 from tsncli.errors import UsageError
 
 log = logging.getLogger("tsncli.unpack")
@@ -30,12 +31,11 @@ def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
     for raw in paths:
         if not Path(raw).is_file():
             raise UsageError(f"{raw}: no such archive; give ucf101, hmdb51 or a .rar/.zip path")
-    with named_progress() as on_progress:
+    with ProgressView() as show:
         for raw in paths:
             archive = Path(raw)
             folder = dest or archive.with_suffix("")
-            callback = (lambda d, t, n=archive.name: on_progress(n, d, t)) if on_progress else None
-            status = extract_archive(archive, folder, force=force, on_progress=callback)
+            status = extract_archive(archive, folder, force=force, on_progress=show)
             log.info("%s: %s -> %s", status, archive, folder)
             typer.echo(str(folder))
 
@@ -72,8 +72,8 @@ def unpack_command(
         return
     from tsncli.acquire.unpack import unpack_dataset
 
-    with named_progress() as on_progress:
-        summary = unpack_dataset(target, archives, dest, force=force, on_progress=on_progress)
+    with ProgressView() as show:
+        summary = unpack_dataset(target, archives, dest, force=force, on_progress=show)
     for part in summary.skipped:
         log.info("%s/ already unpacked (use --force to redo)", part)
     log.info(

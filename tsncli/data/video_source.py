@@ -1,13 +1,7 @@
-"""Snippet frames straight from video files: seek to a keyframe, decode forward, never the whole
-video. Frames are resized by `tsncli.video.decode.resize_frame`, so they equal what `tsn flow`
-writes before JPEG encoding; flow is computed on the fly with `tsn flow`'s functions.
-
-OpenCV's FFmpeg backend has no "seek to this keyframe" call: setting `CAP_PROP_POS_FRAMES` to
-frame t seeks to the keyframe at or before t - 16 and decodes forward to t itself. So for each
-wanted frame (in increasing order) the reader asks that seek only when its starting keyframe,
-known from the video index, lies past the current position; otherwise it decodes forward from
-where it is. Without known keyframes it only decodes forward (exact for any container).
-`SparseVideoReader.decoded` counts decoded frames, including cv2's seek-internal ones (estimated).
+"""Snippet frames straight from video files: the decode planner seeks to keyframes and decodes
+forward, never the whole video (`tsncli.video.sparse`, PyAV, frame-exact by timestamp). Frames
+are resized by `tsncli.video.decode.resize_frame`, so they equal what `tsn flow` writes before
+JPEG encoding; flow is computed on the fly with `tsn flow`'s functions.
 """
 
 from __future__ import annotations
@@ -25,28 +19,21 @@ from tsncli.errors import DataError
 from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
 from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord
-from tsncli.video.decode import open_video, resize_frame
-from tsncli.video.index import keyframe_at_or_before
+from tsncli.video.backend import VideoDecodeError
+from tsncli.video.decode import resize_frame
+from tsncli.video.sparse import SparseReader
+from tsncli.video.timeline import Timeline, scan_layout
 
 log = logging.getLogger("tsncli.data.video_source")
 
-OPENCV_SEEK_BACK = 16  # frames cv2's FFmpeg seek rewinds before decoding forward
 _REPORTED: set[str] = set()  # videos this process already reported as undecodable
+_SCANNED: dict[str, tuple[Timeline | None, tuple[int, ...]]] = {}  # per worker, when not indexed
+
+__all__ = ["VideoDecodeError"]  # re-exported: loaders and tests catch it from here
 
 
-class VideoDecodeError(DataError):
-    """A video could not be decoded at a frame (`frame` is 0-based)."""
-
-    def __init__(self, path: str, frame: int, detail: str = "") -> None:
-        self.path, self.frame = path, frame
-        super().__init__(
-            f"cannot decode video {path} at frame {frame + 1}{detail}; re-encode or remove it "
-            "(`tsn lists --source videos` re-counts changed videos)"
-        )
-
-
-class SparseVideoReader:
-    """Decode chosen frames of one video: seek near a keyframe, decode forward to each frame."""
+class SparseVideoReader(SparseReader):
+    """Decode chosen frames of one video (planned keyframe seeks), resized like `tsn flow`."""
 
     def __init__(
         self,
@@ -54,58 +41,32 @@ class SparseVideoReader:
         keyframes: Sequence[int] | None = None,
         size: tuple[int, int] | None = None,
         short_side: int | None = None,
+        timeline: Timeline | None = None,
+        threads: int | None = None,
     ) -> None:
-        self.path, self.keyframes = path, keyframes
+        if timeline is None and keyframes:
+            timeline, keyframes = _scanned(path)
+        super().__init__(path, keyframes, timeline, threads)
         self.size, self.short_side = size, short_side
-        # frames decoded so far, with those cv2's seeks decode internally (estimated from the
-        # keyframes): tests and benchmarks read it
-        self.decoded = 0
-        self.seeks = 0
-
-    def _rewind(self, target: int) -> int:
-        """Where cv2's seek to `target` starts decoding: the keyframe at or before target - 16."""
-        return keyframe_at_or_before(self.keyframes, target - OPENCV_SEEK_BACK)
-
-    def _should_seek(self, position: int, target: int) -> bool:
-        """Seek (cv2 decodes from `_rewind(target)`) only when that starts past `position`;
-        otherwise decoding forward from `position` is cheaper. No keyframes: never seek."""
-        return bool(self.keyframes) and position < self._rewind(target)
 
     def read(self, positions: Iterable[int]) -> dict[int, np.ndarray]:
         """{position: BGR uint8 [H, W, 3] resized like `tsn flow`} for 0-based `positions`."""
-        wanted = sorted({int(p) for p in positions})
-        frames: dict[int, np.ndarray] = {}
+        frames = super().read(positions)
+        return {
+            p: resize_frame(f, size=self.size, short_side=self.short_side)
+            for p, f in frames.items()
+        }
+
+
+def _scanned(path: str) -> tuple[Timeline | None, tuple[int, ...]]:
+    """Timestamps and keyframes of a video the index gave no timeline for (demuxed once)."""
+    if path not in _SCANNED:
         try:
-            capture = open_video(self.path)
-        except DataError as exc:
-            raise VideoDecodeError(self.path, wanted[0] if wanted else 0, f" ({exc})") from exc
-        position = 0  # the next frame `capture.read()` returns
-        try:
-            for target in wanted:
-                if self._should_seek(position, target):
-                    # cv2 seeks to the keyframe at or before target - 16 and decodes forward
-                    self.decoded += target - self._rewind(target)  # inside cv2 (estimated)
-                    self.seeks += 1
-                    ok = capture.set(cv2.CAP_PROP_POS_FRAMES, target)
-                    if not ok or round(capture.get(cv2.CAP_PROP_POS_FRAMES)) != target:
-                        raise VideoDecodeError(self.path, target, " (seek failed)")
-                    position = target
-                while position < target:
-                    self.decoded += 1
-                    if not capture.grab():
-                        raise VideoDecodeError(self.path, position)
-                    position += 1
-                self.decoded += 1
-                ok, frame = capture.read()
-                if not ok or frame is None:
-                    raise VideoDecodeError(self.path, target)
-                position += 1
-                frames[target] = resize_frame(frame, size=self.size, short_side=self.short_side)
-        except cv2.error as exc:
-            raise VideoDecodeError(self.path, position, f" ({' '.join(str(exc).split())})") from exc
-        finally:
-            capture.release()
-        return frames
+            layout = scan_layout(path)
+            _SCANNED[path] = (layout.timeline, layout.keyframes)
+        except DataError:
+            _SCANNED[path] = (None, ())
+    return _SCANNED[path]
 
 
 def report_once(path: str, reason: str, failure_log: str | None = None) -> bool:
@@ -158,6 +119,9 @@ class VideoFileSource:
     keyframes: dict[str, tuple[int, ...] | None] = field(default_factory=dict)
     failure_log: str | None = None
     kind: str = "videos"
+    # frame timestamps from the video index (a video missing here is demuxed once per worker)
+    timelines: dict[str, Timeline | None] = field(default_factory=dict)
+    threads: int | None = None  # decoder threads per video (None: $TSN_DECODE_THREADS or 1)
 
     @classmethod
     def from_settings(cls, settings: FrameSettings | dict[str, Any] | None) -> VideoFileSource:
@@ -169,9 +133,10 @@ class VideoFileSource:
         return cls(settings.size, settings.short_side, algo, settings.bound)
 
     def reader(self, path: str) -> SparseVideoReader:
-        """A reader for one video with its indexed keyframes."""
-        keys = self.keyframes.get(os.path.abspath(path))
-        return SparseVideoReader(path, keys, self.size, self.short_side)
+        """A reader for one video with its indexed keyframes and timestamps."""
+        full = os.path.abspath(path)
+        keys, timeline = self.keyframes.get(full), self.timelines.get(full)
+        return SparseVideoReader(path, keys, self.size, self.short_side, timeline, self.threads)
 
     def read_frames(
         self, record: VideoRecord, indices: np.ndarray, modality: str

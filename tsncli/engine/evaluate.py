@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from tsncli.frame_settings import DEFAULT_ALGORITHM, describe_mismatch, resolve_
 from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
 from tsncli.models.checkpoint import read_meta
 from tsncli.parallel import current_device, resolve_devices, run_pool
+from tsncli.progress import ProgressFn, Tracker
 
 log = logging.getLogger("tsncli.engine.evaluate")
 
@@ -248,12 +249,12 @@ def evaluate(
     frames_root: str | os.PathLike[str] | None = None,
     gpus: int = 0,
     workers: int = 1,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: ProgressFn | None = None,
     force: bool = False,
 ) -> EvalResult:
     """Test `checkpoint` on every video of `list_file`; save the score file; return metrics.
 
-    `on_progress(n)` is called with the number of videos each finished shard covered. An
+    Progress: the task `testing`, in videos, advanced as each shard finishes. An
     existing score file made by the same run (checkpoint, list, settings) is reused unless
     `force`.
     """
@@ -264,6 +265,8 @@ def evaluate(
     ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)
     meta = load_checkpoint(ckpt_path)["meta"]  # fails early with a clear message
     records = read_list(list_path, frames_root)
+    tracker = Tracker(on_progress, "testing", len(records))
+    tracker.start()
     num_classes = int(meta["num_classes"])
     bad = [r for r in records if not 0 <= r.label < num_classes]
     if bad:
@@ -279,8 +282,7 @@ def evaluate(
     done = None if force else _finished_output(out, fingerprint)
     if done is not None:
         log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
-        if on_progress:
-            on_progress(len(records))
+        tracker.update(len(records))
         metrics = compute_metrics(done.scores, done.labels, num_classes)
         return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
     shard_dir = out.with_name(out.name + ".shards")
@@ -292,8 +294,7 @@ def evaluate(
         path = shard_dir / f"shard_{start:07d}.npz"
         if _finished(path):
             resumed += 1
-            if on_progress:
-                on_progress(len(records[start : start + size]))
+            tracker.advance(len(records[start : start + size]))
             continue
         chunk = tuple(records[start : start + size])
         tasks.append(ShardTask(start, chunk, str(ckpt_path), settings, str(path), source))
@@ -303,8 +304,7 @@ def evaluate(
     for _, summary in run_pool(
         run_shard, tasks, workers=n_workers, devices=devices, threads_per_worker=threads
     ):
-        if on_progress:
-            on_progress(summary["count"])
+        tracker.advance(summary["count"])
     return _merge(shard_dir, out, meta, fingerprint, settings, resumed)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tsncli.flow.extract import (
 )
 from tsncli.fsutil import atomic_write_text
 from tsncli.parallel import run_pool
+from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.decode import list_videos
 
 log = logging.getLogger("tsncli.flow")
@@ -120,14 +120,13 @@ def run_flow_extraction(
     workers: int = 1,
     shard: tuple[int, int] | None = None,
     force: bool = False,
-    on_start: Callable[[int], None] | None = None,
-    on_result: Callable[[VideoResult], None] | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> FlowSummary:
     """Extract frames and flow for every video of SRC (in this shard) into OUT.
 
     Done videos are skipped unless `force`; failures are collected, written to OUT/failed.tsv
-    (tab-separated video_id, path, reason) and returned, never raised. `on_start(n)` gets the
-    number of videos of this shard, `on_result` each finished or skipped video.
+    (tab-separated video_id, path, reason) and returned, never raised. Progress: the task
+    `videos` of this shard, one step per finished, skipped or failed video, noting the frames.
     """
     out_root = Path(out)
     planned = plan_videos(src, config.ext)
@@ -139,14 +138,11 @@ def run_flow_extraction(
     save_flow_settings(out_root, config)
 
     summary = FlowSummary(total=len(mine))
-    if on_start is not None:
-        on_start(len(mine))
+    tracker = Tracker(on_progress, "videos", len(mine))
     todo: list[VideoTask] = []
     for vid, path in mine.items():
         if not force and (out_root / vid).is_dir():
             summary.skipped += 1
-            if on_result is not None:
-                on_result(VideoResult(vid, str(path), "skipped"))
         else:
             todo.append(VideoTask(vid, str(path), str(out_root), config))
     # Longest (largest) first, so the last busy worker is not stuck on a big video alone.
@@ -158,6 +154,7 @@ def run_flow_extraction(
         len(todo),
         summary.skipped,
     )
+    tracker.update(summary.skipped, message="0 frames")
     start = time.perf_counter()
     # threads_per_worker=0: the pool does not import torch (~2-6 s per spawned worker) just to
     # set its threads; extract_video sets OpenCV to one thread itself.
@@ -169,8 +166,7 @@ def run_flow_extraction(
             summary.done += 1
             summary.frames += result.frames
             summary.flows += result.flows
-        if on_result is not None:
-            on_result(result)
+        tracker.advance(message=f"{summary.frames} frames")
     summary.seconds = time.perf_counter() - start
     summary.failed_file = _write_failures(out_root / failed_file_name(shard), summary.failed)
     return summary

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import os
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from tsncli.lists.listfile import (
 from tsncli.lists.splits import DATASETS, ParsedSplits, load_official_splits
 from tsncli.lists.video_lists import VideoFileFinder
 from tsncli.modality import LIST_MODALITIES
+from tsncli.progress import ProgressEvent, ProgressFn
 from tsncli.video.decode import check_size_options
 
 log = logging.getLogger("tsncli.lists")
@@ -40,8 +40,6 @@ SUBSETS = ("train", "val")
 SOURCES = ("frames", "videos")
 PATTERNS = {"rgb": "img_*", "flow": "flow_x_*"}
 SHOW = 5  # names quoted in an error before "..."
-
-ProgressFn = Callable[[int, int], None]
 
 
 def _as_tuple(value: Any, kind: type) -> tuple | None:
@@ -182,7 +180,7 @@ def _match_folders(
             if name != video_id:
                 case_only.append((video_id, name))
         if on_progress is not None:
-            on_progress(done, len(ids))
+            on_progress(ProgressEvent("counting frames", done, len(ids)))
     if case_only:
         first, folder = case_only[0]
         log.info(

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from tsncli.errors import DataError
 from tsncli.lists.frame_index import FolderCounts
 from tsncli.lists.splits import VIDEO_EXTENSIONS, video_id_of
+from tsncli.progress import ProgressFn
 from tsncli.video.index import VideoIndex
 
 log = logging.getLogger("tsncli.lists")
@@ -60,7 +61,7 @@ class VideoFileFinder:
         self,
         video_ids: Iterable[str],
         workers: int = 1,
-        on_progress: Callable[[int, int], None] | None = None,
+        on_progress: ProgressFn | None = None,
     ) -> None:
         """Index the videos of `video_ids` that exist (in parallel, reusing the cache)."""
         names = [n for n in (self.find(v) for v in video_ids) if n is not None]

@@ -1,34 +1,27 @@
-"""Video decoding with OpenCV: find videos, probe them, and stream resized frames one at a time.
-
-Frames are BGR uint8 [H, W, 3]. Nothing here holds more than one decoded frame, so memory does
-not grow with video length (`tsn flow`, `tsn predict` and the toy generator's checks use it).
+"""The one decoder every step uses (`tsn flow`, video lists, `tsn predict`, `tsn probe`): find
+videos, probe them, and stream resized BGR uint8 [H, W, 3] frames one at a time with PyAV.
+Memory does not grow with video length; `tsncli.video.sparse` reads chosen frames exactly.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from tsncli.errors import DataError, UsageError
+from tsncli.video.backend import AV_ERRORS, VideoInfo, frame_to_bgr, open_container, short_error
+from tsncli.video.fallback import iter_opencv_frames, probe_opencv
+
+log = logging.getLogger("tsncli.video.decode")
 
 VIDEO_EXTENSIONS: tuple[str, ...] = ("avi", "mp4", "mkv", "webm", "mov", "m4v", "mpg", "mpeg")
 LIST_EXTENSIONS: tuple[str, ...] = ("txt", "lst", "list")
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container says about a video (frame_count is the container's estimate)."""
-
-    path: str
-    width: int
-    height: int
-    fps: float
-    frame_count: int
+__all__ = ["VideoInfo"]  # re-exported: callers import it from here
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -85,31 +78,25 @@ def resize_frame(
     return frame
 
 
-def open_video(path: str | os.PathLike[str]) -> cv2.VideoCapture:
-    """An opened cv2.VideoCapture for `path`; DataError naming the file when it cannot open."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"video {p} does not exist; check the path")
-    capture = cv2.VideoCapture(str(p))
-    if not capture.isOpened():
-        capture.release()
-        raise DataError(f"cannot open video {p} (corrupt file or unsupported codec)")
-    return capture
-
-
 def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     """Open `path` and read its size, fps and (estimated) frame count without decoding it."""
-    capture = open_video(path)
     try:
+        container, stream = open_container(path)
+    except DataError as exc:
+        if "does not exist" in str(exc):
+            raise
+        return probe_opencv(path)
+    try:
+        rate = stream.average_rate or stream.guessed_rate
         return VideoInfo(
             path=str(path),
-            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-            fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
-            frame_count=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))),
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=float(rate or 0.0),
+            frame_count=max(0, int(stream.frames or 0)),
         )
     finally:
-        capture.release()
+        container.close()
 
 
 def iter_video_frames(
@@ -118,33 +105,41 @@ def iter_video_frames(
     size: tuple[int, int] | None = None,
     short_side: int | None = None,
     step: int = 1,
+    threads: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield decoded frames 1, 1+step, 1+2*step, ... as BGR uint8 [H, W, 3], resized on the fly.
 
-    Raises DataError when the file cannot be opened or yields no frame at all.
+    Decoded with PyAV in display order (OpenCV only when PyAV cannot open the file, logged).
+    A decode error mid-file ends the video there, as OpenCV's reader did. Raises DataError
+    when the file cannot be opened or yields no frame at all.
     """
     if step < 1:
         raise UsageError(f"step must be >= 1, got {step}")
-    capture = open_video(path)
     decoded = 0
-    try:
-        index = 0
-        while True:
-            if index % step == 0:
-                ok, frame = capture.read()
-            else:
-                ok, frame = capture.grab(), None  # skipped frames are not converted
-            if not ok:
-                break
-            index += 1
-            if frame is None:
-                continue
-            decoded += 1
-            yield resize_frame(frame, size=size, short_side=short_side)
-    finally:
-        capture.release()
+    for frame in _iter_bgr(path, step, threads):
+        decoded += 1
+        yield resize_frame(frame, size=size, short_side=short_side)
     if decoded == 0:
         raise DataError(f"no frames could be decoded from {path} (empty or corrupt video)")
+
+
+def _iter_bgr(path: str | os.PathLike[str], step: int, threads: int | None) -> Iterator[np.ndarray]:
+    try:
+        container, stream = open_container(path, threads)
+    except DataError as exc:
+        if "does not exist" in str(exc):
+            raise
+        log.warning("%s: PyAV cannot open it (%s); decoding with OpenCV", path, exc)
+        yield from iter_opencv_frames(path, step)
+        return
+    try:
+        for index, frame in enumerate(container.decode(stream)):
+            if index % step == 0:
+                yield frame_to_bgr(frame)
+    except AV_ERRORS as exc:
+        log.warning("%s: decoding stopped early (%s)", path, short_error(exc))
+    finally:
+        container.close()
 
 
 def read_video_frames(

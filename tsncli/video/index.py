@@ -1,8 +1,8 @@
-"""A per-dataset cache of frame counts and keyframe positions of video files (JSON).
+"""A per-dataset cache of frame counts, keyframe positions and frame timestamps (JSON).
 
 Built once, in parallel on the worker pool, and reused; an entry is rebuilt when its video's
-size or mtime changes. Counts come from the container and are checked cheaply (the last frame
-decodes, nothing follows it, the AVI/MP4 index agrees); only a container that lies gets a full
+size or mtime changes. Counts come from demuxing and are checked cheaply (the last GOP decodes
+to exactly the listed frames, the header agrees); only a container that lies gets a full
 decode pass, and then its keyframes are dropped (seeking by its timestamps is not trusted).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,15 @@ import cv2
 from tsncli.errors import DataError
 from tsncli.fsutil import atomic_write_text
 from tsncli.parallel import run_pool
-from tsncli.video.decode import open_video
-from tsncli.video.keyframes import read_keyframes
+from tsncli.progress import ProgressFn, Tracker
+from tsncli.video.backend import AV_ERRORS
+from tsncli.video.check import count_decoded_frames, ends_as_listed
+from tsncli.video.fallback import probe_opencv
+from tsncli.video.timeline import Timeline, keyframe_at_or_before, scan_layout
 
 log = logging.getLogger("tsncli.video.index")
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: frame timestamps (PyAV), keyframes from the demuxer
 
 
 @dataclass(frozen=True)
@@ -43,20 +46,11 @@ class VideoEntry:
     width: int
     height: int
     fps: float
+    timeline: Timeline | None = None  # frame timestamps; None: number frames by decoding
 
     def keyframe_at_or_before(self, frame: int) -> int:
         """The last keyframe at or before `frame` (0 when keyframes are unknown)."""
         return keyframe_at_or_before(self.keyframes, frame)
-
-
-def keyframe_at_or_before(keyframes: Sequence[int] | None, frame: int) -> int:
-    """The last of the sorted `keyframes` that is <= `frame`; 0 when none is or they are unknown."""
-    if not keyframes:
-        return 0
-    from bisect import bisect_right
-
-    i = bisect_right(keyframes, frame)
-    return int(keyframes[i - 1]) if i else 0
 
 
 def _stat(path: str) -> tuple[int, int]:
@@ -64,61 +58,55 @@ def _stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _decode_count(path: str) -> int:
-    capture = open_video(path)
-    try:
-        n = 0
-        while capture.grab():
-            n += 1
-        return n
-    finally:
-        capture.release()
-
-
-def _container_is_honest(capture: cv2.VideoCapture, claimed: int) -> bool:
-    """The claimed last frame decodes and no frame follows it (a seek plus two decodes)."""
-    if claimed < 1:
-        return False
-    if claimed > 1 and not capture.set(cv2.CAP_PROP_POS_FRAMES, claimed - 1):
-        return False
-    ok, _ = capture.read()
-    return bool(ok) and not capture.grab()
-
-
 def index_video(path: str | os.PathLike[str]) -> VideoEntry:
-    """Probe one video: size, fps, checked frame count and keyframes. DataError if unreadable."""
+    """Probe one video: size, fps, checked frame count, keyframes and frame timestamps (from
+    demuxing, no decoding, then one GOP decoded as a check). DataError if unreadable."""
     path = os.path.abspath(path)
     size, mtime_ns = _stat(path)
-    keyframes, listed = read_keyframes(path)
-    capture = open_video(path)
     try:
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        claimed = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
-        honest = (listed is None or listed == claimed) and _container_is_honest(capture, claimed)
-    finally:
-        capture.release()
-    num_frames = claimed
+        layout = scan_layout(path)
+    except DataError as exc:
+        if "does not exist" in str(exc):
+            raise
+        log.warning("%s: PyAV cannot read it (%s); indexing with OpenCV", path, exc)
+        return _opencv_entry(path, size, mtime_ns)
+    timeline, keys = layout.timeline, layout.keyframes
+    claimed = layout.container_frames or layout.packets
+    honest = (
+        timeline is not None
+        and keys[:1] == (0,)
+        and layout.packets == claimed
+        and ends_as_listed(path, timeline, keys)
+    )
+    num_frames = layout.packets
     if not honest:
-        num_frames = _decode_count(path)
-        keyframes = None
+        num_frames = count_decoded_frames(path)
+        timeline, keys = None, ()
         log.info("%s: container says %d frames, decoding gives %d", path, claimed, num_frames)
     if num_frames < 1:
         raise DataError(f"no frames could be decoded from {path} (empty or corrupt video)")
-    keys = tuple(k for k in keyframes if k < num_frames) if keyframes else None
-    if keys and keys[0] != 0:
-        keys = None  # no keyframe at the start: this parser's view of the file is off
+    w, h, fps = layout.width, layout.height, layout.fps
     return VideoEntry(
-        path, size, mtime_ns, num_frames, claimed, keys, not honest, width, height, fps
+        path, size, mtime_ns, num_frames, claimed, keys or None, not honest, w, h, fps, timeline
     )
+
+
+def _opencv_entry(path: str, size: int, mtime_ns: int) -> VideoEntry:
+    info = probe_opencv(path)
+    num_frames = count_decoded_frames(path)
+    if num_frames < 1:
+        raise DataError(f"no frames could be decoded from {path} (empty or corrupt video)")
+    return VideoEntry(
+        path, size, mtime_ns, num_frames, info.frame_count, None, True,
+        info.width, info.height, info.fps,
+    )  # fmt: skip
 
 
 def _index_task(path: str) -> tuple[dict[str, Any] | None, str | None]:
     cv2.setNumThreads(1)
     try:
         return _to_json(index_video(path)), None
-    except (DataError, OSError, cv2.error) as exc:
+    except (DataError, OSError, cv2.error, *AV_ERRORS) as exc:
         return None, " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -128,6 +116,7 @@ def _to_json(entry: VideoEntry) -> dict[str, Any]:
     if keys is not None:
         # every frame a keyframe (MJPG, intra-only codecs): one word, not N numbers
         data["keyframes"] = "all" if len(keys) == entry.num_frames else list(keys)
+    data["timeline"] = entry.timeline.to_json() if entry.timeline is not None else None
     return data
 
 
@@ -136,6 +125,8 @@ def _from_json(data: dict[str, Any]) -> VideoEntry:
     if keys == "all":
         keys = range(int(data["num_frames"]))
     values = dict(data, keyframes=tuple(int(k) for k in keys) if keys is not None else None)
+    timeline = data.get("timeline")
+    values["timeline"] = Timeline.from_json(timeline) if timeline is not None else None
     return VideoEntry(**values)
 
 
@@ -165,16 +156,18 @@ class VideoIndex:
         self,
         videos: Sequence[str | os.PathLike[str]],
         workers: int = 1,
-        on_progress: Callable[[int, int], None] | None = None,
+        on_progress: ProgressFn | None = None,
     ) -> tuple[dict[str, VideoEntry], dict[str, str]]:
         """Index the missing or changed `videos` (in parallel), save, and return
-        ({absolute path: entry}, {absolute path: error} for videos that cannot be read)."""
+        ({absolute path: entry}, {absolute path: error} for videos that cannot be read).
+        Progress: the task `indexing videos`; cached videos arrive in one jump."""
         paths = list(dict.fromkeys(os.path.abspath(v) for v in videos))
         stale = [p for p in paths if not self.is_fresh(p)]
         errors: dict[str, str] = {}
         done = len(paths) - len(stale)
-        if on_progress is not None and done:
-            on_progress(done, len(paths))
+        tracker = Tracker(on_progress, "indexing videos", len(paths))
+        if done:
+            tracker.update(done)
         jobs = max(1, min(workers, len(stale)))
         for i, (data, error) in run_pool(_index_task, stale, workers=jobs, max_pending=jobs * 4):
             if data is None:
@@ -183,8 +176,7 @@ class VideoIndex:
             else:
                 self.entries[stale[i]] = _from_json(data)
             done += 1
-            if on_progress is not None:
-                on_progress(done, len(paths))
+            tracker.update(done)
         if stale:
             self.save()
         return {p: self.entries[p] for p in paths if p in self.entries}, errors

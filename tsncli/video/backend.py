@@ -1,0 +1,78 @@
+"""PyAV plumbing every decoding path shares: open a file's first video stream with a decoder
+thread count, turn a decoded frame into the BGR uint8 array every step uses, and the error type."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tsncli.errors import DataError
+
+THREADS_ENV = "TSN_DECODE_THREADS"
+AV_ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, OSError, ValueError)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (frame_count is the container's estimate)."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+
+
+class VideoDecodeError(DataError):
+    """A video could not be decoded at a frame (`frame` is 0-based)."""
+
+    def __init__(self, path: str, frame: int, detail: str = "") -> None:
+        self.path, self.frame = path, frame
+        super().__init__(
+            f"cannot decode video {path} at frame {frame + 1}{detail}; re-encode or remove it "
+            "(`tsn lists --source videos` re-counts changed videos)"
+        )
+
+
+def decode_threads(threads: int | None = None) -> int:
+    """Decoder threads per open video: `threads`, else $TSN_DECODE_THREADS, else 1 (loader
+    workers each decode their own clips, so one thread each keeps the CPUs evenly shared)."""
+    if threads is None:
+        text = os.environ.get(THREADS_ENV, "").strip()
+        threads = int(text) if text.isdigit() else 1
+    return max(0, int(threads))  # 0: FFmpeg picks (one per core)
+
+
+def open_container(
+    path: str | os.PathLike[str], threads: int | None = None
+) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """(container, first video stream) of `path` opened with PyAV; DataError when it cannot be."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"video {p} does not exist; check the path")
+    try:
+        container = av.open(str(p), metadata_errors="ignore")
+    except AV_ERRORS as exc:
+        raise DataError(f"cannot open video {p} ({short_error(exc)})") from exc
+    if not container.streams.video:
+        container.close()
+        raise DataError(f"{p} has no video stream; pass a video file")
+    stream = container.streams.video[0]
+    count = decode_threads(threads)
+    stream.codec_context.thread_count = count
+    # frame threads add a frame of latency per thread: worth it only when asked for
+    stream.codec_context.thread_type = "AUTO" if count != 1 else "SLICE"
+    return container, stream
+
+
+def frame_to_bgr(frame: av.VideoFrame) -> np.ndarray:
+    """BGR uint8 [H, W, 3] of a decoded frame (FFmpeg's swscale, BT.601 like OpenCV's reader)."""
+    return frame.to_ndarray(format="bgr24")
+
+
+def short_error(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

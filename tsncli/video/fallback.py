@@ -1,0 +1,87 @@
+"""OpenCV decoding, kept only for files PyAV cannot open: forward decoding from the start (it
+cannot seek exactly), frames as BGR uint8 [H, W, 3]."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tsncli.errors import DataError
+from tsncli.video.backend import VideoInfo
+
+
+def iter_opencv_frames(path: str | os.PathLike[str], step: int = 1) -> Iterator[np.ndarray]:
+    """Frames 0, step, 2*step, ... decoded with OpenCV; DataError when it cannot open the file."""
+    capture = _open(path)
+    try:
+        index = 0
+        while True:
+            ok, frame = capture.read() if index % step == 0 else (capture.grab(), None)
+            if not ok:
+                return
+            index += 1
+            if frame is not None:
+                yield frame
+    finally:
+        capture.release()
+
+
+def read_opencv_frames(
+    path: str | os.PathLike[str], wanted: Sequence[int]
+) -> tuple[dict[int, np.ndarray], int]:
+    """({position: frame} for sorted 0-based `wanted`, frames decoded), decoding forward only."""
+    capture = _open(path)
+    frames: dict[int, np.ndarray] = {}
+    decoded = 0
+    try:
+        last = max(wanted, default=-1)
+        targets = set(wanted)
+        while decoded <= last:
+            ok, frame = capture.read() if decoded in targets else (capture.grab(), None)
+            if not ok:
+                break
+            if frame is not None:
+                frames[decoded] = frame
+            decoded += 1
+    finally:
+        capture.release()
+    return frames, decoded
+
+
+def opencv_frame_count(path: str | os.PathLike[str]) -> int:
+    """Frames OpenCV decodes from the start to the end of `path`."""
+    capture = _open(path)
+    try:
+        count = 0
+        while capture.grab():
+            count += 1
+        return count
+    finally:
+        capture.release()
+
+
+def _open(path: str | os.PathLike[str]) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(str(Path(path)))
+    if not capture.isOpened():
+        capture.release()
+        raise DataError(f"cannot open video {path} (corrupt file or unsupported codec)")
+    return capture
+
+
+def probe_opencv(path: str | os.PathLike[str]) -> VideoInfo:
+    """`VideoInfo` of a file only OpenCV opens (its header's size, fps and frame count)."""
+    capture = _open(path)
+    try:
+        return VideoInfo(
+            path=str(path),
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+            frame_count=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))),
+        )
+    finally:
+        capture.release()

@@ -1,0 +1,120 @@
+"""Read chosen frames of one video exactly: follow the decode plan (seek to a keyframe by its
+timestamp, decode forward), and number frames by their timestamps, so frame k is the k-th frame
+of a full decode from the start, on B-frame and variable-rate streams too.
+
+Without a timeline (timestamps missing) frames are numbered by decoding forward from the start.
+Files PyAV cannot open fall back to OpenCV, decoding forward (logged once per file).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+
+import av
+import numpy as np
+
+from tsncli.errors import DataError
+from tsncli.video.backend import (
+    AV_ERRORS,
+    VideoDecodeError,
+    frame_to_bgr,
+    open_container,
+    short_error,
+)
+from tsncli.video.fallback import read_opencv_frames
+from tsncli.video.plan import DecodePlan, plan_decode
+from tsncli.video.timeline import Timeline
+
+log = logging.getLogger("tsncli.video.sparse")
+
+
+class SparseReader:
+    """Decode chosen frames (BGR uint8 [H, W, 3], full size) of one video with the fewest
+    decoded frames. `decoded` and `seeks` count what the last reads really did."""
+
+    def __init__(
+        self,
+        path: str,
+        keyframes: Sequence[int] | None = None,
+        timeline: Timeline | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.path, self.timeline, self.threads = path, timeline, threads
+        # seeking needs timestamps to land on and to number the frames it lands on
+        self.keyframes = keyframes if timeline is not None else None
+        self.decoded = 0
+        self.seeks = 0
+        self._at = 0  # the frame being reached (named in errors)
+
+    def plan(self, positions: Iterable[int]) -> DecodePlan:
+        """The decode plan for 0-based `positions` (what `read` follows)."""
+        return plan_decode(positions, self.keyframes)
+
+    def read(self, positions: Iterable[int]) -> dict[int, np.ndarray]:
+        """{position: BGR uint8 [H, W, 3]} for the 0-based display `positions`."""
+        plan = self.plan(positions)
+        if not plan.steps:
+            return {}
+        try:
+            container, stream = open_container(self.path, self.threads)
+        except DataError as exc:
+            if "does not exist" in str(exc):
+                raise VideoDecodeError(self.path, plan.steps[0].target, f" ({exc})") from exc
+            return self._fallback(plan, exc)
+        try:
+            return self._follow(plan, container, stream)
+        except AV_ERRORS as exc:
+            raise VideoDecodeError(self.path, self._at, f" ({short_error(exc)})") from exc
+        finally:
+            container.close()
+
+    def _follow(self, plan: DecodePlan, container, stream) -> dict[int, np.ndarray]:
+        frames: dict[int, np.ndarray] = {}
+        decoding = _numbered(container.decode(stream), self.timeline, 0)
+        for step in plan.steps:
+            self._at = step.target
+            if step.seek_to is not None:
+                assert self.timeline is not None
+                self.seeks += 1
+                container.seek(self.timeline.pts_of(step.seek_to), stream=stream)
+                decoding = _numbered(container.decode(stream), self.timeline, None)
+            for index, frame in decoding:
+                self.decoded += 1
+                if index is None:
+                    raise VideoDecodeError(self.path, step.target, " (unknown timestamp)")
+                if index > step.target:
+                    raise VideoDecodeError(self.path, step.target, " (frame missing)")
+                if index == step.target:
+                    frames[index] = frame_to_bgr(frame)
+                    break
+            else:
+                raise VideoDecodeError(self.path, step.target, " (video ended early)")
+        return frames
+
+    def _fallback(self, plan: DecodePlan, error: DataError) -> dict[int, np.ndarray]:
+        log.warning("%s: PyAV cannot open it (%s); decoding with OpenCV", self.path, error)
+        wanted = [step.target for step in plan.steps]
+        try:
+            frames, decoded = read_opencv_frames(self.path, wanted)
+        except DataError as exc:
+            raise VideoDecodeError(self.path, wanted[0], f" ({exc})") from exc
+        self.decoded += decoded
+        missing = [w for w in wanted if w not in frames]
+        if missing:
+            raise VideoDecodeError(self.path, missing[0], " (video ended early)")
+        return frames
+
+
+def _numbered(
+    frames: Iterator[av.VideoFrame], timeline: Timeline | None, start: int | None
+) -> Iterator[tuple[int | None, av.VideoFrame]]:
+    """(display position, frame): by timestamp when there is a timeline, else by counting from
+    `start` (only valid from the beginning of the file)."""
+    count = start
+    for frame in frames:
+        if timeline is not None:
+            yield timeline.index_of(frame.pts), frame
+        else:
+            yield count, frame
+            count = None if count is None else count + 1
