@@ -1,21 +1,30 @@
 """The worker/GPU pool shared by flow, eval and other per-item jobs (torch.multiprocessing).
 
-Workers are spawned (safe with CUDA and OpenCV threads). Each worker may be pinned to one device;
-`current_device()` tells a task which one it got. With one worker, tasks run in-process.
+Workers are spawned (safe with CUDA and OpenCV threads), each holds one task at a time, and a
+worker that dies (OOM killer, segfault) is replaced; its task is reported, the others finish.
+Each worker may be pinned to one device; `current_device()` tells a task which one it got.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing.connection import wait
 from typing import Any, TypeVar
+
+from tsncli.errors import TsnError, UsageError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 _DEVICE: str = "cpu"
+_EXIT_INTERRUPTED = 130  # a worker stopped by Ctrl-C exits with this code, quietly
+
+
+class WorkerDiedError(TsnError):
+    """A pool worker died (killed by a signal or crashed) while it held a task."""
 
 
 def current_device() -> str:
@@ -23,9 +32,9 @@ def current_device() -> str:
     return _DEVICE
 
 
-def _init_worker(device_queue: Any, threads: int, user_init: Callable[[], None] | None) -> None:
+def _init_worker(device: str, threads: int, user_init: Callable[[], None] | None) -> None:
     global _DEVICE
-    _DEVICE = device_queue.get() if device_queue is not None else "cpu"
+    _DEVICE = device
     if threads > 0:
         # torch reads these when it is first imported, so a worker that never needs torch does
         # not pay for importing it here (several seconds per worker on a small CPU).
@@ -47,6 +56,71 @@ def _init_worker(device_queue: Any, threads: int, user_init: Callable[[], None] 
         user_init()
 
 
+def _send(conn: Any, index: int | None, ok: bool, value: Any) -> None:
+    try:
+        conn.send((index, ok, value))
+    except Exception as exc:  # the result or the exception would not pickle
+        conn.send((index, False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+def _worker_main(conn: Any, fn: Callable, device: str, threads: int, init: Any) -> None:
+    """A spawned worker: initialise, then run one (index, task) at a time until told to stop."""
+    try:
+        try:
+            _init_worker(device, threads, init)
+        except Exception as exc:
+            _send(conn, None, False, exc)
+            return
+        while (message := conn.recv()) is not None:
+            index, task = message
+            try:
+                outcome = (True, fn(task))
+            except Exception as exc:
+                outcome = (False, exc)
+            _send(conn, index, *outcome)
+    except KeyboardInterrupt:
+        sys.exit(_EXIT_INTERRUPTED)
+    except (EOFError, BrokenPipeError):  # the parent is gone
+        return
+
+
+def death_reason(exitcode: int | None) -> str:
+    """'worker died (signal 9)' for a killed worker, 'worker exited with code N' otherwise."""
+    if exitcode is not None and exitcode < 0:
+        return f"worker died (signal {-exitcode})"
+    return f"worker exited with code {exitcode}"
+
+
+class _Worker:
+    """One spawned process, its end of a pipe and the task it holds (index, task) or None."""
+
+    def __init__(self, ctx: Any, fn: Callable, device: str, threads: int, init: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_worker_main, args=(child, fn, device, threads, init), name="tsn-worker"
+        )
+        self.process.start()
+        child.close()
+        self.device = device
+        self.held: tuple[int, Any] | None = None
+
+    def stop(self, interrupt: bool) -> None:
+        """Ask the worker to finish (or interrupt a busy one), then make sure it is gone."""
+        if self.process.is_alive():
+            try:
+                if self.held is None:
+                    self.conn.send(None)
+                elif interrupt and self.process.pid is not None:
+                    os.kill(self.process.pid, signal.SIGINT)
+            except OSError:
+                pass
+            self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
 def run_pool(
     fn: Callable[[T], R],
     tasks: Iterable[T],
@@ -56,13 +130,17 @@ def run_pool(
     threads_per_worker: int = 1,
     initializer: Callable[[], None] | None = None,
     max_pending: int | None = None,
+    on_worker_death: Callable[[T, str], R] | None = None,
 ) -> Iterator[tuple[int, R]]:
     """Run `fn` over `tasks`, yielding `(task_index, result)` as each finishes.
 
     `devices`, when given, sets one worker per device (e.g. ["cuda:0", "cuda:1"]). `fn` must be a
     module-level function (it is pickled for spawned workers). Exceptions raised by `fn` propagate
-    to the caller; remaining tasks are cancelled. At most `max_pending` tasks are in flight, so a
-    huge task list is never materialised in the workers' queues.
+    to the caller; remaining tasks are dropped. Each worker holds one task, so at most
+    min(workers, `max_pending`) tasks are in flight and a huge task list is never materialised.
+    A worker that dies is replaced: its task's result is `on_worker_death(task, reason)` (reason
+    like "worker died (signal 9)"), or, without that callback, `WorkerDiedError` is raised.
+    With one worker, tasks run in-process.
     """
     global _DEVICE
     if devices:
@@ -83,40 +161,78 @@ def run_pool(
     import torch.multiprocessing as tmp
 
     ctx = tmp.get_context("spawn")
-    queue = None
-    if devices:
-        queue = ctx.Manager().Queue()
-        for d in devices:
-            queue.put(d)
-    limit = max_pending or workers * 2
-    executor = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=ctx,
-        initializer=_init_worker,
-        initargs=(queue, threads_per_worker, initializer),
-    )
-    pending: dict[Future, int] = {}
-    iterator = enumerate(tasks)
-    exhausted = False
+    slots = devices or ["cpu"] * min(workers, max_pending or workers)
+
+    def spawn(device: str) -> _Worker:
+        return _Worker(ctx, fn, device, threads_per_worker, initializer)
+
+    pool = [spawn(d) for d in slots]
     try:
-        while True:
-            while not exhausted and len(pending) < limit:
-                try:
-                    index, task = next(iterator)
-                except StopIteration:
+        yield from _drive(pool, enumerate(tasks), spawn, on_worker_death)
+    finally:
+        # After an error, interrupt busy workers; after Ctrl-C they have had their SIGINT.
+        error = sys.exc_info()[0]
+        interrupt = error is not None and not issubclass(error, KeyboardInterrupt)
+        for worker in pool:
+            worker.stop(interrupt)
+
+
+def _drive(
+    pool: list[_Worker], iterator: Iterator[tuple[int, Any]], spawn: Callable, on_death: Any
+) -> Iterator[tuple[int, Any]]:
+    exhausted = False
+    while True:
+        for slot, worker in enumerate(pool):
+            if worker.held is None and not exhausted:
+                item = next(iterator, None)
+                if item is None:
                     exhausted = True
                     break
-                pending[executor.submit(fn, task)] = index
-            if not pending:
-                break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                index = pending.pop(future)
-                yield index, future.result()
-    finally:
-        for future in pending:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
+                if not worker.process.is_alive():  # died after its last result
+                    worker.stop(interrupt=False)
+                    pool[slot] = worker = spawn(worker.device)
+                worker.held = item
+                try:
+                    worker.conn.send(item)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # it died meanwhile; its sentinel fires below
+        busy = [w for w in pool if w.held is not None]
+        if not busy:
+            return
+        wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+        for slot, worker in enumerate(pool):
+            if worker.held is None:
+                continue
+            if worker.conn.poll():
+                try:
+                    index, ok, value = worker.conn.recv()
+                except (EOFError, ConnectionResetError):  # it is exiting: bury it below
+                    worker.process.join()
+                else:
+                    worker.held = None
+                    if not ok:
+                        raise value
+                    yield index, value
+                    continue
+            if worker.process.is_alive():
+                continue
+            yield _buried(worker, on_death)
+            pool[slot] = spawn(worker.device)
+
+
+def _buried(worker: _Worker, on_death: Any) -> tuple[int, Any]:
+    """The result for the task a dead worker held; raises when the run should stop."""
+    worker.process.join()
+    code = worker.process.exitcode
+    index, task = worker.held  # type: ignore[misc]
+    worker.held = None
+    worker.conn.close()
+    if code == _EXIT_INTERRUPTED:
+        raise KeyboardInterrupt
+    reason = death_reason(code)
+    if on_death is None:
+        raise WorkerDiedError(f"a {reason} while running task {index + 1}; rerun to resume")
+    return index, on_death(task, reason)
 
 
 def resolve_devices(gpus: int | None) -> list[str] | None:
@@ -124,8 +240,6 @@ def resolve_devices(gpus: int | None) -> list[str] | None:
     if not gpus:
         return None
     import torch
-
-    from tsncli.errors import UsageError
 
     available = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if available == 0:
