@@ -50,6 +50,7 @@ class TSNDataset(Dataset):
         seed: int = 0,
         test_crops: int = 10,
         source: Any = None,
+        flip: bool = True,
     ) -> None:
         if mode not in MODES:
             raise UsageError(f"unknown dataset mode {mode!r}; use one of: {', '.join(MODES)}")
@@ -66,6 +67,7 @@ class TSNDataset(Dataset):
         self.seed = seed
         self.test_crops = test_crops
         self.source = source
+        self.flip = flip  # False: never mirror (classes that are not mirror-invariant)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -119,7 +121,9 @@ class TSNDataset(Dataset):
         out = np.empty((len(frames) * channels, size, size), dtype=np.uint8)
         if self.mode == "train":
             height, width = frames[0].shape[:2]
-            box, flipped = transforms.sample_train_crop(width, height, size, self.modality, rng)
+            box, flipped = transforms.sample_train_crop(
+                width, height, size, self.modality, rng, 0.5 if self.flip else 0.0
+            )
         for j, frame in enumerate(frames):
             if self.mode == "train":
                 image = transforms.crop_resize_flip(frame, box, size, flipped, self.modality)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tsncli.errors import UsageError
+from tsncli.lists.splits import flip_policy
 from tsncli.modality import check_modality, default_dropout, default_new_length
 
 SCHEDULES = ("step", "cosine")
@@ -67,6 +68,7 @@ class TrainConfig:
     out: str | None = None  # run folder; None: runs/<ds>_<modality>_split<k>_<arch>
     resume: bool = False
     seed: int = 0
+    flip: bool | None = None  # horizontal flips in training; None: the dataset's policy
     log_every: int = 10  # optimizer steps between progress events
     tensorboard: bool = True  # write events when tensorboard is installed
 
@@ -99,6 +101,8 @@ class TrainConfig:
             raise UsageError("no dataset given; name one, e.g. `tsn train ucf101 rgb`")
         defaults = _MODALITY_DEFAULTS[self.modality]
         values = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        if self.flip is None:  # off for datasets whose classes are not mirror-invariant
+            values["flip"] = flip_policy(self.dataset)
         if self.new_length is None:
             values["new_length"] = default_new_length(self.modality)
         if self.dropout is None:

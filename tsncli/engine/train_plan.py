@@ -157,6 +157,7 @@ def checkpoint_meta(plan: RunPlan) -> dict[str, Any]:
         "input_order": "rgb",
         "flow": plan.flow_settings,  # how the frames/flow were made (None if unknown)
         "flow_on_the_fly": cfg.flow_on_the_fly,
+        "flip": cfg.flip is not False,  # were training clips mirrored (False for sthv2)
         "config": config_to_dict(cfg),
         "dataset": cfg.dataset,
         "split": cfg.split,

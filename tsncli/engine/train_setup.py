@@ -106,6 +106,7 @@ def create_train_data(plan: RunPlan, ctx: DistContext) -> TrainData:
             cfg.crop_size,
             cfg.seed,
             source=source,
+            flip=cfg.flip is not False,  # the dataset's flip policy (off for sthv2)
         )
 
     train_set = dataset(plan.train_records, "train", plan.train_source)
