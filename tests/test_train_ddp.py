@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from train_fixtures import make_dataset
 
-from tsncli.engine.distributed import torchrun_env
 from tsncli.engine.train import launch_local, prepare_run, train
 from tsncli.engine.train_config import TrainConfig
 from tsncli.engine.train_setup import build_model
@@ -48,13 +47,3 @@ def test_two_gloo_processes_match_one_process_with_the_full_batch(tmp_path):
     assert not torch.allclose(initial["fc.weight"], a["state_dict"]["fc.weight"])  # it moved
     assert a["history"][0]["val_videos"] == b["history"][0]["val_videos"] == 8
     assert {e.kind for e in events} >= {"step", "epoch", "val", "end"}  # rank 0 reports
-
-
-def test_torchrun_env_vars_are_read(monkeypatch):
-    monkeypatch.delenv("RANK", raising=False)
-    assert torchrun_env() is None
-    monkeypatch.setenv("RANK", "3")
-    monkeypatch.setenv("WORLD_SIZE", "8")
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    monkeypatch.setenv("MASTER_ADDR", "10.0.0.1")
-    assert torchrun_env() == (3, 8, 1)

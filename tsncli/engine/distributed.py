@@ -1,4 +1,5 @@
-"""Process groups for training: torchrun env vars, local spawning, and small collectives.
+"""Process groups for training: joining a launched job (tsncli.launch), local spawning, and
+small collectives.
 
 One process per device. NCCL on GPU, gloo on CPU. A `DistContext` says who this process is; a
 single process has world size 1 and no process group.
@@ -7,7 +8,6 @@ single process has world size 1 and no process group.
 from __future__ import annotations
 
 import datetime
-import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from tsncli.errors import UsageError
+from tsncli.launch import LaunchInfo
 
 TIMEOUT = datetime.timedelta(minutes=30)
 
@@ -39,21 +40,12 @@ class DistContext:
         return self.world_size > 1
 
 
-def torchrun_env() -> tuple[int, int, int] | None:
-    """(rank, world_size, local_rank) from torchrun's env vars, or None outside torchrun."""
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return None
-    try:
-        rank = int(os.environ["RANK"])
-        world = int(os.environ["WORLD_SIZE"])
-        local = int(os.environ.get("LOCAL_RANK", rank))
-    except ValueError:
-        raise UsageError(
-            "RANK, WORLD_SIZE and LOCAL_RANK must be integers (set by torchrun)"
-        ) from None
-    if "MASTER_ADDR" not in os.environ and world > 1:
-        raise UsageError("WORLD_SIZE > 1 needs MASTER_ADDR and MASTER_PORT; start with torchrun")
-    return rank, world, local
+def join_launch(launch: LaunchInfo, use_cuda: bool) -> DistContext:
+    """Join the process group `launch` describes (torchrun, or srun's tasks), at its master
+    address and port, and pick cuda:LOCAL_RANK (or the CPU)."""
+    return init_process_group(
+        launch.rank, launch.world_size, launch.local_rank, use_cuda, launch.init_method
+    )
 
 
 def free_port() -> int:

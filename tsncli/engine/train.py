@@ -1,8 +1,9 @@
-"""`tsn train`'s core: check inputs, then train on CPU, one GPU, N local GPUs or torchrun nodes.
+"""`tsn train`'s core: check inputs, then train on CPU, one GPU, N local GPUs, or as one rank of
+a torchrun or srun job (tsncli.launch).
 
 `train(config, on_event)` validates lists, frames and weights once, then runs `run_training`
-in this process, in N spawned processes (`--gpus N`, via the shared pool) or as one torchrun
-rank. Rank 0 alone writes the run folder: config.yaml, metrics.jsonl/.csv, last.pt, best.pt.
+in this process, in N spawned processes (`--gpus N`, via the shared pool) or as one rank of a
+launched job. Rank 0 alone writes the run folder: config.yaml, metrics.jsonl/.csv, checkpoints.
 """
 
 from __future__ import annotations
@@ -20,27 +21,28 @@ from tsncli.engine.distributed import (
     destroy_process_group,
     free_port,
     init_process_group,
-    torchrun_env,
+    join_launch,
 )
 from tsncli.engine.train_config import TrainConfig
 from tsncli.engine.train_loop import Emit, TrainEvent
 from tsncli.engine.train_plan import RunPlan, TrainResult, prepare_run
 from tsncli.engine.train_run import run_epochs
 from tsncli.errors import UsageError
+from tsncli.launch import resolve_launch
 from tsncli.parallel import current_device, resolve_devices, run_pool
 
 __all__ = ["RunPlan", "TrainResult", "launch_local", "prepare_run", "run_training", "train"]
 
 
 def train(config: TrainConfig, on_event: Emit | None = None) -> TrainResult | None:
-    """Train TSN as `config` says; returns the result on rank 0 (None on other torchrun ranks)."""
+    """Train TSN as `config` says; returns the result on rank 0 (None on the other ranks of a
+    torchrun or srun job)."""
     plan = prepare_run(config)
     emit = on_event or (lambda event: None)
-    env = torchrun_env()
+    launch = resolve_launch()  # torchrun's or srun's tasks form one process group
     use_cuda = torch.cuda.is_available() and plan.config.gpus != 0
-    if env is not None:
-        rank, world, local = env
-        ctx = init_process_group(rank, world, local, use_cuda)
+    if launch.distributed:
+        ctx = join_launch(launch, use_cuda)
         try:
             return run_training(plan, ctx, emit if ctx.is_main else (lambda event: None))
         finally:
