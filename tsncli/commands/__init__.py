@@ -10,9 +10,23 @@ from tsncli.commands import (
     fuse,
     lists,
     predict,
+    probe,
     train,
     unpack,
 )
 
 # Order shown by `tsn --help`: the pipeline order.
-COMMANDS = [fetch, unpack, flow, lists, train, eval, fuse, predict, convert, export, completion]
+COMMANDS = [
+    fetch,
+    unpack,
+    flow,
+    lists,
+    train,
+    eval,
+    fuse,
+    predict,
+    probe,
+    convert,
+    export,
+    completion,
+]
