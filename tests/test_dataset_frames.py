@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 from train_fixtures import COLOURS, FLOW_X, FLOW_Y, make_video
 
 from tsncli.data.frames import (
-    count_frames,
     load_snippets,
     missing_frames,
+    read_frames,
+    read_image,
     validate_records,
 )
 from tsncli.errors import DataError
@@ -46,11 +50,22 @@ def test_corrupt_frame_is_a_data_error(tmp_path):
         load_snippets(folder, np.array([[2]]), "rgb")
 
 
-def test_count_frames_counts_one_modality(tmp_path):
-    folder = make_video(tmp_path / "v", 5, label=0)
-    assert count_frames(folder, "rgb") == 5
-    assert count_frames(folder, "flow") == 5
-    assert count_frames(tmp_path / "absent", "rgb") == 0
+def test_a_folder_held_in_memory_reads_like_the_folder_on_disk(tmp_path):
+    folder = make_video(tmp_path / "v", 4, label=1)
+    files = {str(p): p.read_bytes() for p in folder.iterdir()}
+    asked = []
+
+    def from_memory(path, grayscale):
+        asked.append(path)
+        flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB
+        return cv2.imdecode(np.frombuffer(files[path], np.uint8), flags)
+
+    indices = np.array([[1, 2], [3, 4]])
+    for modality in ("rgb", "flow"):
+        on_disk = read_frames(folder, indices, modality, read_image)
+        in_memory = read_frames(folder, indices, modality, from_memory)
+        assert all(np.array_equal(a, b) for a, b in zip(on_disk, in_memory, strict=True))
+    assert asked and all(Path(p).parent == folder for p in asked)
 
 
 def test_validation_reports_every_bad_entry_before_training(tmp_path):

@@ -153,6 +153,35 @@ def test_predict_on_a_video_agrees_with_eval_on_its_extracted_frames(data, tmp_p
     np.testing.assert_allclose(got, sf.scores, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.parametrize("modality", ["rgb", "flow", "rgbdiff"])
+def test_predict_on_a_frames_folder_agrees_with_eval_on_it(data, tmp_path, modality):
+    ckpt, list_file = data[f"{modality}_ckpt"], data[f"{modality}_list"]
+    evaluate(ckpt, list_file, tmp_path / "s.npz", EvalSettings(segments=SEG, crops=1))
+    sf = load_scores(tmp_path / "s.npz")
+    folders = [data["frames"] / Path(v).stem for v in data["videos"][:2]]
+    predictions = list(predict_videos(folders, [ckpt], segments=SEG, crops=1))
+    assert all(p.error is None for p in predictions)
+    np.testing.assert_allclose([p.scores for p in predictions], sf.scores[:2], atol=1e-4)
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_a_video_extracted_in_memory_reads_the_frames_tsn_flow_wrote(data, modality):
+    from tsncli.data.memory_source import MemoryFrameSource
+    from tsncli.data.snippet_source import FRAME_FOLDERS
+    from tsncli.frame_settings import FrameSettings
+    from tsncli.lists.listfile import VideoRecord
+
+    source = MemoryFrameSource(FrameSettings.from_dict(evalkit.FLOW_META))
+    video = data["videos"][0]
+    available = source.count(str(video), modality)
+    indices = np.array([[1, 2], [available // 2, available // 2 + 1], [available - 1, available]])
+    in_memory = source.read_frames(VideoRecord(str(video), available, 0), indices, modality)
+    folder = VideoRecord(str(data["frames"] / Path(video).stem), available, 0)
+    on_disk = FRAME_FOLDERS.read_frames(folder, indices, modality)
+    assert len(in_memory) == 6
+    assert all(np.array_equal(a, b) for a, b in zip(in_memory, on_disk, strict=True))
+
+
 def test_predict_fuses_rgb_and_flow_like_fuse_does(data, tmp_path):
     settings = EvalSettings(segments=SEG, crops=1)
     rgb = evaluate(data["rgb_ckpt"], data["rgb_list"], tmp_path / "r.npz", settings).scores_path

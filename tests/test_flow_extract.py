@@ -154,3 +154,38 @@ def test_default_size_is_tsn_340x256():
 def test_invalid_settings_name_the_fix(kwargs, message):
     with pytest.raises(UsageError, match=message):
         FlowConfig(**kwargs)
+
+
+def test_the_shared_frame_loop_yields_exactly_the_files_tsn_flow_writes(tmp_path):
+    from tsncli.flow.algorithms import create_flow_fn
+    from tsncli.flow.stream import encode_jpeg, stream_flow
+    from tsncli.video.decode import iter_video_frames
+
+    result, folder = _run(tmp_path, n=5)
+    frames = iter_video_frames(tmp_path / "videos" / "v.avi", size=SMALL.frame_size)
+    streamed = {
+        name: encode_jpeg(image)
+        for step in stream_flow(frames, create_flow_fn(SMALL.algo), SMALL.bound)
+        for name, image in step.images()
+    }
+    written = {p.name: p.read_bytes() for p in folder.glob("*.jpg")}
+    assert result.status == "done" and len(written) == 5 + 2 * 4
+    assert streamed == written
+
+
+def test_the_shared_frame_loop_computes_only_the_wanted_flows(tmp_path):
+    from tsncli.flow.stream import stream_flow
+
+    calls = []
+
+    def flow_fn(a, b):
+        calls.append(1)
+        return np.zeros((*a.shape, 2), np.float32)
+
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in range(5)]
+    steps = list(stream_flow(frames, flow_fn, wanted={2, 4}))
+    assert [s.index for s in steps] == [1, 2, 3, 4, 5] and len(calls) == 2
+    assert [s.flow is not None for s in steps] == [False, False, True, False, True]
+    assert steps[2].flow.shape == (8, 8, 2) and (steps[2].flow == 128).all()  # zero flow
+    names = [name for name, _ in steps[2].images(rgb=False)]
+    assert names == ["flow_x_00002.jpg", "flow_y_00002.jpg"]

@@ -9,6 +9,7 @@ from video_helpers import make_video
 
 from tsncli.data.dataset import TSNDataset, create_loader
 from tsncli.data.snippet_source import (
+    FRAME_FOLDERS,
     FrameFolderSource,
     check_flow_on_the_fly,
     collate_present,
@@ -16,6 +17,7 @@ from tsncli.data.snippet_source import (
 )
 from tsncli.data.video_source import VideoFileSource
 from tsncli.errors import DataError, UsageError
+from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord, read_list, write_list
 
 
@@ -41,7 +43,9 @@ def test_video_list_gets_a_video_source_with_indexed_keyframes(video_list):
 def test_frame_list_gets_the_frame_folder_source(tmp_path):
     (tmp_path / "list.txt").write_text(f"{tmp_path} 3 0\n")
     path = tmp_path / "list.txt"
-    assert isinstance(create_snippet_source(path, read_list(path), "rgb"), FrameFolderSource)
+    source = create_snippet_source(path, read_list(path), "rgb")
+    assert isinstance(source, FrameFolderSource) and source is FRAME_FOLDERS
+    assert TSNDataset(read_list(path), "rgb").source is FRAME_FOLDERS  # the dataset's default
     with pytest.raises(UsageError, match="needs a video list"):
         create_snippet_source(path, read_list(path), "flow", "dis")
 
@@ -52,6 +56,15 @@ def test_flow_from_a_video_list_needs_an_on_the_fly_algorithm(video_list):
         create_snippet_source(path, records, "flow")
     with pytest.raises(UsageError, match="dis, farneback"):
         check_flow_on_the_fly("tvl1")
+
+
+def test_a_flow_model_evaluated_on_a_video_list_computes_its_own_flow_on_the_fly(video_list):
+    path, records = video_list
+    trained = FrameSettings(flow_algorithm="farneback", source="videos")
+    source = create_snippet_source(path, records, "flow", trained=trained)
+    assert isinstance(source, VideoFileSource) and source.flow_algo == "farneback"
+    with pytest.raises(UsageError, match="trained on tvl1 flow, too slow"):
+        create_snippet_source(path, records, "flow", trained=FrameSettings())
 
 
 def test_video_source_settings_round_trip_for_checkpoints(video_list):

@@ -106,3 +106,11 @@ def test_test_crops_resize_the_short_side_first():
     crops = T.test_crops(group, 112, 10, "rgb")
     assert crops.shape == (10, 112, 112, 6)
     assert T.test_crops(group, 224, 3, "rgb").shape == (3, 224, 224, 6)
+
+
+def test_test_clip_is_the_test_crops_in_the_model_layout():
+    rng = np.random.default_rng(0)
+    group = rng.integers(0, 255, (60, 80, 4 * 2 * 2), dtype=np.uint8)  # S=4, L=2, flow
+    clip = T.test_clip(group, 32, 10, "flow", 4)
+    assert clip.shape == (10, 4, 4, 32, 32) and clip.dtype == np.uint8
+    np.testing.assert_array_equal(clip, T.to_snippets(T.test_crops(group, 32, 10, "flow"), 4))

@@ -17,7 +17,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tsncli.data import sampling, transforms
-from tsncli.data.frames import frame_templates, load_snippets, read_frames
+from tsncli.data.frames import frame_templates, stack_frames
+from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, collate_present
 from tsncli.errors import DataError, UsageError
 from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import channels_per_frame, input_frames
@@ -33,10 +34,10 @@ class TSNDataset(Dataset):
     (item shape (N, S, C*L, H, W)). Items are `(clip, label)`. `new_length` is the model's L;
     RGB-diff reads L + 1 frames per snippet (`tsncli.modality.input_frames`).
 
-    `source` decodes the frames: None reads dense_flow folders (`tsncli.data.frames`); any
-    object with `read_frames(record, indices, modality)` and `load_snippets(...)` (e.g. a video
-    decoder) works. A source with `report(error)` makes undecodable videos items with a None
-    clip (reported, then dropped by the loader's `collate_fn`) instead of errors.
+    `source` decodes the frames (`tsncli.data.snippet_source`): dense_flow folders by default,
+    video files, or a video extracted in memory. A source with `report(error)` makes
+    undecodable videos items with a None clip (reported, then dropped by the loader's
+    `collate_fn`) instead of errors.
     """
 
     def __init__(
@@ -49,7 +50,7 @@ class TSNDataset(Dataset):
         crop_size: int = 224,
         seed: int = 0,
         test_crops: int = 10,
-        source: Any = None,
+        source: SnippetSource = FRAME_FOLDERS,
         flip: bool = True,
     ) -> None:
         if mode not in MODES:
@@ -103,19 +104,14 @@ class TSNDataset(Dataset):
         record = self.records[index]
         rng = self._rng(index)
         indices = self.frame_indices(index, rng)
+        frames = self.source.read_frames(record, indices, self.modality)
         if self.mode == "test":
-            if self.source is None:
-                group = load_snippets(record.path, indices, self.modality)
-            else:
-                group = self.source.load_snippets(record, indices, self.modality)
-            group = transforms.test_crops(group, self.crop_size, self.test_crops, self.modality)
-            return transforms.to_snippets(group, self.num_segments)
+            group = stack_frames(frames)  # (H, W, S*L*C)
+            return transforms.test_clip(
+                group, self.crop_size, self.test_crops, self.modality, self.num_segments
+            )
         # train/val: transform frame by frame with one shared box and flip, writing straight
         # into the planar output (no (H, W, S*L*C) interleaving: 3-5x less copying)
-        if self.source is None:
-            frames = read_frames(record.path, indices, self.modality)
-        else:
-            frames = self.source.read_frames(record, indices, self.modality)
         channels = frames[0].shape[2]
         size = self.crop_size
         out = np.empty((len(frames) * channels, size, size), dtype=np.uint8)
@@ -153,8 +149,6 @@ def worker_init(_worker_id: int) -> None:
 def collate_skipping(batch: list[tuple]) -> Any:
     """Collate items of a source that skips undecodable videos: their None clips are left out,
     and a batch holding nothing else becomes None (training and validation step over it)."""
-    from tsncli.data.snippet_source import collate_present
-
     if all(item[0] is None for item in batch):
         return None
     return collate_present(batch)

@@ -7,18 +7,17 @@ returned as one uint8 array (H, W, S*L*C), the layout `tsncli.data.transforms` w
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from tsncli.errors import DataError
+from tsncli.flow.stream import FLOW_TEMPLATES, RGB_TEMPLATE
 from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import check_modality
 
-RGB_TEMPLATE = "img_{:05d}.jpg"
-FLOW_TEMPLATES = ("flow_x_{:05d}.jpg", "flow_y_{:05d}.jpg")
+ImageReader = Callable[[str, bool], np.ndarray]  # (path, greyscale) -> decoded image
 
 
 def frame_templates(modality: str) -> tuple[str, ...]:
@@ -46,12 +45,16 @@ def read_image(path: str, grayscale: bool) -> np.ndarray:
 
 
 def read_frames(
-    folder: str | os.PathLike[str], indices: np.ndarray, modality: str
+    folder: str | os.PathLike[str],
+    indices: np.ndarray,
+    modality: str,
+    read: ImageReader = read_image,
 ) -> list[np.ndarray]:
     """Decode the frames `indices` [S, L] (1-based), one uint8 (H, W, C) array per frame.
 
     RGB frames are (H, W, 3) in RGB order; flow frames (H, W, 2) with x then y. A frame that
-    `indices` repeats is decoded once (the list holds the same array twice).
+    `indices` repeats is decoded once (the list holds the same array twice). `read` decodes one
+    file of the folder (an in-memory folder passes its own).
     """
     templates = frame_templates(modality)
     grayscale = modality == "flow"
@@ -61,7 +64,7 @@ def read_frames(
     for index in np.asarray(indices, dtype=np.int64).reshape(-1).tolist():
         frame = cache.get(index)
         if frame is None:
-            images = [read_image(os.path.join(base, t.format(index)), grayscale) for t in templates]
+            images = [read(os.path.join(base, t.format(index)), grayscale) for t in templates]
             if grayscale and images[0].shape != images[1].shape:
                 raise DataError(
                     f"flow_x and flow_y of frame {index} in {base} differ in size; "
@@ -80,23 +83,15 @@ def read_frames(
     return frames
 
 
-def load_snippets(folder: str | os.PathLike[str], indices: np.ndarray, modality: str) -> np.ndarray:
-    """Read the frames `indices` [S, L] (1-based) of one video as uint8 (H, W, S*L*C).
-
-    Channels are in (snippet, frame, channel) order: RGB r,g,b per frame; flow x, y per frame
-    (x0, y0, x1, y1, ...). A frame repeated in `indices` is decoded once.
-    """
-    frames = read_frames(folder, indices, modality)
+def stack_frames(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """Frames of a clip (each (H, W, C)) as one uint8 (H, W, S*L*C), in (snippet, frame,
+    channel) order: RGB r,g,b per frame; flow x, y per frame (x0, y0, x1, y1, ...)."""
     return frames[0].copy() if len(frames) == 1 else np.concatenate(frames, axis=2)
 
 
-def count_frames(folder: str | os.PathLike[str], modality: str) -> int:
-    """How many frames of `modality` a folder holds (flow counts x images)."""
-    prefix = frame_templates(modality)[0].split("{")[0]
-    path = Path(folder)
-    if not path.is_dir():
-        return 0
-    return sum(1 for name in os.listdir(path) if name.startswith(prefix) and name.endswith(".jpg"))
+def load_snippets(folder: str | os.PathLike[str], indices: np.ndarray, modality: str) -> np.ndarray:
+    """Read the frames `indices` [S, L] (1-based) of one video as uint8 (H, W, S*L*C)."""
+    return stack_frames(read_frames(folder, indices, modality))
 
 
 def missing_frames(record: VideoRecord, modality: str) -> list[str]:

@@ -1,8 +1,9 @@
 """Where a dataset's snippet frames come from, chosen by the list's kind: frame folders
 (`tsn flow` output) or video files decoded sparsely (`# tsn-list: kind=videos`).
 
-A source reads the frames `indices` [S, L] (1-based) of a `VideoRecord` as uint8 (H, W, C)
-arrays, validates a list's entries up front, and describes its decode settings for checkpoints.
+A source (`SnippetSource`) reads the frames `indices` [S, L] (1-based) of a `VideoRecord` as
+uint8 (H, W, C) arrays and validates a list's entries up front. Train, eval and predict all
+load through one (`tsncli.data.memory_source` serves predict on a video file).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from torch.utils.data import default_collate
 
 from tsncli.data import frames
+from tsncli.data.video_source import VideoFileSource
 from tsncli.errors import DataError, UsageError
+from tsncli.flow.extract import load_flow_settings
+from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord, read_list_header
-from tsncli.video.decode import parse_size
+from tsncli.video.index import VideoIndex
 
 FLOW_ON_THE_FLY = ("dis", "farneback")
 DEFAULT_INDEX_NAME = "video_index.json"
@@ -36,6 +40,21 @@ def collate_present(batch: list[tuple]) -> Any:
             "re-encode or remove them, or use a larger --batch-size"
         )
     return default_collate(kept)
+
+
+class SnippetSource(Protocol):
+    """What `TSNDataset` reads frames through. A source may also have `report(error)`: its
+    undecodable videos then become skipped items instead of errors (see `TSNDataset`)."""
+
+    kind: str
+
+    def read_frames(
+        self, record: VideoRecord, indices: np.ndarray, modality: str
+    ) -> list[np.ndarray]: ...
+
+    def validate(
+        self, records: Sequence[VideoRecord], modality: str, source: Any = None
+    ) -> None: ...
 
 
 class FrameFolderSource:
@@ -61,9 +80,10 @@ class FrameFolderSource:
         """The `tsn flow` settings saved beside the frame folders (None when there are none)."""
         if not records:
             return None
-        from tsncli.flow.extract import load_flow_settings
-
         return load_flow_settings(Path(records[0].path).parent)
+
+
+FRAME_FOLDERS = FrameFolderSource()  # stateless: the one every frame list shares
 
 
 def check_flow_on_the_fly(name: str | None) -> str | None:
@@ -78,15 +98,36 @@ def check_flow_on_the_fly(name: str | None) -> str | None:
     return name
 
 
+def _on_the_fly(list_file: Any, modality: str, algo: str | None, trained: Any) -> str | None:
+    """The flow algorithm a video list decodes with: `algo`, else the checkpoint's (`trained`),
+    which must be fast enough to compute on the fly."""
+    if modality != "flow" or algo is not None:
+        return algo
+    if trained is None:
+        raise UsageError(
+            f"{list_file} is a video list: a flow model needs --flow-on-the-fly dis (or farneback)"
+        )
+    algo = trained.flow_algorithm or "tvl1"
+    if algo not in FLOW_ON_THE_FLY:
+        raise UsageError(
+            f"{list_file} lists videos, but this flow model was trained on {algo} flow, too "
+            f"slow to compute on the fly; extract frames with `tsn flow --algo {algo}` and "
+            "evaluate on a frames list"
+        )
+    return algo
+
+
 def create_snippet_source(
     list_file: str | os.PathLike[str],
     records: Sequence[VideoRecord],
     modality: str,
     flow_on_the_fly: str | None = None,
     workers: int = 1,
-) -> Any:
+    trained: FrameSettings | None = None,
+) -> SnippetSource:
     """The source for `list_file`'s kind. For video lists, the video index beside the list is
-    brought up to date (in parallel) and its keyframes handed to the source."""
+    brought up to date (in parallel) and its keyframes handed to the source; a flow model
+    without `flow_on_the_fly` uses the algorithm of its `trained` frame settings (eval)."""
     header = read_list_header(list_file)
     algo = check_flow_on_the_fly(flow_on_the_fly)
     kind = header.get("kind", "frames")
@@ -96,21 +137,16 @@ def create_snippet_source(
                 f"--flow-on-the-fly needs a video list; {list_file} lists frame folders "
                 "(build one with `tsn lists --source videos`)"
             )
-        return FrameFolderSource()
+        return FRAME_FOLDERS
     if kind != "videos":
         raise DataError(f"{list_file}: unknown list kind {kind!r}; rebuild it with `tsn lists`")
-    from tsncli.data.video_source import VideoFileSource
-    from tsncli.video.index import VideoIndex
-
-    if modality == "flow" and algo is None:
-        raise UsageError(
-            f"{list_file} is a video list: a flow model needs --flow-on-the-fly dis (or farneback)"
-        )
-    short_side = int(header["short_side"]) if header.get("short_side") else None
-    size = None if short_side else parse_size(header.get("size") or "340x256")
+    algo = _on_the_fly(list_file, modality, algo, trained)
+    frames = FrameSettings.from_dict({k: header[k] for k in ("size", "short_side") if k in header})
     index = VideoIndex(Path(list_file).parent / header.get("index", DEFAULT_INDEX_NAME))
     entries, _errors = index.ensure([r.path for r in records], workers=workers)
     keyframes = {path: entry.keyframes for path, entry in entries.items()}
     # loader workers share this file so each undecodable video is reported once per run
     log = Path(tempfile.gettempdir()) / f"tsn-skipped-{os.getpid()}-{uuid.uuid4().hex[:8]}.txt"
-    return VideoFileSource(size, short_side, algo, keyframes=keyframes, failure_log=str(log))
+    return VideoFileSource(
+        frames.size, frames.short_side, algo, keyframes=keyframes, failure_log=str(log)
+    )

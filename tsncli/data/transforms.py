@@ -241,6 +241,17 @@ def test_crops(group: np.ndarray, crop_size: int, num_crops: int, modality: str)
 test_crops.__test__ = False  # type: ignore[attr-defined]
 
 
+def test_clip(
+    group: np.ndarray, crop_size: int, num_crops: int, modality: str, num_snippets: int
+) -> np.ndarray:
+    """THE test-time input (eval and predict, via `TSNDataset` in test mode): uint8 frames
+    (H, W, S*L*C) -> `test_crops` in the model's layout (N, S, C*L, crop, crop)."""
+    return to_snippets(test_crops(group, crop_size, num_crops, modality), num_snippets)
+
+
+test_clip.__test__ = False  # type: ignore[attr-defined]
+
+
 def to_snippets(group: np.ndarray, num_snippets: int) -> np.ndarray:
     """(..., H, W, S*L*C) -> (..., S, L*C, H, W): the layout the TSN model takes (still uint8)."""
     *lead, height, width, channels = group.shape

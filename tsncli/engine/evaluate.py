@@ -13,23 +13,19 @@ import json
 import logging
 import os
 import shutil
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from tsncli.data.dataset import TSNDataset
+from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
 from tsncli.engine.fusion import aggregate_video
-from tsncli.engine.inference import load_scorer
+from tsncli.engine.inference import load_scorer, prefetched_clips
 from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
-from tsncli.frame_settings import DEFAULT_ALGORITHM, describe_mismatch, resolve_frame_settings
+from tsncli.frame_settings import describe_mismatch, resolve_frame_settings
 from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
 from tsncli.models.checkpoint import read_meta
 from tsncli.parallel import current_device, resolve_devices, run_pool
@@ -60,7 +56,7 @@ class ShardTask:
     checkpoint: str
     settings: EvalSettings
     path: str  # the shard file to write
-    source: Any = None  # None: frame folders; else a snippet source (e.g. sparse video decoding)
+    source: SnippetSource = FRAME_FOLDERS  # frame folders, or a list's video files
 
 
 @dataclass
@@ -74,45 +70,11 @@ class EvalResult:
     resumed_shards: int = 0
 
 
-def _load_clip(dataset: TSNDataset, index: int) -> tuple[np.ndarray | None, str | None]:
-    try:
-        return dataset.load_clip(index), None
-    except (DataError, cv2.error, OSError, ValueError) as exc:
-        return None, " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _prefetched(dataset: TSNDataset, threads: int) -> Iterator[tuple[int, Any, Any]]:
-    """Yield (index, clip, error) in order while the next clips load on threads (decoding and
-    resizing release the GIL, so loading overlaps the forward pass). At most threads+1 ahead."""
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        ahead: deque = deque()
-        indices = iter(range(len(dataset)))
-        for index in indices:
-            ahead.append((index, pool.submit(_load_clip, dataset, index)))
-            if len(ahead) > threads:
-                break
-        while ahead:
-            index, future = ahead.popleft()
-            nxt = next(indices, None)
-            if nxt is not None:
-                ahead.append((nxt, pool.submit(_load_clip, dataset, nxt)))
-            yield index, *future.result()
-
-
 def run_shard(task: ShardTask) -> dict[str, Any]:
     """Score one shard and write it atomically; returns a small summary (no scores)."""
     scorer = load_scorer(task.checkpoint, current_device())
     st = task.settings
-    dataset = TSNDataset(
-        task.records,
-        scorer.modality,
-        num_segments=st.segments,
-        new_length=scorer.new_length,  # the dataset reads L + 1 frames for RGB-diff itself
-        mode="test",
-        crop_size=scorer.crop_size,
-        test_crops=st.crops,
-        source=task.source,
-    )
+    dataset = scorer.test_dataset(task.records, task.source, st.segments, st.crops)
     done: list[int] = []
     scores: list[np.ndarray] = []  # [C] per video
     raws: list[np.ndarray] = []  # [S, N, C] float16 per video, only with keep_raw
@@ -128,7 +90,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
                 raws.append(video_raw.astype(np.float16))
         pending.clear()
 
-    for index, clip, error in _prefetched(dataset, st.loader_threads):
+    for index, clip, error in prefetched_clips(dataset, st.loader_threads):
         if error is not None:
             failures.append((task.records[index].video_id, error))
             continue
@@ -149,25 +111,6 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     )
     save_scores(task.path, shard)
     return {"start": task.start, "count": len(task.records), "failures": failures}
-
-
-def _video_source(list_file: Path, records: list[VideoRecord], meta: dict, workers: int) -> Any:
-    """None for frame-folder lists; for video lists (`# tsn-list: kind=videos`), the sparse
-    decoding source training uses, with the checkpoint's on-the-fly flow algorithm."""
-    from tsncli.data.snippet_source import FLOW_ON_THE_FLY, create_snippet_source
-
-    if read_list_header(list_file).get("kind", "frames") != "videos":
-        return None
-    algo = None
-    if meta["modality"] == "flow":
-        algo = resolve_frame_settings(meta.get("frames")).flow_algorithm or DEFAULT_ALGORITHM
-        if algo not in FLOW_ON_THE_FLY:
-            raise UsageError(
-                f"{list_file} lists videos, but this flow model was trained on {algo} flow, too "
-                f"slow to compute on the fly; extract frames with `tsn flow --algo {algo}` and "
-                "evaluate on a frames list"
-            )
-    return create_snippet_source(list_file, records, meta["modality"], algo, workers=workers)
 
 
 def _warn_on_flow_mismatch(meta: dict, list_file: Path, frames_dir: Path) -> None:
@@ -277,7 +220,8 @@ def evaluate(
     _warn_on_flow_mismatch(meta, list_path, Path(records[0].path).parent)
     devices = resolve_devices(gpus)
     n_workers = len(devices) if devices else max(1, workers)
-    source = _video_source(list_path, records, meta, n_workers)
+    trained = read_meta(meta).frames
+    source = create_snippet_source(list_path, records, meta["modality"], None, n_workers, trained)
     fingerprint = _fingerprint(ckpt_path, list_path, frames_root, settings)
     done = None if force else _finished_output(out, fingerprint)
     if done is not None:

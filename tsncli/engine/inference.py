@@ -1,21 +1,27 @@
-"""Run a checkpoint on test clips: uint8 crops in, per-snippet per-crop logits out.
-
-Shared by `tsn eval` and `tsn predict`, so both normalise, batch and score identically. One
-`Scorer` per (checkpoint, device) is cached per process, so pool workers load the model once.
+"""Run a checkpoint on test clips: its test dataset, clips prefetched, per-snippet per-crop
+logits out. Shared by `tsn eval` and `tsn predict`, so both load, crop, normalise, batch and
+score identically. One `Scorer` per (checkpoint, device) is cached per process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
-from tsncli.data import transforms
+from tsncli.data.dataset import TSNDataset
+from tsncli.data.snippet_source import SnippetSource
+from tsncli.errors import DataError
+from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import input_frames
 from tsncli.models.normalize import Normalize
 
@@ -59,10 +65,21 @@ class Scorer:
     def class_names(self) -> list[str]:
         return list(self.meta["class_names"])
 
-    def test_clip(self, group: np.ndarray, segments: int, crops: int) -> np.ndarray:
-        """uint8 frames (H, W, S*L*C) -> test crops (N, S, C*L, h, w) via THE crop functions."""
-        cropped = transforms.test_crops(group, self.crop_size, crops, self.modality)
-        return transforms.to_snippets(cropped, segments)
+    def test_dataset(
+        self, records: Sequence[VideoRecord], source: SnippetSource, segments: int, crops: int
+    ) -> TSNDataset:
+        """The test set eval and predict score: `segments` snippets x `crops` crops per video,
+        items uint8 (N, S, C*L, h, w), read through `source`."""
+        return TSNDataset(
+            records,
+            self.modality,
+            num_segments=segments,
+            new_length=self.new_length,  # the dataset reads L + 1 frames for RGB-diff itself
+            mode="test",
+            crop_size=self.crop_size,
+            test_crops=crops,
+            source=source,
+        )
 
     def score(self, clips: np.ndarray | torch.Tensor) -> np.ndarray:
         """uint8 clips (B, N, S, C*L, h, w) -> logits (B, S, N, K) float32 on the CPU."""
@@ -94,3 +111,28 @@ def load_scorer(checkpoint: str | os.PathLike[str], device: str = "cpu") -> Scor
         model, meta = create_model_from_checkpoint(checkpoint, device)
         _CACHE[key] = Scorer(model, meta, torch.device(device))
     return _CACHE[key]
+
+
+def _load_clip(dataset: TSNDataset, index: int) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return dataset.load_clip(index), None
+    except (DataError, cv2.error, OSError, ValueError) as exc:
+        return None, " ".join(str(exc).split()) or type(exc).__name__
+
+
+def prefetched_clips(dataset: TSNDataset, threads: int) -> Iterator[tuple[int, Any, Any]]:
+    """Yield (index, clip, error) in order while the next clips load on threads (decoding and
+    resizing release the GIL, so loading overlaps the forward pass). At most threads+1 ahead."""
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        ahead: deque = deque()
+        indices = iter(range(len(dataset)))
+        for index in indices:
+            ahead.append((index, pool.submit(_load_clip, dataset, index)))
+            if len(ahead) > threads:
+                break
+        while ahead:
+            index, future = ahead.popleft()
+            nxt = next(indices, None)
+            if nxt is not None:
+                ahead.append((nxt, pool.submit(_load_clip, dataset, nxt)))
+            yield index, *future.result()

@@ -14,6 +14,7 @@ renamed onto `OUT/<video_id>` when complete (`fsutil.atomic_dir`), so that folde
 
 from __future__ import annotations
 
+import glob
 import logging
 import multiprocessing
 import shutil
@@ -28,7 +29,8 @@ import numpy as np
 from tsncli import __version__
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS, create_flow_fn
-from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
+from tsncli.flow.encoding import DEFAULT_BOUND
+from tsncli.flow.stream import encode_jpeg, stream_flow
 from tsncli.frame_settings import DEFAULT_SIZE as FRAME_SIZE
 from tsncli.frame_settings import (
     FrameSettings,
@@ -37,7 +39,7 @@ from tsncli.frame_settings import (
     read_settings_file,
     save_frame_settings,
 )
-from tsncli.fsutil import atomic_dir
+from tsncli.fsutil import atomic_dir, stale_temp_paths
 from tsncli.video.decode import VIDEO_EXTENSIONS, check_size_options, iter_video_frames, parse_size
 
 log = logging.getLogger("tsncli.flow")
@@ -47,7 +49,6 @@ DEFAULT_SIZE = format_size(FRAME_SIZE)
 FLOW_CONFIG_FILE = "flow_config.yaml"
 # The settings that change the files; a frames folder must not mix two sets of them.
 SETTING_KEYS = (*FrameSettings().to_dict(), "modality")
-JPEG_QUALITY = 95  # OpenCV's (and dense_flow's) default
 _INTERRUPTED = False  # set in a spawned worker after Ctrl-C
 
 
@@ -153,17 +154,15 @@ class VideoResult:
 
 def remove_stale_temp_dirs(out_root: Path, video_id: str) -> int:
     """Delete temporary folders a killed run left for `video_id`; returns how many."""
-    stale = [p for p in out_root.glob(f".{video_id}.*.tmp") if p.is_dir()]
+    legacy = out_root.glob(f".{glob.escape(video_id)}.*.tmp")  # the names tsn <= 0.1 used
+    stale = [p for p in (*stale_temp_paths(out_root / video_id), *legacy) if p.is_dir()]
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
     return len(stale)
 
 
 def _write_jpeg(path: Path, image: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise DataError(f"could not encode {path.name} as JPEG")
-    path.write_bytes(buf.tobytes())
+    path.write_bytes(encode_jpeg(image))
 
 
 def extract_video(task: VideoTask) -> VideoResult:
@@ -186,25 +185,15 @@ def extract_video(task: VideoTask) -> VideoResult:
         write_rgb = cfg.modality in ("rgb", "both")
         flow_fn = create_flow_fn(cfg.algo) if cfg.modality in ("flow", "both") else None
         with atomic_dir(out_root / task.video_id) as tmp:
-            prev_gray: np.ndarray | None = None  # [H, W] uint8
             frames = iter_video_frames(
                 task.path, size=cfg.frame_size, short_side=cfg.short_side, step=cfg.step
             )
-            for k, frame in enumerate(frames, start=1):  # frame: [H, W, 3] BGR uint8
-                result.frames = k
-                if write_rgb:
-                    _write_jpeg(tmp / f"img_{k:05d}.jpg", frame)
-                    result.images += 1
-                if flow_fn is None:
-                    continue
-                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-                if prev_gray is not None:
-                    flow = flow_fn(prev_gray, gray)  # [H, W, 2] float32 pixels
-                    i = k - 1
-                    _write_jpeg(tmp / f"flow_x_{i:05d}.jpg", encode_flow(flow[..., 0], cfg.bound))
-                    _write_jpeg(tmp / f"flow_y_{i:05d}.jpg", encode_flow(flow[..., 1], cfg.bound))
-                    result.flows += 1
-                prev_gray = gray
+            for step in stream_flow(frames, flow_fn, cfg.bound):
+                result.frames = step.index
+                for name, image in step.images(rgb=write_rgb):
+                    _write_jpeg(tmp / name, image)
+                result.images += int(write_rgb)
+                result.flows += int(step.flow is not None)
             if flow_fn is not None and result.flows == 0:
                 raise DataError(
                     f"{task.path} has {result.frames} usable frame(s) at step {cfg.step}; "

@@ -22,8 +22,8 @@ class FolderCounts:
         return self.img == 0 and self.flow_x == 0 and self.flow_y == 0
 
     def frames(self, modality: str) -> int:
-        """The list-file count: `img_*` for rgb, `flow_x_*` for flow."""
-        return self.img if modality == "rgb" else self.flow_x
+        """The list-file count: `flow_x_*` for flow, `img_*` for rgb and rgbdiff."""
+        return self.flow_x if modality == "flow" else self.img
 
 
 def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:
