@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from video_fixtures import make_fixture
 from video_helpers import decode_all, make_video
 
 from tsncli.data import video_source
@@ -53,6 +54,19 @@ def test_rgb_frames_equal_what_tsn_flow_writes_before_jpeg(tmp_path, codec):
     indices = np.array([[3], [17], [29], [30]])  # 1-based, like frame lists
     record = VideoRecord(str(video), entry.num_frames, 0)
     frames = source.read_frames(record, indices, "rgb")  # RGB (H, W, 3)
+    for (i,), frame in zip(indices, frames, strict=True):
+        expected = cv2.cvtColor(images[f"img_{i:05d}.jpg"], cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(frame, expected)
+
+
+@pytest.mark.parametrize("name", ["h264_bframes", "vfr_h264"])
+def test_tsn_flow_frames_equal_the_loaders_on_b_frame_and_variable_rate_video(tmp_path, name):
+    video = make_fixture(tmp_path, name, 60)
+    images = _flow_pipeline_images(tmp_path, video, FlowConfig(modality="rgb", size="40x30"))
+    assert sorted(images) == [f"img_{i:05d}.jpg" for i in range(1, 61)]  # layout unchanged
+    source, entry = _source(video, size=(40, 30))
+    indices = np.array([[2], [31], [50], [60]])  # 1-based, across GOP boundaries
+    frames = source.read_frames(VideoRecord(str(video), entry.num_frames, 0), indices, "rgb")
     for (i,), frame in zip(indices, frames, strict=True):
         expected = cv2.cvtColor(images[f"img_{i:05d}.jpg"], cv2.COLOR_BGR2RGB)
         np.testing.assert_array_equal(frame, expected)
