@@ -1,13 +1,44 @@
-"""Atomic file and folder writes: temporary name first, rename when complete (DESIGN rule 8)."""
+"""Atomic file and folder writes: temporary name first, rename when complete (DESIGN rule 8).
+
+Temporary names are short (`.tsn-<hash of the target name>-<random>.tmp`, 28 characters) so
+a target name near the 255-byte limit still works, and outputs get the usual umask modes.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+
+
+@functools.cache
+def current_umask() -> int:
+    """The process umask, read once (from /proc on Linux; setting it briefly elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".tsn-{zlib.crc32(os.fsencode(target.name)):08x}-"
+
+
+def stale_temp_paths(target: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files or folders an interrupted write of `target` left beside it."""
+    target = Path(target)
+    return sorted(target.parent.glob(f"{_temp_prefix(target)}*.tmp"))
 
 
 @contextlib.contextmanager
@@ -15,14 +46,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary file path beside `path`; rename it onto `path` only on success.
 
     On any exception (Ctrl-C included) the temporary file is removed and `path` is untouched.
+    The file gets mode 0666 less the umask, as `open()` would give it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -45,12 +79,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; rename it onto `path` only when the block succeeds.
 
-    An existing `path` is replaced. On failure the temporary folder is removed.
+    An existing `path` is replaced. On failure the temporary folder is removed. The folder gets
+    mode 0777 less the umask, as `mkdir` would give it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
         if target.exists():
             shutil.rmtree(target)
