@@ -78,7 +78,7 @@ def test_validation_reports_every_bad_entry_before_training(tmp_path):
     ]
     assert missing_frames(records[0], "flow") == []
     with pytest.raises(DataError) as info:
-        validate_records(records, "rgb", source="x.txt")
+        validate_records(records, "rgb", "x.txt")
     message = str(info.value)
     assert "2 of 3 videos in x.txt" in message
     assert "entry 2" in message and "img_00004.jpg" in message and "entry 3" in message

@@ -108,11 +108,11 @@ def missing_frames(record: VideoRecord, modality: str) -> list[str]:
 
 
 def validate_records(
-    records: Sequence[VideoRecord], modality: str, source: str | os.PathLike[str] | None = None
+    records: Sequence[VideoRecord], modality: str, list_file: str | os.PathLike[str] = ""
 ) -> None:
     """Check every entry's first and last frame exist before training starts; DataError if not.
 
-    The message names up to 5 missing files and how many entries are affected.
+    The message names up to 5 missing files, how many entries are affected and `list_file`.
     """
     bad: list[tuple[int, list[str]]] = []
     for number, record in enumerate(records, start=1):
@@ -121,7 +121,7 @@ def validate_records(
             bad.append((number, missing))
     if not bad:
         return
-    where = f" in {source}" if source else ""
+    where = f" in {list_file}" if list_file else ""
     shown = "; ".join(f"entry {n}: {paths[0]}" for n, paths in bad[:5])
     raise DataError(
         f"{len(bad)} of {len(records)} videos{where} lack {modality} frames ({shown}); "

@@ -79,7 +79,7 @@ class MemoryFrameSource:
         """The frames of `indices` [S, L] stacked as uint8 (H, W, S*L*C)."""
         return frames.stack_frames(self.read_frames(record, indices, modality))
 
-    def validate(self, records: Sequence[VideoRecord], modality: str, source: Any = None) -> None:
+    def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every video file exists (DataError naming the first that does not)."""
         for record in records:
             if not os.path.isfile(record.path):

@@ -53,7 +53,7 @@ class SnippetSource(Protocol):
     ) -> list[np.ndarray]: ...
 
     def validate(
-        self, records: Sequence[VideoRecord], modality: str, source: Any = None
+        self, records: Sequence[VideoRecord], modality: str, list_file: Any = ""
     ) -> None: ...
 
 
@@ -72,9 +72,9 @@ class FrameFolderSource:
         """The frames of `indices` [S, L] stacked as uint8 (H, W, S*L*C)."""
         return frames.load_snippets(record.path, indices, modality)
 
-    def validate(self, records: Sequence[VideoRecord], modality: str, source: Any = None) -> None:
+    def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every entry's first and last frame exist (DataError naming the fix otherwise)."""
-        frames.validate_records(records, modality, source)
+        frames.validate_records(records, modality, list_file)
 
     def settings(self, records: Sequence[VideoRecord] = ()) -> dict[str, Any] | None:
         """The `tsn flow` settings saved beside the frame folders (None when there are none)."""

@@ -201,11 +201,11 @@ class VideoFileSource:
         with open(self.failure_log, encoding="utf-8") as f:
             return sorted({line.split("\t", 1)[0] for line in f if line.strip()})
 
-    def validate(self, records: Sequence[VideoRecord], modality: str, source: Any = None) -> None:
+    def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every listed video file exists (DataError naming up to 5 that do not)."""
         missing = [r.path for r in records if not os.path.isfile(r.path)]
         if missing:
-            where = f" in {source}" if source else ""
+            where = f" in {list_file}" if list_file else ""
             raise DataError(
                 f"{len(missing)} of {len(records)} videos{where} do not exist "
                 f"({', '.join(missing[:5])}); fix the paths or rebuild the list with "

@@ -166,7 +166,7 @@ def train_one_epoch(state: LoopState, epoch: int, emit: Emit) -> dict[str, float
 
 
 @torch.no_grad()
-def evaluate(
+def validate(
     model: nn.Module,
     loader: Any,
     *,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tsncli.config import config_to_dict
-from tsncli.data.snippet_source import create_snippet_source
+from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
 from tsncli.data.transforms import scale_size
 from tsncli.engine.train_config import TrainConfig
 from tsncli.errors import DataError, UsageError
@@ -39,8 +39,8 @@ class RunPlan:
     flow_settings: dict[str, Any] | None
     pretrained_path: str | None  # backbone weights to load, None for random init
     frames_dir: str
-    train_source: Any = None  # frame decoder of each list; None reads frame folders
-    val_source: Any = None
+    train_source: SnippetSource = FRAME_FOLDERS  # frame decoder of each list
+    val_source: SnippetSource = FRAME_FOLDERS
 
     @property
     def run_dir(self) -> Path:
@@ -66,7 +66,7 @@ def _create_source(cfg: TrainConfig, path: Path, records: tuple[VideoRecord, ...
     source = create_snippet_source(
         path, records, cfg.modality, cfg.flow_on_the_fly, workers=workers
     )
-    source.validate(records, cfg.modality, source=path)
+    source.validate(records, cfg.modality, path)
     if dataclasses.is_dataclass(source) and hasattr(source, "failure_log"):
         log_file = Path(cfg.out or ".") / SKIPPED_FILE
         source = dataclasses.replace(source, failure_log=str(log_file))

@@ -18,8 +18,8 @@ from tsncli.engine.train_loop import (
     Emit,
     LoopState,
     TrainEvent,
-    evaluate,
     train_one_epoch,
+    validate,
 )
 from tsncli.engine.train_plan import RunPlan, TrainResult, checkpoint_meta
 from tsncli.engine.train_setup import TrainData, build_model, create_train_data
@@ -143,7 +143,7 @@ def _run_epoch(
     val = None
     if due and len(data.val_set):
         # the unwrapped model: DDP's buffer sync would hang on uneven validation shards
-        val = evaluate(
+        val = validate(
             model,
             data.val_loader,
             ctx=ctx,
