@@ -9,7 +9,6 @@ frame counts from `{ds}_video_index.json`, which `tsn train`/`eval` reuse for ke
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import random
 from dataclasses import dataclass, field
@@ -28,18 +27,15 @@ from tsncli.lists.listfile import (
     write_classes,
     write_list,
 )
+from tsncli.lists.matching import match_folders, usable_counts
 from tsncli.lists.splits import DATASETS, ParsedSplits, load_official_splits
 from tsncli.lists.video_lists import VideoFileFinder
 from tsncli.modality import LIST_MODALITIES
-from tsncli.progress import ProgressEvent, ProgressFn
+from tsncli.progress import ProgressFn
 from tsncli.video.decode import check_size_options
-
-log = logging.getLogger("tsncli.lists")
 
 SUBSETS = ("train", "val")
 SOURCES = ("frames", "videos")
-PATTERNS = {"rgb": "img_*", "flow": "flow_x_*"}
-SHOW = 5  # names quoted in an error before "..."
 
 
 def _as_tuple(value: Any, kind: type) -> tuple | None:
@@ -156,91 +152,6 @@ def _list(value: tuple[int, ...] | None) -> list[int] | None:
     return None if value is None else list(value)
 
 
-def _first(names: list[str]) -> str:
-    more = ", ..." if len(names) > SHOW else ""
-    return ", ".join(names[:SHOW]) + more
-
-
-def _match_folders(
-    parsed: ParsedSplits, index: FrameIndex, config: ListsConfig, on_progress: ProgressFn | None
-) -> tuple[dict[str, str], int, int]:
-    """video id -> folder name for the usable videos, plus (#dropped, #case-only matches)."""
-    ids = list(
-        dict.fromkeys(e.video_id for s in parsed.splits.values() for es in s.values() for e in es)
-    )
-    found: dict[str, str] = {}
-    missing: list[str] = []
-    case_only: list[tuple[str, str]] = []
-    for done, video_id in enumerate(ids, start=1):
-        name = index.find(video_id)
-        if name is None or index.counts(name).empty:
-            missing.append(video_id)
-        else:
-            found[video_id] = name
-            if name != video_id:
-                case_only.append((video_id, name))
-        if on_progress is not None:
-            on_progress(ProgressEvent("counting frames", done, len(ids)))
-    if case_only:
-        first, folder = case_only[0]
-        log.info(
-            "matched %d split entries to frame folders ignoring case (e.g. %s -> %s)",
-            len(case_only),
-            first,
-            folder,
-        )
-    if missing and (not config.allow_missing or not found):
-        what = (
-            "no readable video file under {root} (first: {first}); check the video folder"
-            if config.source == "videos"
-            else "no frame folder under {root} or an empty one (first: {first}); extract them "
-            "with `tsn flow`, check FRAMES"
-        ).format(root=index.root, first=_first(missing))
-        raise DataError(
-            f"{len(missing)} of {len(ids)} videos have {what}, "
-            "or pass --allow-missing to drop them" + (" (none would be left)" if not found else "")
-        )
-    if missing:
-        log.warning(
-            "dropped %d of %d videos without frames (--allow-missing)", len(missing), len(ids)
-        )
-    return found, len(missing), len(case_only)
-
-
-def _usable_for(
-    modality: str, found: dict[str, str], index: FrameIndex, config: ListsConfig
-) -> dict[str, int]:
-    """The videos whose folder holds `modality` frames; errors for absent or unequal flow."""
-    counts = {v: index.counts(name) for v, name in found.items()}
-    if modality == "flow":
-        unequal = [
-            f"{v} ({c.flow_x}/{c.flow_y})" for v, c in counts.items() if c.flow_x != c.flow_y
-        ]
-        if unequal:
-            raise DataError(
-                f"{len(unequal)} frame folders hold unequal flow_x/flow_y counts "
-                f"(first: {_first(unequal)}); delete those folders and rerun `tsn flow`"
-            )
-    lacking = [v for v, c in counts.items() if c.frames(modality) == 0]
-    skip = set(lacking)
-    other = "flow" if modality == "rgb" else "rgb"
-    if len(lacking) == len(counts):
-        raise DataError(
-            f"no {PATTERNS[modality]} files in any of the {len(counts)} frame folders under "
-            f"{index.root}; extract them with `tsn flow VIDEOS FRAMES --modality {modality}` "
-            f"(or both), or leave {modality} out with --modality {other}"
-        )
-    if lacking and not config.allow_missing:
-        raise DataError(
-            f"{len(lacking)} frame folders have no {PATTERNS[modality]} files (first: "
-            f"{_first(lacking)}); rerun `tsn flow --modality {modality}` for them "
-            "or pass --allow-missing to drop them"
-        )
-    if lacking:
-        log.warning("dropped %d videos without %s frames", len(lacking), modality)
-    return {v: counts[v].frames(modality) for v in counts if v not in skip}
-
-
 def _ordered(entries: list, config: ListsConfig, split: int, subset: str) -> list:
     """The official order, or a seeded shuffle shared by the rgb and flow lists."""
     if not config.shuffle:
@@ -271,8 +182,10 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
         on_progress = None
     else:
         index = FrameIndex(config.frames_dir)
-    found, dropped, case_matches = _match_folders(parsed, index, config, on_progress)
-    frames = {m: _usable_for(m, found, index, config) for m in config.modality}
+    found, dropped, case_matches = match_folders(
+        parsed, index, config.allow_missing, config.source, on_progress
+    )
+    frames = {m: usable_counts(m, found, index, config.allow_missing) for m in config.modality}
     lists: dict[Path, list[VideoRecord]] = {}
     for k, subsets in parsed.splits.items():
         for subset in SUBSETS:
