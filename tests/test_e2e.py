@@ -19,6 +19,9 @@ pytestmark = pytest.mark.e2e
 VIDEOS_PER_CLASS = 12  # 8 classes x 3 groups of 4: 64 train and 32 test videos
 EPOCHS = 25
 BATCH = 16
+# 8 classes: chance is 0.125. Measured (seed 0, CPU): rgb 0.469, flow 0.656, fused 0.844 mean
+# class accuracy on the 32 test videos; each stream must clear 0.3 (chance x 2.4).
+STREAM_MIN_ACCURACY = 0.3
 
 
 def _run(runner, cli, *args: str) -> str:
@@ -70,7 +73,7 @@ def test_toy_pipeline_runs_end_to_end_and_fusion_is_no_worse(runner, cli, tmp_pa
         assert report["num_videos"] == len(val)
         assert np.load(npz, allow_pickle=True)["scores"].shape == (len(val), len(classes))
         accuracy[modality] = report["mean_class_accuracy"]
-        assert 0.0 <= accuracy[modality] <= 1.0
+        assert accuracy[modality] >= STREAM_MIN_ACCURACY, (modality, report)
 
     fused_npz = scores / "fused.npz"
     out = _run(runner, cli, "fuse", scores / "rgb.npz", scores / "flow.npz", "--weights", "1", "1",
