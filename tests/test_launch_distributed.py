@@ -4,12 +4,15 @@ starts them, with only SLURM's variables telling each process who it is."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+from flow_helpers import moving_video
 from train_fixtures import make_dataset
 
 from tsncli.engine.train import train
@@ -39,21 +42,43 @@ def slurm_env(**values: str) -> dict[str, str]:
     return env
 
 
-def srun(argv: list[str], tasks: int, **values: str) -> list[subprocess.CompletedProcess]:
-    """Start `tasks` copies of `python -m tsncli ARGV` as srun would, and wait for all."""
+def run_tasks(argv: list[str], envs: list[dict[str, str]]) -> list[subprocess.CompletedProcess]:
+    """Start one `python -m tsncli ARGV` per environment, all at once, and wait for all."""
     procs = []
-    for rank in range(tasks):
-        env = slurm_env(
-            SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_NTASKS=str(tasks), **values
-        )
-        cmd = [sys.executable, "-m", "tsncli", *argv]
-        pipe = subprocess.PIPE
+    for values in envs:
+        cmd, pipe = [sys.executable, "-m", "tsncli", *argv], subprocess.PIPE
+        env = slurm_env(**values)
         procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=pipe, stderr=pipe, text=True))
     done = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
         done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     return done
+
+
+def srun(argv: list[str], tasks: int, **values: str) -> list[subprocess.CompletedProcess]:
+    """`tasks` copies of `python -m tsncli ARGV` with the variables srun gives its tasks."""
+    envs = [
+        dict(values, SLURM_PROCID=str(r), SLURM_LOCALID=str(r), SLURM_NTASKS=str(tasks))
+        for r in range(tasks)
+    ]
+    return run_tasks(argv, envs)
+
+
+def array_job(argv: list[str], count: int, first: int = 1) -> list[subprocess.CompletedProcess]:
+    """One `python -m tsncli ARGV` per task of `sbatch --array=FIRST-(FIRST+COUNT-1)`."""
+    envs = [
+        {
+            "SLURM_JOB_ID": str(500 + task),
+            "SLURM_PROCID": "0",
+            "SLURM_NTASKS": "1",
+            "SLURM_ARRAY_TASK_ID": str(first + task),
+            "SLURM_ARRAY_TASK_MIN": str(first),
+            "SLURM_ARRAY_TASK_COUNT": str(count),
+        }
+        for task in range(count)
+    ]
+    return run_tasks(argv, envs)
 
 
 def _train_config(lists: Path, out: Path) -> TrainConfig:
@@ -96,3 +121,31 @@ def test_srun_tsn_train_on_two_tasks_matches_one_process(tmp_path):
     for key, value in a["state_dict"].items():
         assert torch.allclose(value, b["state_dict"][key], atol=1e-6), key
     assert a["history"][0]["val_videos"] == b["history"][0]["val_videos"] == 8
+
+
+def _done_counts(tasks: list[subprocess.CompletedProcess]) -> list[int]:
+    """The `done N` each task reported."""
+    counts = []
+    for task in tasks:
+        assert task.returncode == 0, task.stderr[-2000:]
+        counts.append(int(re.search(r"done (\d+), skipped", " ".join(task.stderr.split()))[1]))
+    return counts
+
+
+@pytest.mark.parametrize("launcher", ["array", "srun"])
+def test_array_and_srun_tasks_of_tsn_flow_split_the_videos_disjointly_and_completely(
+    tmp_path, launcher
+):
+    names = [f"clip{i}" for i in range(8)]
+    for name in names:
+        moving_video(tmp_path / "videos" / f"{name}.avi", n=2)
+    out = tmp_path / "frames"
+    argv = ["flow", str(tmp_path / "videos"), str(out), "--algo", "dis", "--size", "32x24"]
+    argv += ["--workers", "1"]
+    tasks = array_job(argv, 2) if launcher == "array" else srun(argv, 2, SLURM_JOB_ID="9")
+    counts = _done_counts(tasks)
+    assert sum(counts) == len(names) and min(counts) > 0  # each did its share, none twice
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == names
+    rank1 = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2"}
+    (again,) = run_tasks([*argv, "--shard", "1/1"], [rank1])
+    assert f"skipped {len(names)}," in " ".join(again.stderr.split())  # --shard wins
