@@ -15,6 +15,7 @@ from tsncli.errors import DataError
 from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS
 from tsncli.flow.batch import parse_shard, run_flow_extraction
 from tsncli.flow.extract import EXTRACT_OUTPUTS, FlowConfig
+from tsncli.launch import resolve_launch
 from tsncli.logs import stderr_console
 
 SUMMARY = "Extract frames and optical flow (TV-L1, warped TV-L1, Farneback, DIS) in parallel."
@@ -77,7 +78,11 @@ def flow_command(
         str, typer.Option(help="Video extensions to look for in a folder, comma-separated.")
     ] = ",".join(FlowConfig.ext),
     shard: Annotated[
-        str | None, typer.Option(help="Do only shard K of N (1-based), e.g. 2/4 on machine 2.")
+        str | None,
+        typer.Option(
+            help="Do only shard K of N (1-based), e.g. 2/4 on machine 2 (default under srun or "
+            "a SLURM array: this task's share)."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Redo videos whose folder already exists.")] = False,
     config: Annotated[
@@ -98,7 +103,7 @@ def flow_command(
     if "short_side" in overrides and "size" not in overrides:
         overrides["size"] = None
     cfg = resolve_config(FlowConfig, section="flow", config_file=config, overrides=overrides)
-    shard_kn = parse_shard(shard)
+    shard_kn = parse_shard(shard) or resolve_launch().shard  # srun tasks, array tasks
 
     with ProgressView() as show:
         summary = run_flow_extraction(
