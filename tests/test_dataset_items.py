@@ -121,9 +121,6 @@ class _ConstantSource:
             raise DataError(f"{record.path}: cannot decode")
         return [np.full((30, 40, 3), 77, np.uint8) for _ in np.asarray(indices).ravel()]
 
-    def load_snippets(self, record, indices, modality):
-        return np.concatenate(self.read_frames(record, indices, modality), axis=2)
-
     def report(self, error):
         self.reported.append(str(error))
 

@@ -75,10 +75,6 @@ class MemoryFrameSource:
 
         return frames.read_frames(record.path, indices, modality, read)
 
-    def load_snippets(self, record: VideoRecord, indices: np.ndarray, modality: str) -> np.ndarray:
-        """The frames of `indices` [S, L] stacked as uint8 (H, W, S*L*C)."""
-        return frames.stack_frames(self.read_frames(record, indices, modality))
-
     def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every video file exists (DataError naming the first that does not)."""
         for record in records:

@@ -68,10 +68,6 @@ class FrameFolderSource:
         """One uint8 (H, W, C) array per frame of `indices` [S, L] (1-based)."""
         return frames.read_frames(record.path, indices, modality)
 
-    def load_snippets(self, record: VideoRecord, indices: np.ndarray, modality: str) -> np.ndarray:
-        """The frames of `indices` [S, L] stacked as uint8 (H, W, S*L*C)."""
-        return frames.load_snippets(record.path, indices, modality)
-
     def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every entry's first and last frame exist (DataError naming the fix otherwise)."""
         frames.validate_records(records, modality, list_file)

@@ -156,11 +156,6 @@ class VideoFileSource:
             log.info("%s: retrying next to frame %d", record.path, first.frame + 1)
             return self._read(record.path, moved, modality)
 
-    def load_snippets(self, record: VideoRecord, indices: np.ndarray, modality: str) -> np.ndarray:
-        """uint8 (H, W, S*L*C) in (snippet, frame, channel) order, like `frames.load_snippets`."""
-        frames = self.read_frames(record, indices, modality)
-        return frames[0].copy() if len(frames) == 1 else np.concatenate(frames, axis=2)
-
     def _read(self, path: str, indices: np.ndarray, modality: str) -> list[np.ndarray]:
         flat = indices.reshape(-1).tolist()
         reader = self.reader(path)

@@ -1,0 +1,71 @@
+"""The shard folder of a `tsn eval` run (`OUT.npz.shards/`): the run's fingerprint, which
+shards and score files are finished, and starting over when another run left its shards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tsncli.engine.scores import ScoreFile, load_scores
+from tsncli.errors import DataError
+
+log = logging.getLogger("tsncli.engine.evaluate")
+
+RUN_FILE = "run.json"
+
+
+def run_fingerprint(
+    checkpoint: Path, list_file: Path, frames_root: Any, segments: int, crops: int, keep_raw: bool
+) -> dict[str, Any]:
+    """What makes two eval runs the same: checkpoint (path, size, mtime), list contents,
+    frames root and test settings."""
+    stat = checkpoint.stat()
+    return {
+        "checkpoint": str(checkpoint.resolve()),
+        "checkpoint_size": stat.st_size,
+        "checkpoint_mtime_ns": stat.st_mtime_ns,
+        "list_sha256": hashlib.sha256(list_file.read_bytes()).hexdigest(),
+        "frames_root": None if frames_root is None else str(Path(frames_root).resolve()),
+        "segments": segments,
+        "crops": crops,
+        "keep_raw": keep_raw,
+    }
+
+
+def prepare_shard_dir(shard_dir: Path, fingerprint: dict[str, Any]) -> None:
+    """Keep `shard_dir` when the same run made it; otherwise start it over for this run."""
+    run_file = shard_dir / RUN_FILE
+    if shard_dir.is_dir():
+        try:
+            previous = json.loads(run_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous == fingerprint:
+            return
+        log.info("%s holds shards of a different run; starting over", shard_dir)
+        shutil.rmtree(shard_dir)
+    shard_dir.mkdir(parents=True)
+    run_file.write_text(json.dumps(fingerprint, indent=2), encoding="utf-8")
+
+
+def finished_output(out: Path, fingerprint: dict[str, Any]) -> ScoreFile | None:
+    """The existing score file when the same run wrote it completely, else None."""
+    try:
+        sf = load_scores(out) if out.is_file() else None
+    except DataError:
+        return None
+    if sf is None or sf.meta.get("run") != fingerprint or sf.meta.get("failed_videos"):
+        return None
+    return sf
+
+
+def shard_finished(path: Path) -> bool:
+    """A shard file exists, loads, and recorded no failures (those are retried)."""
+    try:
+        return path.is_file() and not load_scores(path).meta.get("failures")
+    except DataError:
+        return False
