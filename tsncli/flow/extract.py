@@ -7,8 +7,9 @@ N images and N - 1 flows. `flow_*_k` is the flow from kept frame k to kept frame
 starts at `img_k`. (dense_flow writes N - 1 images: the second frame of each pair, never frame 1;
 TSN's list builders count images and flows separately, so both layouts load.)
 
-Frames are streamed: at most one decoded frame, one previous greyscale frame and one flow field
-are alive at a time, so memory is flat in video length. Work goes to a hidden temporary folder
+Frames are streamed through `tsncli.flow.stream` (the loop `tsn predict` shares): at most one
+decoded frame, one previous greyscale frame and one flow field are alive at a time, so memory
+is flat in video length. Work goes to a hidden temporary folder
 renamed onto `OUT/<video_id>` when complete (`fsutil.atomic_dir`), so that folder means done.
 """
 
