@@ -18,3 +18,41 @@ def exit_on_three(x: int) -> int:
     if x == 3:
         os._exit(3)
     return x
+
+
+def kill_on_doomed_videos() -> None:
+    """Pool initializer: this worker dies (SIGKILL) when it starts decoding a 'doomed' video."""
+    from tsncli.flow import extract
+
+    real = extract.iter_video_frames
+
+    def dying(path, **kwargs):
+        if "doomed" in str(path):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, **kwargs)
+
+    extract.iter_video_frames = dying
+
+
+def kill_on_first_shard() -> None:
+    """Pool initializer: this worker dies (SIGKILL) when it would save eval's first shard."""
+    from tsncli.engine import evaluate
+
+    real = evaluate.save_scores
+
+    def dying(path, shard):
+        if shard.meta.get("start") == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, shard)
+
+    evaluate.save_scores = dying
+
+
+if __name__ == "__main__":  # `python fault_helpers.py LOCK`: hold LOCK until stdin closes
+    import sys
+
+    from tsncli.locks import hold_lock
+
+    with hold_lock(sys.argv[1], "a test output"):
+        print("held", flush=True)
+        sys.stdin.read()

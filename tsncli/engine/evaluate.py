@@ -27,6 +27,7 @@ from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import describe_mismatch, resolve_frame_settings
 from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
+from tsncli.locks import hold_lock
 from tsncli.models.checkpoint import read_meta
 from tsncli.parallel import current_device, resolve_devices, run_pool
 from tsncli.progress import ProgressFn, Tracker
@@ -223,40 +224,54 @@ def evaluate(
     trained = read_meta(meta).frames
     source = create_snippet_source(list_path, records, meta["modality"], None, n_workers, trained)
     fingerprint = _fingerprint(ckpt_path, list_path, frames_root, settings)
-    done = None if force else _finished_output(out, fingerprint)
-    if done is not None:
-        log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
-        tracker.update(len(records))
-        metrics = compute_metrics(done.scores, done.labels, num_classes)
-        return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
-    shard_dir = out.with_name(out.name + ".shards")
-    _prepare_shard_dir(shard_dir, fingerprint)
-    size = max(1, min(50, -(-len(records) // (n_workers * 4))))
-    tasks: list[ShardTask] = []
-    resumed = 0
-    for start in range(0, len(records), size):
-        path = shard_dir / f"shard_{start:07d}.npz"
-        if _finished(path):
-            resumed += 1
-            tracker.advance(len(records[start : start + size]))
-            continue
-        chunk = tuple(records[start : start + size])
-        tasks.append(ShardTask(start, chunk, str(ckpt_path), settings, str(path), source))
-    if resumed:
-        log.info("resuming: %d finished shard(s) found in %s", resumed, shard_dir)
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
-    for _, summary in run_pool(
-        run_shard, tasks, workers=n_workers, devices=devices, threads_per_worker=threads
-    ):
-        tracker.advance(summary["count"])
-    return _merge(shard_dir, out, meta, fingerprint, settings, resumed)
+    with hold_lock(out.with_name(out.name + ".lock"), str(out)):  # one run per output
+        done = None if force else _finished_output(out, fingerprint)
+        if done is not None:
+            log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
+            tracker.update(len(records))
+            metrics = compute_metrics(done.scores, done.labels, num_classes)
+            return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
+        shard_dir = out.with_name(out.name + ".shards")
+        _prepare_shard_dir(shard_dir, fingerprint)
+        size = max(1, min(50, -(-len(records) // (n_workers * 4))))
+        tasks: list[ShardTask] = []
+        resumed = 0
+        for start in range(0, len(records), size):
+            path = shard_dir / f"shard_{start:07d}.npz"
+            if _finished(path):
+                resumed += 1
+                tracker.advance(len(records[start : start + size]))
+                continue
+            chunk = tuple(records[start : start + size])
+            tasks.append(ShardTask(start, chunk, str(ckpt_path), settings, str(path), source))
+        if resumed:
+            log.info("resuming: %d finished shard(s) found in %s", resumed, shard_dir)
+        lost: list[tuple[str, str]] = []  # the videos of shards whose worker died
+        pool = {"workers": n_workers, "devices": devices, "on_worker_death": _dead_shard}
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
+        for _, summary in run_pool(run_shard, tasks, threads_per_worker=threads, **pool):
+            tracker.advance(summary["count"])
+            lost += summary.get("lost", [])
+        ids = [r.video_id for r in records]
+        return EvalResult(*_merge(shard_dir, out, meta, fingerprint, settings, ids, lost), resumed)
+
+
+def _dead_shard(task: ShardTask, reason: str) -> dict[str, Any]:
+    """A shard whose worker died (OOM kill, crash): all its videos are reported failed."""
+    lost = [(r.video_id, f"{reason} while scoring its shard") for r in task.records]
+    return {"start": task.start, "count": len(task.records), "lost": lost}
 
 
 def _merge(
-    shard_dir: Path, out: Path, meta: dict, run: dict, st: EvalSettings, resumed: int
-) -> EvalResult:
+    shard_dir: Path, out: Path, meta: dict, run: dict, st: EvalSettings, ids: list, lost: list
+) -> tuple[Metrics, Path, list[str], list[tuple[str, str]]]:
+    """Merge the shards into `out`, checking that they account for every video of the list."""
     shards = [load_scores(p) for p in sorted(shard_dir.glob("shard_*.npz"))]
-    failures = [tuple(f) for s in shards for f in s.meta.get("failures", [])]
+    failures = [tuple(f) for s in shards for f in s.meta.get("failures", [])] + lost
+    merged = [v for s in shards for v in s.videos] + [v for v, _ in failures]
+    if sorted(merged) != sorted(ids):
+        what = f"{shard_dir} accounts for {len(merged)} videos but the list has {len(ids)}"
+        raise DataError(f"{what} (another run changed it?); rerun with --force to score all again")
     c = int(meta["num_classes"])
     scores = np.concatenate([s.scores for s in shards]) if shards else np.zeros((0, c))
     labels = np.concatenate([s.labels for s in shards]) if shards else np.zeros(0, np.int64)
@@ -281,4 +296,4 @@ def _merge(
     if not failures:
         shutil.rmtree(shard_dir, ignore_errors=True)
     metrics = compute_metrics(scores, labels, c)
-    return EvalResult(metrics, out, classes, failures, resumed)
+    return metrics, out, classes, failures

@@ -21,9 +21,11 @@ from tsncli.flow.extract import (
     VideoTask,
     extract_video,
     load_flow_settings,
+    remove_stale_temp_dirs,
     save_flow_settings,
 )
 from tsncli.fsutil import atomic_write_text
+from tsncli.locks import hold_lock
 from tsncli.parallel import run_pool
 from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.decode import list_videos
@@ -107,6 +109,11 @@ def _check_settings(out: Path, config: FlowConfig, force: bool) -> None:
         )
 
 
+def lock_file_name(shard: tuple[int, int] | None) -> str:
+    """The lock a run holds in OUT: one per shard, so the N shards of a job run side by side."""
+    return ".tsn-flow.lock" if shard is None else f".tsn-flow.{shard[0]}-of-{shard[1]}.lock"
+
+
 def failed_file_name(shard: tuple[int, int] | None) -> str:
     """`failed.tsv`, or `failed.K-of-N.tsv` per shard so parallel shards never share a file."""
     return "failed.tsv" if shard is None else f"failed.{shard[0]}-of-{shard[1]}.tsv"
@@ -133,10 +140,24 @@ def run_flow_extraction(
     mine = {vid: p for vid, p in planned.items() if in_shard(vid, shard)}
     if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"OUT {out_root} is a file; pass a folder")
-    _check_settings(out_root, config, force)
     out_root.mkdir(parents=True, exist_ok=True)
-    save_flow_settings(out_root, config)
+    # A second run on the same OUT (and shard) would delete this run's live temporary folders.
+    with hold_lock(out_root / lock_file_name(shard), f"frames folder {out_root}"):
+        _check_settings(out_root, config, force)
+        save_flow_settings(out_root, config)
+        return _extract_all(mine, out_root, config, workers, shard, force, on_progress)
 
+
+def _extract_all(
+    mine: dict[str, Path],
+    out_root: Path,
+    config: FlowConfig,
+    workers: int,
+    shard: tuple[int, int] | None,
+    force: bool,
+    on_progress: ProgressFn | None,
+) -> FlowSummary:
+    """Extract this shard's videos (under the lock on OUT); see `run_flow_extraction`."""
     summary = FlowSummary(total=len(mine))
     tracker = Tracker(on_progress, "videos", len(mine))
     todo: list[VideoTask] = []
@@ -158,7 +179,10 @@ def run_flow_extraction(
     start = time.perf_counter()
     # threads_per_worker=0: the pool does not import torch (~2-6 s per spawned worker) just to
     # set its threads; extract_video sets OpenCV to one thread itself.
-    for _, result in run_pool(extract_video, todo, workers=workers, threads_per_worker=0):
+    pool = run_pool(
+        extract_video, todo, workers=workers, threads_per_worker=0, on_worker_death=_worker_died
+    )
+    for _, result in pool:
         if result.status == "failed":
             summary.failed.append(result)
             log.warning("%s failed: %s", result.video_id, result.error)
@@ -170,6 +194,12 @@ def run_flow_extraction(
     summary.seconds = time.perf_counter() - start
     summary.failed_file = _write_failures(out_root / failed_file_name(shard), summary.failed)
     return summary
+
+
+def _worker_died(task: VideoTask, reason: str) -> VideoResult:
+    """The video a dead worker held (OOM kill, crash) is a failure like any other."""
+    remove_stale_temp_dirs(Path(task.out_root), task.video_id)  # its half-written folder
+    return VideoResult(task.video_id, task.path, "failed", error=reason)
 
 
 def _write_failures(path: Path, failed: list[VideoResult]) -> Path | None:

@@ -1,0 +1,122 @@
+"""Two runs on one output: the second fails at once naming the first's pid (issue 16, #2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import evalkit
+import pytest
+from flow_helpers import moving_video
+
+from tsncli.engine import evaluate as evaluate_module
+from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.errors import DataError
+from tsncli.locks import RunLockedError, hold_lock
+
+HELPERS = Path(__file__).with_name("fault_helpers.py")
+
+
+@pytest.fixture
+def other_run():
+    """Start a second process holding a lock file; yields (start, process)."""
+    started: list[subprocess.Popen] = []
+
+    def start(lock: Path) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, str(HELPERS), str(lock)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(proc)
+        assert proc.stdout.readline().strip() == "held"
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.stdin.close()
+            proc.wait()
+
+
+def _text(output: str) -> str:
+    return " ".join(output.split())  # Rich wraps long lines
+
+
+def test_a_held_lock_fails_at_once_naming_the_holder_and_the_lock(tmp_path, other_run):
+    holder = other_run(tmp_path / "out.lock")
+    expected = rf"in use by another tsn run \(pid {holder.pid}, lock"
+    with pytest.raises(RunLockedError, match=expected):
+        with hold_lock(tmp_path / "out.lock", "out"):
+            pass
+
+
+def test_a_killed_holder_leaves_no_lock_behind(tmp_path, other_run):
+    holder = other_run(tmp_path / "out.lock")
+    holder.kill()
+    holder.wait()
+    with hold_lock(tmp_path / "out.lock", "out") as lock:
+        assert lock.read_text() == f"{os.getpid()}\n"
+    assert not lock.exists()
+
+
+def test_eval_on_an_output_another_run_is_writing_fails_naming_its_pid(
+    runner, cli, tmp_path, other_run
+):
+    data = evalkit.make_dataset(tmp_path / "data", videos_per_class=1)
+    ckpt = evalkit.make_checkpoint(tmp_path / "rgb.pt", "rgb", seed=1)
+    out = tmp_path / "s.npz"
+    holder = other_run(tmp_path / "s.npz.lock")
+    args = ["eval", str(ckpt), "--list", str(data["rgb_list"]), "--save-scores", str(out)]
+    result = runner.invoke(cli, [*args, "--segments", "2"])
+    assert result.exit_code == 1
+    assert f"in use by another tsn run (pid {holder.pid}" in _text(result.output)
+    assert not out.exists() and not (tmp_path / "s.npz.shards").exists()
+
+
+def test_flow_on_an_out_another_run_is_writing_leaves_its_temp_folders_alone(
+    runner, cli, tmp_path, other_run
+):
+    moving_video(tmp_path / "videos" / "a.avi", n=3)
+    out = tmp_path / "frames"
+    live = out / ".tsn-0000abcd-live.tmp"  # the other run's half-written video
+    live.mkdir(parents=True)
+    holder = other_run(out / ".tsn-flow.lock")
+    result = runner.invoke(cli, ["flow", str(tmp_path / "videos"), str(out), "--algo", "dis"])
+    assert result.exit_code == 1
+    assert f"frames folder {out} is in use by another tsn run (pid {holder.pid}" in _text(
+        result.output
+    )
+    assert live.is_dir() and not (out / "a").exists()
+
+
+def test_shards_of_one_flow_job_run_side_by_side(tmp_path, other_run):
+    from tsncli.flow.batch import lock_file_name
+
+    other_run(tmp_path / lock_file_name((1, 2)))
+    with hold_lock(tmp_path / lock_file_name((2, 2)), "shard 2"):
+        pass
+    with pytest.raises(RunLockedError):
+        with hold_lock(tmp_path / lock_file_name((1, 2)), "shard 1"):
+            pass
+
+
+def test_eval_fails_when_the_shards_do_not_account_for_every_video(tmp_path, monkeypatch):
+    data = evalkit.make_dataset(tmp_path / "data")
+    ckpt = evalkit.make_checkpoint(tmp_path / "rgb.pt", "rgb", seed=1)
+    out = tmp_path / "s.npz"
+    real = evaluate_module.run_shard
+
+    def and_another_run_removes_a_shard(task):
+        summary = real(task)
+        if task.start > 0:  # as a concurrent run's merge used to delete the shard folder
+            (out.parent / "s.npz.shards" / "shard_0000000.npz").unlink(missing_ok=True)
+        return summary
+
+    monkeypatch.setattr(evaluate_module, "run_shard", and_another_run_removes_a_shard)
+    with pytest.raises(DataError, match=r"accounts for \d+ videos but the list has 6"):
+        evaluate(ckpt, data["rgb_list"], out, EvalSettings(segments=2, crops=1))
+    assert not out.exists()
