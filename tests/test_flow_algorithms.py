@@ -10,7 +10,7 @@ from tsncli.errors import UsageError
 from tsncli.flow.algorithms import (
     FLOW_ALGORITHMS,
     TVL1_PARAMS,
-    _WarpedFlow,
+    WarpedFlow,
     create_flow_fn,
 )
 
@@ -19,7 +19,10 @@ PLAIN = [("tvl1", 64, 48), ("farneback", 96, 72), ("dis", 96, 72)]
 
 
 def test_registry_names_every_algorithm_of_the_issue():
-    assert set(FLOW_ALGORITHMS.names()) == {"tvl1", "warp_tvl1", "farneback", "dis", "warp_dis"}
+    assert set(FLOW_ALGORITHMS.names()) == {
+        *("tvl1", "warp_tvl1", "farneback", "dis", "warp_dis"),
+        *("raft_small", "raft_large"),  # issue 14
+    }
 
 
 def test_unknown_algorithm_lists_the_valid_names():
@@ -92,6 +95,6 @@ def test_warped_flow_falls_back_to_plain_flow_without_enough_matches():
     flat = np.full((48, 64), 100, np.uint8)
     flat[20:28, 30:34] = 180  # a single blob: far too few features for a homography
     moved = np.roll(flat, 1, axis=1)
-    warped = _WarpedFlow(create_flow_fn("dis"))
+    warped = WarpedFlow(create_flow_fn("dis"))
     assert warped.estimate_homography(flat, moved) is None
     np.testing.assert_allclose(warped(flat, moved), create_flow_fn("dis")(flat, moved), atol=1e-5)

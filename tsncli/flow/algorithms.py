@@ -9,7 +9,9 @@ Algorithms (speed per 340x256 pair on one core of this 2-core CPU, measured in T
   5 warps, epsilon 0.01, 30 inner / 10 outer iterations, median filtering 5, gamma 0. ~1.8 s.
 - `farneback`: pyramid scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2. ~25 ms.
 - `dis`: DIS optical flow, MEDIUM preset (with variational refinement). ~7 ms.
-- `warp_tvl1`, `warp_dis`: TSN's warped flow (camera motion removed), see `_WarpedFlow`.
+- `warp_tvl1`, `warp_dis`: TSN's warped flow (camera motion removed), see `WarpedFlow`.
+- `raft_small`, `raft_large`: torchvision's RAFT (`tsn fetch weights NAME`), torch only.
+`tvl1` and `warp_tvl1` also run in PyTorch, batched, on CPU or CUDA (`flow/backends.py`).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def _create_dis() -> FlowFn:
     return _checked(lambda a, b: dis.calc(a, b, None))
 
 
-class _WarpedFlow:
+class WarpedFlow:
     """TSN's warped flow: remove camera motion, then compute flow with the base algorithm.
 
     1. Correspondences between the two frames: SIFT matches (Lowe ratio 0.7; SURF, the
@@ -139,7 +141,7 @@ class _WarpedFlow:
     No person detector masks the humans (the original masks nothing either).
     """
 
-    def __init__(self, base: FlowFn) -> None:
+    def __init__(self, base: FlowFn | None) -> None:
         self.base = base
         self.sift = cv2.SIFT_create(nfeatures=500)
         self.matcher = cv2.BFMatcher(cv2.NORM_L2)
@@ -184,26 +186,50 @@ class _WarpedFlow:
             return None
         return h
 
-    def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    def align(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """The second frame with the camera motion removed (unchanged when H is rejected)."""
         h = self.estimate_homography(prev, nxt)
-        if h is not None:
-            height, width = prev.shape
-            # dst(x) = nxt(H x): the second frame seen from the first frame's camera.
-            nxt = cv2.warpPerspective(
-                nxt,
-                h,
-                (width, height),
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-        return self.base(prev, nxt)
+        if h is None:
+            return nxt
+        height, width = prev.shape
+        # dst(x) = nxt(H x): the second frame seen from the first frame's camera.
+        return cv2.warpPerspective(
+            nxt,
+            h,
+            (width, height),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+
+    def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        assert self.base is not None, "WarpedFlow(None) only aligns frames"
+        return self.base(prev, self.align(prev, nxt))
 
 
 @FLOW_ALGORITHMS.register("warp_tvl1")
 def _create_warp_tvl1() -> FlowFn:
-    return _checked(_WarpedFlow(_create_tvl1()))
+    return _checked(WarpedFlow(_create_tvl1()))
 
 
 @FLOW_ALGORITHMS.register("warp_dis")
 def _create_warp_dis() -> FlowFn:
-    return _checked(_WarpedFlow(_create_dis()))
+    return _checked(WarpedFlow(_create_dis()))
+
+
+def _create_raft(name: str) -> FlowFn:
+    # torch and torchvision load only when RAFT is asked for (worker start-up stays light)
+    import torch
+
+    from tsncli.flow.raft import create_raft, raft_flow
+
+    model = create_raft(name)
+
+    def flow(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        pair = torch.from_numpy(np.stack([prev, nxt]))  # [2, H, W]
+        return raft_flow(model, pair[:1], pair[1:])[0].numpy()
+
+    return _checked(flow)
+
+
+FLOW_ALGORITHMS.add("raft_small", lambda: _create_raft("raft_small"))
+FLOW_ALGORITHMS.add("raft_large", lambda: _create_raft("raft_large"))

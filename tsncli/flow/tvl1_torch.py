@@ -8,7 +8,7 @@ What follows OpenCV (opencv_contrib modules/optflow/src/tvl1flow.cpp):
   pre-smoothing, sizes rounded, stopping before a level under 16 pixels; flow upsampled
   bilinearly to the finer size and divided by `scale_step`; dual variables reset per scale;
 - per warp: the second image and its centred gradient (one-sided halves at the borders) sampled
-  at x + u bicubically (A = -0.75, coordinates on OpenCV's 1/32-pixel grid, zeros outside);
+  at x + u bicubically (A = -0.75, zeros outside);
 - per outer iteration a 5x5 median of the flow (replicated borders), then inner iterations of
   thresholding, divergence (backward differences), flow update and dual projection (forward
   differences);
@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 
 _FLOAT_EPSILON = float(np.finfo(np.float32).eps)  # std::numeric_limits<float>::epsilon()
-_REMAP_GRID = 32.0  # OpenCV's INTER_TAB_SIZE: remap rounds coordinates to 1/32 pixel
 
 
 @dataclass(frozen=True)
@@ -89,9 +88,7 @@ def _downscale(images: torch.Tensor, size: tuple[int, int], step: float) -> torc
     gy = (2.0 * ys + 1.0) / in_h - 1.0
     grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)  # [h, w, 2]
     grid = grid.unsqueeze(0).expand(b, h, w, 2)
-    return F.grid_sample(
-        images, grid, mode="bilinear", padding_mode="border", align_corners=False
-    )
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def _centred_gradient(image: torch.Tensor) -> torch.Tensor:
@@ -107,7 +104,7 @@ def _warp_bicubic(images: torch.Tensor, flow: torch.Tensor, base: torch.Tensor) 
     """cv::remap(images, x + u, INTER_CUBIC, BORDER_CONSTANT 0). images [B, C, H, W], flow
     [B, 2, H, W] pixels, base [2, H, W] the pixel grid (x, y)."""
     _, _, h, w = images.shape
-    coords = torch.round((base + flow) * _REMAP_GRID) / _REMAP_GRID  # [B, 2, H, W]
+    coords = base + flow  # [B, 2, H, W]; OpenCV 4's remap uses these unrounded (measured)
     gx = coords[:, 0] * (2.0 / max(w - 1, 1)) - 1.0  # align_corners=True: pixel centres
     gy = coords[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack([gx, gy], dim=-1)  # [B, H, W, 2]

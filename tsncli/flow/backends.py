@@ -1,0 +1,140 @@
+"""Flow by algorithm, implementation and device: OpenCV per pair, or batched in PyTorch (TV-L1,
+warped TV-L1, RAFT) on CPU or CUDA. Both take and return numpy arrays, so callers never care.
+
+A batch flow function maps grey uint8 [B, H, W] pairs to float32 [B, H, W, 2] pixels. On CUDA
+frames travel through pinned host buffers with non-blocking copies, and an out-of-memory error
+halves the batch and retries instead of ending the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from tsncli.errors import DataError, UsageError
+from tsncli.flow.algorithms import (
+    FLOW_ALGORITHMS,
+    TVL1_PARAMS,
+    FlowFn,
+    WarpedFlow,
+    create_flow_fn,
+)
+from tsncli.flow.raft import RAFT_MODELS, create_raft, raft_flow
+from tsncli.flow.tvl1_torch import TVL1Options, tvl1_flow
+
+log = logging.getLogger("tsncli.flow")
+
+IMPLEMENTATIONS = ("opencv", "torch")
+TORCH_ALGORITHMS = ("tvl1", "warp_tvl1", *RAFT_MODELS)
+DEFAULT_BATCH_PAIRS = 32  # consecutive pairs per GPU call; ~1 GB at 340x256 for TV-L1
+
+BatchFlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def resolve_implementation(algo: str, impl: str | None, device: str = "cpu") -> str:
+    """The implementation `algo` runs with: `impl` if given, else torch for RAFT and on CUDA,
+    OpenCV otherwise. Combinations that do not exist are a UsageError naming the fix."""
+    FLOW_ALGORITHMS.get(algo)
+    if impl is None:
+        impl = "torch" if algo in RAFT_MODELS or device.startswith("cuda") else "opencv"
+    if impl not in IMPLEMENTATIONS:
+        raise UsageError(f"unknown flow implementation {impl!r}; use one of: opencv, torch")
+    if impl == "torch" and algo not in TORCH_ALGORITHMS:
+        raise UsageError(
+            f"--algo {algo} has no torch implementation; use --impl opencv (on CPU) or one of: "
+            f"{', '.join(TORCH_ALGORITHMS)}"
+        )
+    if impl == "opencv" and algo in RAFT_MODELS:
+        raise UsageError(f"--algo {algo} runs in torch only; use --impl torch")
+    if impl == "opencv" and device != "cpu":
+        raise UsageError("OpenCV flow runs on CPU only; use --impl torch with --device cuda")
+    return impl
+
+
+class TorchBatchFlow:
+    """Batched flow on one torch device; call with grey uint8 [B, H, W] numpy pairs."""
+
+    def __init__(self, algo: str, device: str = "cpu", max_batch: int = DEFAULT_BATCH_PAIRS):
+        if algo not in TORCH_ALGORITHMS:
+            raise UsageError(f"no torch flow {algo!r}; use one of: {', '.join(TORCH_ALGORITHMS)}")
+        self.device = torch.device(device)
+        self.batch = max(1, max_batch)
+        self.aligner = WarpedFlow(None) if algo == "warp_tvl1" else None
+        if algo in RAFT_MODELS:
+            model = create_raft(algo).to(self.device)
+            self.compute: Callable = lambda a, b: raft_flow(model, a, b)
+        else:
+            options = TVL1Options.from_opencv_params(TVL1_PARAMS)
+            self.compute = lambda a, b: tvl1_flow(a, b, options)
+        self._pinned: dict[str, torch.Tensor] = {}
+
+    def _host(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A reusable host buffer; page-locked on CUDA so copies can overlap with compute."""
+        buf = self._pinned.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            pin = self.device.type == "cuda"
+            buf = self._pinned[key] = torch.empty(shape, dtype=dtype, pin_memory=pin)
+        return buf
+
+    def _run(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """One chunk: host -> device, flow, device -> host."""
+        frames = self._host("frames", (2, *prev.shape), torch.uint8)
+        frames[0].numpy()[...] = prev
+        frames[1].numpy()[...] = nxt
+        on_device = frames.to(self.device, non_blocking=True)
+        flow = self.compute(on_device[0], on_device[1])  # [B, H, W, 2]
+        if self.device.type != "cuda":
+            return flow.numpy().copy()
+        out = self._host("flow", tuple(flow.shape), torch.float32)
+        out.copy_(flow, non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return out.numpy().copy()
+
+    def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        if prev.ndim != 3 or prev.shape != nxt.shape or prev.dtype != np.uint8:
+            raise ValueError(f"batch flow needs grey uint8 [B, H, W] pairs, got {prev.shape}")
+        if self.aligner is not None:  # homography on CPU, per pair
+            nxt = np.stack([self.aligner.align(p, n) for p, n in zip(prev, nxt, strict=True)])
+        parts, start = [], 0
+        while start < len(prev):
+            stop = start + self.batch
+            try:
+                parts.append(self._run(prev[start:stop], nxt[start:stop]))
+            except torch.cuda.OutOfMemoryError:
+                if self.batch == 1:
+                    raise DataError(
+                        f"one {prev.shape[1]}x{prev.shape[2]} pair does not fit in GPU memory; "
+                        "use a smaller --size or --device cpu"
+                    ) from None
+                self._pinned.clear()
+                torch.cuda.empty_cache()
+                self.batch = max(1, self.batch // 2)
+                log.warning("GPU out of memory: batches of %d pairs from now on", self.batch)
+                continue
+            start = stop
+        return np.concatenate(parts)
+
+
+def create_batch_flow_fn(
+    algo: str, impl: str | None = None, device: str = "cpu", max_batch: int = DEFAULT_BATCH_PAIRS
+) -> BatchFlowFn:
+    """A batch flow function for `algo` (implementation resolved by `resolve_implementation`)."""
+    if resolve_implementation(algo, impl, device) == "torch":
+        return TorchBatchFlow(algo, device, max_batch)
+    pair_fn = create_flow_fn(algo)
+
+    def opencv_batch(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        return np.stack([pair_fn(p, n) for p, n in zip(prev, nxt, strict=True)])
+
+    return opencv_batch
+
+
+def create_pair_flow_fn(algo: str, impl: str | None = None, device: str = "cpu") -> FlowFn:
+    """A per-pair flow function ([H, W] uint8 twice -> [H, W, 2]) for any implementation."""
+    if resolve_implementation(algo, impl, device) == "opencv":
+        return create_flow_fn(algo)
+    batch_fn = TorchBatchFlow(algo, device, max_batch=1)
+    return lambda prev, nxt: batch_fn(prev[None], nxt[None])[0]
