@@ -77,7 +77,10 @@ TORCHVISION_WEIGHTS = {
 }
 TORCHVISION_WEIGHTS_VERSION = "IMAGENET1K_V1"
 BNINCEPTION_URL = "https://yjxiong.blob.core.windows.net/models/bn_inception-9f5701afb96c8044.pth"
-WEIGHT_ARCHS = (*TORCHVISION_WEIGHTS, "bninception")
+# optical-flow models for `tsn flow --algo raft_*`: torchvision enum class name, version
+FLOW_WEIGHTS = {"raft_small": "Raft_Small_Weights", "raft_large": "Raft_Large_Weights"}
+FLOW_WEIGHTS_VERSION = "C_T_V2"
+WEIGHT_ARCHS = (*TORCHVISION_WEIGHTS, "bninception", *FLOW_WEIGHTS)
 WEIGHTS_PREFIX = "weights/"
 
 
@@ -135,6 +138,23 @@ def _torchvision_entry(arch: str) -> CatalogEntry:
         f"ImageNet weights for {arch} (torchvision {enum.__name__}.{TORCHVISION_WEIGHTS_VERSION})",
         (file,),
     )
+
+
+def _raft_entry(arch: str) -> CatalogEntry:
+    import torchvision.models.optical_flow
+
+    enum = getattr(torchvision.models.optical_flow, FLOW_WEIGHTS[arch])
+    weights = enum[FLOW_WEIGHTS_VERSION]
+    mb = weights.meta.get("_file_size")
+    name = weights.url.rsplit("/", 1)[-1]
+    file = RemoteFile(
+        name,
+        weights.url,
+        hash_prefix=_hash_prefix(weights.url),
+        approx_bytes=int(mb * 1024 * 1024) if mb else None,
+    )
+    label = f"torchvision {enum.__name__}.{FLOW_WEIGHTS_VERSION}"
+    return CatalogEntry(WEIGHTS_PREFIX + arch, "weights", f"{arch} optical flow ({label})", (file,))
 
 
 def _bninception_entry() -> CatalogEntry:
@@ -293,3 +313,5 @@ CATALOG.add("tsn-reference", _tsn_reference)
 for _arch in TORCHVISION_WEIGHTS:
     CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: _torchvision_entry(a))
 CATALOG.add(WEIGHTS_PREFIX + "bninception", _bninception_entry)
+for _arch in FLOW_WEIGHTS:
+    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: _raft_entry(a))
