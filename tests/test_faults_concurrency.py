@@ -120,3 +120,24 @@ def test_eval_fails_when_the_shards_do_not_account_for_every_video(tmp_path, mon
     with pytest.raises(DataError, match=r"accounts for \d+ videos but the list has 6"):
         evaluate(ckpt, data["rgb_list"], out, EvalSettings(segments=2, crops=1))
     assert not out.exists()
+
+
+def test_train_into_a_run_folder_another_run_is_writing_fails_naming_its_pid(
+    runner, cli, tmp_path, other_run
+):
+    from train_fixtures import make_dataset
+
+    from tsncli.engine.train import RUN_LOCK
+
+    lists = make_dataset(tmp_path / "ds", num_classes=2, videos_per_class=2)
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = other_run(run / RUN_LOCK)
+    args = ["train", "toyds", "rgb", "--lists-dir", str(lists), "--out", str(run), "--epochs", "1"]
+    tiny = ["--arch", "tiny", "--pretrained", "none", "--crop-size", "16", "--segments", "2"]
+    result = runner.invoke(cli, [*args, *tiny, "--batch", "4", "--workers", "0", "--gpus", "0"])
+    assert result.exit_code == 1
+    assert f"run folder {run} is in use by another tsn run (pid {holder.pid}" in _text(
+        result.output
+    )
+    assert not (run / "last.pt").exists()

@@ -23,13 +23,17 @@ from tsncli.engine.distributed import (
     init_process_group,
     join_launch,
 )
+from tsncli.engine.trackers import check_loggers
 from tsncli.engine.train_config import TrainConfig
 from tsncli.engine.train_loop import Emit, TrainEvent
 from tsncli.engine.train_plan import RunPlan, TrainResult, prepare_run
 from tsncli.engine.train_run import run_epochs
 from tsncli.errors import UsageError
 from tsncli.launch import resolve_launch
+from tsncli.locks import hold_lock
 from tsncli.parallel import current_device, resolve_devices, run_pool
+
+RUN_LOCK = ".tsn-train.lock"  # held in the run folder while a run writes it
 
 __all__ = ["RunPlan", "TrainResult", "launch_local", "prepare_run", "run_training", "train"]
 
@@ -38,6 +42,7 @@ def train(config: TrainConfig, on_event: Emit | None = None) -> TrainResult | No
     """Train TSN as `config` says; returns the result on rank 0 (None on the other ranks of a
     torchrun or srun job)."""
     plan = prepare_run(config)
+    check_loggers(plan.config.loggers)  # a missing mlflow/wandb fails before any work
     emit = on_event or (lambda event: None)
     launch = resolve_launch()  # torchrun's or srun's tasks form one process group
     use_cuda = torch.cuda.is_available() and plan.config.gpus != 0
@@ -126,9 +131,12 @@ def launch_local(
 
 
 def run_training(plan: RunPlan, ctx: DistContext, emit: Emit) -> TrainResult | None:
-    """The training run of one rank: rank 0 writes config.yaml, then `run_epochs`."""
-    if ctx.is_main:
-        plan.run_dir.mkdir(parents=True, exist_ok=True)
+    """The training run of one rank: rank 0 locks the run folder against a second run, writes
+    config.yaml, then `run_epochs`."""
+    if not ctx.is_main:
+        return run_epochs(plan, ctx, emit)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    with hold_lock(plan.run_dir / RUN_LOCK, f"run folder {plan.run_dir}"):
         save_config(plan.config, plan.run_dir / "config.yaml")
         emit(TrainEvent("info", message=f"run folder {plan.run_dir}"))
-    return run_epochs(plan, ctx, emit)
+        return run_epochs(plan, ctx, emit)
