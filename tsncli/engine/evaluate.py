@@ -8,8 +8,6 @@ others still run, and a rerun retries only the shards that had failures.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -20,6 +18,12 @@ from typing import Any
 import numpy as np
 
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
+from tsncli.engine.eval_shards import (
+    finished_output,
+    prepare_shard_dir,
+    run_fingerprint,
+    shard_finished,
+)
 from tsncli.engine.fusion import aggregate_video
 from tsncli.engine.inference import load_scorer, prefetched_clips
 from tsncli.engine.metrics import Metrics, compute_metrics
@@ -33,8 +37,6 @@ from tsncli.parallel import current_device, resolve_devices, run_pool
 from tsncli.progress import ProgressFn, Tracker
 
 log = logging.getLogger("tsncli.engine.evaluate")
-
-RUN_FILE = "run.json"
 
 
 @dataclass(frozen=True)
@@ -137,54 +139,6 @@ def _warn_on_flow_mismatch(meta: dict, list_file: Path, frames_dir: Path) -> Non
         )
 
 
-def _fingerprint(checkpoint: Path, list_file: Path, frames_root: Any, st: EvalSettings) -> dict:
-    stat = checkpoint.stat()
-    return {
-        "checkpoint": str(checkpoint.resolve()),
-        "checkpoint_size": stat.st_size,
-        "checkpoint_mtime_ns": stat.st_mtime_ns,
-        "list_sha256": hashlib.sha256(list_file.read_bytes()).hexdigest(),
-        "frames_root": None if frames_root is None else str(Path(frames_root).resolve()),
-        "segments": st.segments,
-        "crops": st.crops,
-        "keep_raw": st.keep_raw,
-    }
-
-
-def _prepare_shard_dir(shard_dir: Path, fingerprint: dict) -> None:
-    run_file = shard_dir / RUN_FILE
-    if shard_dir.is_dir():
-        try:
-            previous = json.loads(run_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = None
-        if previous == fingerprint:
-            return
-        log.info("%s holds shards of a different run; starting over", shard_dir)
-        shutil.rmtree(shard_dir)
-    shard_dir.mkdir(parents=True)
-    run_file.write_text(json.dumps(fingerprint, indent=2), encoding="utf-8")
-
-
-def _finished_output(out: Path, fingerprint: dict) -> ScoreFile | None:
-    """The existing score file when the same run wrote it completely, else None."""
-    try:
-        sf = load_scores(out) if out.is_file() else None
-    except DataError:
-        return None
-    if sf is None or sf.meta.get("run") != fingerprint or sf.meta.get("failed_videos"):
-        return None
-    return sf
-
-
-def _finished(path: Path) -> bool:
-    """A shard file exists, loads, and recorded no failures (those are retried)."""
-    try:
-        return path.is_file() and not load_scores(path).meta.get("failures")
-    except DataError:
-        return False
-
-
 def evaluate(
     checkpoint: str | os.PathLike[str],
     list_file: str | os.PathLike[str],
@@ -223,22 +177,25 @@ def evaluate(
     n_workers = len(devices) if devices else max(1, workers)
     trained = read_meta(meta).frames
     source = create_snippet_source(list_path, records, meta["modality"], None, n_workers, trained)
-    fingerprint = _fingerprint(ckpt_path, list_path, frames_root, settings)
+    st = settings
+    fingerprint = run_fingerprint(
+        ckpt_path, list_path, frames_root, st.segments, st.crops, st.keep_raw
+    )
     with hold_lock(out.with_name(out.name + ".lock"), str(out)):  # one run per output
-        done = None if force else _finished_output(out, fingerprint)
+        done = None if force else finished_output(out, fingerprint)
         if done is not None:
             log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
             tracker.update(len(records))
             metrics = compute_metrics(done.scores, done.labels, num_classes)
             return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
         shard_dir = out.with_name(out.name + ".shards")
-        _prepare_shard_dir(shard_dir, fingerprint)
+        prepare_shard_dir(shard_dir, fingerprint)
         size = max(1, min(50, -(-len(records) // (n_workers * 4))))
         tasks: list[ShardTask] = []
         resumed = 0
         for start in range(0, len(records), size):
             path = shard_dir / f"shard_{start:07d}.npz"
-            if _finished(path):
+            if shard_finished(path):
                 resumed += 1
                 tracker.advance(len(records[start : start + size]))
                 continue
