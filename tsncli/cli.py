@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Annotated
 
@@ -25,6 +26,38 @@ class TsnGroup(TyperGroup):
         except KeyboardInterrupt:
             stderr_console.print("interrupted", markup=False, highlight=False)
             raise typer.Exit(130) from None
+        except OSError as exc:  # an unwritable or unreadable path: one line, never a traceback
+            print_error(describe_os_error(exc, ctx.invoked_subcommand))
+            raise typer.Exit(1) from None
+
+
+# errno -> (what it means for the user's path, the fix)
+_OS_FIXES: dict[int, str] = {
+    errno.ENOSPC: "free some space or choose another output path",
+    errno.EDQUOT: "free some of your quota or choose another output path",
+    errno.EFBIG: "the file-size limit (ulimit -f) was reached; raise it or write elsewhere",
+    errno.EACCES: "check the permissions, or choose a folder you can write to",
+    errno.EPERM: "check the permissions, or choose a folder you can write to",
+    errno.EROFS: "the file system is read-only; choose another output path",
+    errno.EISDIR: "a folder is in the way; give a file path or remove the folder",
+    errno.ENOTDIR: "a file is in the way of a folder in this path; remove it or choose another",
+    errno.EEXIST: "something is in the way; remove it or choose another path",
+    errno.ENAMETOOLONG: "shorten the file or folder name",
+    errno.ENOENT: "check the path",
+}
+
+
+def describe_os_error(exc: OSError, command: str | None = None) -> str:
+    """One line for an OSError: the path, what failed and the fix (`tsn eval: cannot write ...`)."""
+    path = exc.filename if exc.filename is not None else "a file"
+    reason = exc.strerror or str(exc)
+    verbs = {errno.ENOENT: "cannot read", errno.EACCES: "cannot access"}
+    verbs[errno.EPERM] = "cannot access"
+    verb = verbs.get(exc.errno or 0, "cannot write")
+    fix = _OS_FIXES.get(exc.errno or 0, "check the path and try again")
+    where = f"tsn {command}: " if command else ""
+    second = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+    return f"{where}{verb} {path}{second}: {reason} ({fix})"
 
 
 app = typer.Typer(

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tsncli.commands._common import parse_finite
 from tsncli.errors import UsageError
 
 console = Console()
@@ -79,7 +80,4 @@ def split_weights(
             )
         return paths, None
     tokens = [t for w in weights for t in w.split(",") if t.strip()] + extra
-    try:
-        return paths, [float(t) for t in tokens]
-    except ValueError:
-        raise UsageError(f"--weights must be numbers, got {' '.join(tokens)}") from None
+    return paths, [parse_finite(t, "--weights") for t in tokens]

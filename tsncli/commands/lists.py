@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import cli_overrides, example
+from tsncli.commands._common import cli_overrides, example, finite
 from tsncli.commands._progress import ProgressView
 from tsncli.lists.splits import DATASETS
 
@@ -67,7 +67,7 @@ def lists_command(
         Path | None, typer.Option(help="custom: video root holding <Class>/<video> files.")
     ] = None,
     val_ratio: Annotated[
-        float, typer.Option(help="custom: fraction of each class put in val.")
+        float, typer.Option(help="custom: fraction of each class put in val.", callback=finite)
     ] = 0.2,
     split_file: Annotated[
         Path | None, typer.Option(help="custom: CSV with columns video,label,subset.")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tsncli.commands._common import cli_overrides, example
+from tsncli.commands._common import cli_overrides, example, finite
 from tsncli.errors import UsageError
 
 SUMMARY = "Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes."
@@ -102,16 +102,18 @@ def train_command(
         int | None, typer.Option(help="Clips per device per forward; smaller accumulates.")
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help="Base lr (default 0.001 rgb, 0.005 flow).")
+        float | None, typer.Option(help="Base lr (default 0.001 rgb, 0.005 flow).", callback=finite)
     ] = None,
     lr_steps: Annotated[
         str | None, typer.Option(help="Epochs where lr drops 10x, e.g. 30,60.")
     ] = None,
     dropout: Annotated[
-        float | None, typer.Option(help="Dropout before fc (default 0.8 rgb, 0.7 flow).")
+        float | None,
+        typer.Option(help="Dropout before fc (default 0.8 rgb, 0.7 flow).", callback=finite),
     ] = None,
     clip_grad: Annotated[
-        float | None, typer.Option(help="Gradient-norm clip (default 40 rgb, 20 flow; 0 off).")
+        float | None,
+        typer.Option(help="Gradient-norm clip (default 40 rgb, 20 flow; 0 off).", callback=finite),
     ] = None,
     consensus: Annotated[
         str, typer.Option(help="avg, max, weighted or identity.", autocompletion=complete_consensus)

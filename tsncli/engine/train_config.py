@@ -8,6 +8,7 @@ new_length), and the resolved config is saved in the run folder.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,10 @@ class TrainConfig:
             raise UsageError(f"micro_batch must be at least 1, got {self.micro_batch}")
         if self.eval_every < 0 or (self.gpus is not None and self.gpus < 0):
             raise UsageError("eval_every and gpus must not be negative")
+        for name in ("lr", "momentum", "weight_decay", "dropout", "clip_grad", "lr_gamma"):
+            value = getattr(self, name, None)  # a nan lr would train silently to a nan model
+            if value is not None and not math.isfinite(float(value)):
+                raise UsageError(f"{name} must be a finite number, got {value}")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
 

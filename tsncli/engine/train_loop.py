@@ -7,6 +7,7 @@ there. Gradient accumulation makes `batch_size` the effective batch on any devic
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from torch import nn
 
 from tsncli.engine.distributed import DistContext, all_gather_objects, all_reduce_mean
 from tsncli.engine.metrics import compute_metrics
+from tsncli.errors import TsnError
 from tsncli.models.tsn import unwrap_model
 
 
@@ -157,12 +159,29 @@ def train_one_epoch(state: LoopState, epoch: int, emit: Emit) -> dict[str, float
                 )
             )
     elapsed = time.perf_counter() - start
+    train_loss = all_reduce_mean(ctx, float(total) / max(done_steps, 1))  # the same on all ranks
+    # checked before the epoch is saved, so last.pt keeps the last good epoch's weights
+    finite_weights = bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+    if not math.isfinite(train_loss) or not finite_weights:
+        what = "the weights" if math.isfinite(train_loss) else f"the loss ({train_loss})"
+        raise_diverged(what, epoch, state)
     return {
-        "train_loss": all_reduce_mean(ctx, float(total) / max(done_steps, 1)),
+        "train_loss": train_loss,
         "clips_per_s": clips * ctx.world_size / max(elapsed, 1e-9),
         "clipped_steps": float(clipped),  # this rank's
         "epoch_seconds": elapsed,
     }
+
+
+def raise_diverged(what: str, epoch: int, state: LoopState) -> None:
+    """Stop a run whose loss is nan/inf with one line naming the epoch and the likely cause."""
+    group = state.optimizer.param_groups[0]
+    lr = group["lr"] / group.get("lr_mult", 1.0)
+    amp = " or train without mixed precision (--no-amp)" if state.amp[0] else ""
+    raise TsnError(
+        f"training diverged: {what} became nan/inf in epoch {epoch}/{state.epochs} "
+        f"(lr {lr:g}); lower --lr{amp}; the checkpoint of the last good epoch is kept"
+    )
 
 
 @torch.no_grad()

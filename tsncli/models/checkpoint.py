@@ -11,6 +11,7 @@ caller's keys.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import pickle
 import zipfile
@@ -49,6 +50,7 @@ class CheckpointMeta:
     dropout: float | None = None  # None: the modality's default
     partial_bn: bool = True
     crop_size: int = 224
+    flip: bool = True  # were training clips mirrored (False for sthv2's direction classes)
     input: InputConvention | None = None  # None: the backbone's convention
     frames: FrameSettings | None = None  # how the frames were made; None when unknown
     config: dict[str, Any] = field(default_factory=dict)  # the resolved training config
@@ -143,8 +145,22 @@ def save_checkpoint(
     }
     target = Path(path)
     with atomic_path(target) as tmp:
-        torch.save(payload, tmp)
+        _torch_save(payload, tmp, target)
     return target
+
+
+def _torch_save(payload: dict[str, Any], tmp: Path, target: Path) -> None:
+    """torch.save, with its cryptic write failures ("unexpected pos", "file write failed") turned
+    into an OSError naming `target` (a full disk is the usual cause); `target` is untouched."""
+    try:
+        torch.save(payload, tmp)
+    except RuntimeError as exc:
+        text = str(exc)
+        if "unexpected pos" not in text and "write" not in text.lower():
+            raise
+        # torch hides the errno; a full disk or a file-size limit is the usual cause
+        reason = "the checkpoint write failed (disk full or file-size limit?); the old file is kept"
+        raise OSError(errno.ENOSPC, reason, str(target)) from None
 
 
 def load_checkpoint(

@@ -1,0 +1,82 @@
+"""Training faults: a diverging run stops with one line and keeps the last good checkpoint;
+non-finite option values are refused before any work."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from train_fixtures import make_dataset
+
+from tsncli.models.checkpoint import load_checkpoint
+
+TINY = ["--arch", "tiny", "--pretrained", "none", "--crop-size", "16", "--segments", "2"]
+FAST = ["--batch", "4", "--workers", "0", "--gpus", "0", "--eval-every", "0"]
+
+
+@pytest.fixture(scope="module")
+def lists(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("ds"), num_classes=2, videos_per_class=2)
+
+
+def _train(runner, cli, lists, out, *extra):
+    args = ["train", "toyds", "rgb", "--lists-dir", str(lists), "--out", str(out), *TINY, *FAST]
+    return runner.invoke(cli, [*args, *extra])
+
+
+def _weights_finite(path) -> bool:
+    state = load_checkpoint(path)["state_dict"]
+    return all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_lr_is_refused_before_training(runner, cli, lists, tmp_path, value):
+    result = _train(runner, cli, lists, tmp_path / "run", "--lr", value, "--epochs", "1")
+    assert result.exit_code == 2
+    assert "--lr must be a finite number" in result.output
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_non_finite_dropout_and_clip_are_refused(runner, cli, lists, tmp_path):
+    for option in ("--dropout", "--clip-grad"):
+        result = _train(runner, cli, lists, tmp_path / "run", option, "nan")
+        assert result.exit_code == 2 and "finite" in result.output, option
+
+
+def test_a_huge_lr_stops_the_run_with_one_line_naming_the_epoch(runner, cli, lists, tmp_path):
+    out = tmp_path / "run"
+    result = _train(runner, cli, lists, out, "--epochs", "4", "--lr", "1e30")
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "training diverged" in text and "in epoch" in text and "lower --lr" in text
+    assert "Traceback" not in result.output
+    if (out / "last.pt").exists():  # an epoch before the divergence may have been saved
+        assert _weights_finite(out / "last.pt")
+
+
+def test_a_nan_loss_in_epoch_two_keeps_epoch_one_as_last_pt(
+    runner, cli, lists, tmp_path, monkeypatch
+):
+    real = F.cross_entropy
+    calls = []
+
+    def nan_after_first_epoch(*args, **kwargs):
+        calls.append(1)  # 4 videos, batch 4, no validation: one call per epoch
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) > 1 else loss
+
+    monkeypatch.setattr(F, "cross_entropy", nan_after_first_epoch)
+    out = tmp_path / "run"
+    result = _train(runner, cli, lists, out, "--epochs", "3")
+    assert result.exit_code == 1, result.output
+    assert "diverged: the loss (nan) became nan/inf in epoch 2/3" in " ".join(result.output.split())
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    assert _weights_finite(out / "last.pt")
+
+
+def test_a_non_finite_lr_in_a_config_file_is_refused(runner, cli, lists, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("lr: .nan\n")  # YAML's spelling of nan
+    result = _train(runner, cli, lists, tmp_path / "run", "--config", str(config))
+    assert result.exit_code == 1
+    assert "lr must be a finite number" in " ".join(result.output.split())
