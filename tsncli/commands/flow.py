@@ -72,7 +72,9 @@ def flow_command(
     short_side: Annotated[
         int | None, typer.Option(help="Instead of --size: scale the short side to S, keep aspect.")
     ] = None,
-    bound: Annotated[float, typer.Option(help="Flow is clipped to [-bound, bound] pixels.", callback=finite)] = 20.0,
+    bound: Annotated[
+        float, typer.Option(help="Flow is clipped to [-bound, bound] pixels.", callback=finite)
+    ] = 20.0,
     step: Annotated[int, typer.Option(help="Use every STEP-th frame (flow between them).")] = 1,
     ext: Annotated[
         str, typer.Option(help="Video extensions to look for in a folder, comma-separated.")
