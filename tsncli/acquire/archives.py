@@ -2,12 +2,14 @@
 
 Every member name is checked before anything is written (absolute paths, `..`, device files and
 links pointing outside are refused, naming the member). Members are streamed into a temporary
-folder inside DEST, moved into place when all are done, and a marker records the archive.
+folder inside DEST, moved into place when all are done (files DEST already holds unchanged are
+skipped; a different one is refused without force), and a marker records the archive.
 Stored RAR members are read by `rarfile` alone; compressed ones need an unrar-like tool.
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import posixpath
@@ -207,6 +209,39 @@ def _merge_move(src: Path, dst: Path) -> None:
         os.replace(src, dst)
 
 
+def _same(new: Path, old: Path) -> bool:
+    """True when `old` already holds exactly what `new` would put there."""
+    if new.is_symlink() or old.is_symlink():
+        return new.is_symlink() and old.is_symlink() and os.readlink(new) == os.readlink(old)
+    if not old.is_file() or new.stat().st_size != old.stat().st_size:
+        return False
+    return filecmp.cmp(new, old, shallow=False)
+
+
+def _drop_unchanged(tmp: Path, dest: Path, archive: Path, force: bool) -> None:
+    """Remove extracted files `dest` already holds; refuse (unless `force`) to replace a file
+    whose content differs, naming it, before anything is moved."""
+    changed = []
+    for new in sorted(tmp.rglob("*")):
+        old = dest / new.relative_to(tmp)
+        if not (old.exists() or old.is_symlink()):
+            continue
+        if new.is_dir() and not new.is_symlink():
+            if not old.is_dir() or old.is_symlink():
+                changed.append(old)  # a folder in the archive where DEST has a file
+            continue
+        if _same(new, old):
+            new.unlink()
+        else:
+            changed.append(old)
+    if changed and not force:
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise DataError(
+            f"unpacking {archive.name} would replace {changed[0]}{more}, which differ from the "
+            "archive; move them away, or pass --force to overwrite them"
+        )
+
+
 def extract_archive(
     archive: str | os.PathLike[str],
     dest: str | os.PathLike[str],
@@ -234,6 +269,7 @@ def extract_archive(
             for done, member in enumerate(reader.members, 1):
                 _write_member(reader, member, tmp)
                 tracker.update(done)
+            _drop_unchanged(tmp, dest, archive, force)
             for child in list(tmp.iterdir()):
                 _merge_move(child, dest / child.name)
         finally:

@@ -195,6 +195,11 @@ def unpack_dataset(
         if _is_done(dest, part) and not force:
             skipped.append(part)
             continue
+        if (dest / part).exists() and not force:  # not made by tsn unpack: never replace it
+            raise DataError(
+                f"{dest / part} exists and was not made by `tsn unpack`; move it away, or pass "
+                "--force to replace it"
+            )
         if force:
             shutil.rmtree(work / "inner", ignore_errors=True)
             for archive in groups[part]:

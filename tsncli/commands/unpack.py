@@ -36,7 +36,8 @@ def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
             archive = Path(raw)
             folder = dest or archive.with_suffix("")
             status = extract_archive(archive, folder, force=force, on_progress=show)
-            log.info("%s: %s -> %s", status, archive, folder)
+            redo = " (unpacked before; --force unpacks again)" if status == "skipped" else ""
+            log.info("%s: %s -> %s%s", status, archive, folder, redo)
             typer.echo(str(folder))
 
 
@@ -60,7 +61,12 @@ def unpack_command(
         Path | None,
         typer.Option(help="Output folder (default: data/<dataset>, or beside the archive)."),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Unpack again even if done before.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Unpack again even if done before, replacing files that differ from the archive."
+        ),
+    ] = False,
 ) -> None:
     """Unpack a dataset into DEST/videos/<Class>/<video>.avi and DEST/splits/, or any archive.
 
