@@ -11,7 +11,6 @@ from typing import Any
 
 from tsncli.config import config_to_dict
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
-from tsncli.data.transforms import scale_size
 from tsncli.engine.train_config import TrainConfig
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.extract import load_flow_settings
@@ -148,18 +147,13 @@ def prepare_run(config: TrainConfig) -> RunPlan:
 
 
 def checkpoint_meta(plan: RunPlan) -> dict[str, Any]:
-    """The `meta` this trainer adds to checkpoints (the model adds arch, modality, ...)."""
+    """The `meta` this trainer adds to checkpoints (the model adds arch, modality, ...); see
+    `tsncli.models.checkpoint.CheckpointMeta`."""
     cfg = plan.config
     return {
         "class_names": list(plan.class_names),
         "crop_size": cfg.crop_size,
-        "scale_size": scale_size(cfg.crop_size),
-        "input_order": "rgb",
-        "flow": plan.flow_settings,  # how the frames/flow were made (None if unknown)
-        "flow_on_the_fly": cfg.flow_on_the_fly,
+        "frames": plan.flow_settings,  # how the frames/flow were made (None if unknown)
         "flip": cfg.flip is not False,  # were training clips mirrored (False for sthv2)
         "config": config_to_dict(cfg),
-        "dataset": cfg.dataset,
-        "split": cfg.split,
-        "frames_dir": plan.frames_dir,
     }

@@ -14,26 +14,15 @@ import cv2
 import numpy as np
 
 from tsncli.errors import DataError, UsageError
+from tsncli.frame_settings import parse_size  # re-exported: flow, lists and probe use it here
 from tsncli.video.backend import AV_ERRORS, VideoInfo, frame_to_bgr, open_container, short_error
-from tsncli.video.fallback import iter_opencv_frames, probe_opencv
+from tsncli.video.fallback import iter_opencv_frames, probe_opencv, use_opencv_instead
 
 log = logging.getLogger("tsncli.video.decode")
 
 VIDEO_EXTENSIONS: tuple[str, ...] = ("avi", "mp4", "mkv", "webm", "mov", "m4v", "mpg", "mpeg")
 LIST_EXTENSIONS: tuple[str, ...] = ("txt", "lst", "list")
 __all__ = ["VideoInfo"]  # re-exported: callers import it from here
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse "WxH" (e.g. "340x256") into (width, height)."""
-    parts = text.lower().replace("*", "x").split("x")
-    try:
-        width, height = (int(p) for p in parts)
-    except ValueError:
-        raise UsageError(f"size {text!r} is not WxH; use e.g. 340x256") from None
-    if width <= 0 or height <= 0:
-        raise UsageError(f"size {text!r} must have positive width and height; use e.g. 340x256")
-    return width, height
 
 
 def resolve_frame_size(
@@ -83,7 +72,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     try:
         container, stream = open_container(path)
     except DataError as exc:
-        if "does not exist" in str(exc):
+        if not use_opencv_instead(path, exc):
             raise
         return probe_opencv(path)
     try:
@@ -127,7 +116,7 @@ def _iter_bgr(path: str | os.PathLike[str], step: int, threads: int | None) -> I
     try:
         container, stream = open_container(path, threads)
     except DataError as exc:
-        if "does not exist" in str(exc):
+        if not use_opencv_instead(path, exc):
             raise
         log.warning("%s: PyAV cannot open it (%s); decoding with OpenCV", path, exc)
         yield from iter_opencv_frames(path, step)
