@@ -9,7 +9,8 @@ import torch
 
 from tsncli.acquire.catalog import get_entry, weights_path
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.backends import create_batch_flow_fn, resolve_implementation
+from tsncli.flow.algorithms import resolve_implementation
+from tsncli.flow.backends import create_batch_flow_fn
 from tsncli.flow.raft import create_raft, pad_to_multiple, raft_flow
 
 

@@ -27,6 +27,14 @@ class WorkerDiedError(TsnError):
     """A pool worker died (killed by a signal or crashed) while it held a task."""
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. under taskset or SLURM)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def current_device() -> str:
     """The device this worker was given ("cpu" or "cuda:K")."""
     return _DEVICE
@@ -235,15 +243,18 @@ def _buried(worker: _Worker, on_death: Any) -> tuple[int, Any]:
     return index, on_death(task, reason)
 
 
-def resolve_devices(gpus: int | None) -> list[str] | None:
-    """Turn `--gpus N` into a device list; None means CPU workers. Errors name the fix."""
+def resolve_devices(gpus: int | None, asked: str | None = None) -> list[str] | None:
+    """Turn `--gpus N` into a device list; None means CPU workers. Errors name the fix;
+    `asked` words the option that asked (default `--gpus N`)."""
     if not gpus:
         return None
     import torch
 
     available = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if available == 0:
-        raise UsageError(f"--gpus {gpus} asked for GPUs but CUDA sees none; use --workers on CPU")
+        raise UsageError(
+            f"{asked or f'--gpus {gpus}'} asked for GPUs but CUDA sees none; use --workers on CPU"
+        )
     if gpus > available:
         raise UsageError(f"--gpus {gpus} asked for more GPUs than the {available} CUDA sees")
     return [f"cuda:{i}" for i in range(gpus)]

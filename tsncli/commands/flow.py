@@ -11,16 +11,23 @@ import typer
 from tsncli.commands._common import cli_overrides, example, finite
 from tsncli.commands._progress import ProgressView
 from tsncli.config import resolve_config
-from tsncli.errors import DataError
-from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS
+from tsncli.errors import DataError, UsageError
+from tsncli.flow.algorithms import (
+    DEFAULT_ALGORITHM,
+    DEFAULT_BATCH_PAIRS,
+    FLOW_ALGORITHMS,
+    IMPLEMENTATIONS,
+    TORCH_ALGORITHMS,
+)
 from tsncli.flow.batch import parse_shard, run_flow_extraction
 from tsncli.flow.extract import EXTRACT_OUTPUTS, FlowConfig
 from tsncli.launch import resolve_launch
 from tsncli.logs import stderr_console
+from tsncli.parallel import resolve_devices
 
 SUMMARY = "Extract frames and optical flow (TV-L1, warped TV-L1, Farneback, DIS) in parallel."
 
-_NOT_CONFIG = ("config", "src", "out", "workers", "shard", "force")
+_NOT_CONFIG = ("config", "src", "out", "workers", "gpus", "shard", "force")
 
 
 def complete_algo(incomplete: str) -> list[str]:
@@ -53,6 +60,34 @@ def flow_command(
             "--workers", "-j", min=1, help="Parallel worker processes (default: one per CPU)."
         ),
     ] = None,
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="One worker per GPU (cuda:0..N-1) running torch flow, CPU threads decoding and "
+            "writing JPEGs; implies --device cuda. Instead of --workers.",
+        ),
+    ] = None,
+    device: Annotated[
+        str,
+        typer.Option(help="Where torch flow runs: cpu or cuda (cuda: one GPU, as --gpus 1)."),
+    ] = "cpu",
+    impl: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Flow implementation: {' or '.join(IMPLEMENTATIONS)} (default: opencv on CPU, "
+            f"torch on CUDA). torch runs {', '.join(TORCH_ALGORITHMS)}; recorded in "
+            "flow_config.yaml."
+        ),
+    ] = None,
+    batch_pairs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Consecutive frame pairs per torch flow call (halved by itself on GPU "
+            "out-of-memory).",
+        ),
+    ] = DEFAULT_BATCH_PAIRS,
     algo: Annotated[
         str,
         typer.Option(
@@ -104,7 +139,17 @@ def flow_command(
         overrides["short_side"] = None
     if "short_side" in overrides and "size" not in overrides:
         overrides["size"] = None
+    if gpus and overrides.get("device", "cuda") != "cuda":
+        raise UsageError("--gpus runs on CUDA; drop --device cpu, or use --workers on CPU")
+    if gpus:
+        overrides["device"] = "cuda"
     cfg = resolve_config(FlowConfig, section="flow", config_file=config, overrides=overrides)
+    # --device cuda alone is one GPU; without CUDA both name the CPU alternative
+    devices = (
+        resolve_devices(gpus or 1, asked=None if gpus else "--device cuda")
+        if cfg.device == "cuda"
+        else None
+    )
     shard_kn = parse_shard(shard) or resolve_launch().shard  # srun tasks, array tasks
 
     with ProgressView() as show:
@@ -113,6 +158,7 @@ def flow_command(
             out,
             cfg,
             workers=workers or _default_workers(),
+            devices=devices,
             shard=shard_kn,
             force=force,
             on_progress=show,
@@ -140,5 +186,6 @@ def register(app: typer.Typer) -> None:
         epilog=example(
             "tsn flow data/ucf101/videos data/ucf101/frames --workers 4",
             "tsn flow videos.txt frames --algo dis --short-side 256 --shard 2/4",
+            "tsn flow data/ucf101/videos data/ucf101/frames --gpus 2 --batch-pairs 32",
         ),
     )(flow_command)

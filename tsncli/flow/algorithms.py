@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tsncli.errors import UsageError
 from tsncli.registry import Registry
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -29,6 +30,12 @@ FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 FLOW_ALGORITHMS: Registry[Callable[[], FlowFn]] = Registry("flow algorithm")
 
 DEFAULT_ALGORITHM = "tvl1"
+IMPLEMENTATIONS = ("opencv", "torch")
+RAFT_ALGORITHMS = ("raft_small", "raft_large")
+TORCH_ALGORITHMS = ("tvl1", "warp_tvl1", *RAFT_ALGORITHMS)  # batched in flow/backends.py
+# consecutive pairs per torch call (`tsn flow --batch-pairs`): TV-L1 at 340x256 needs ~30 MB of
+# GPU memory per pair, so 32 pairs take about 1 GB; out-of-memory halves it and retries
+DEFAULT_BATCH_PAIRS = 32
 
 # The documented DualTVL1 parameters (OpenCV's and dense_flow's defaults), set explicitly so a
 # future OpenCV default change cannot silently change the flow.
@@ -69,6 +76,26 @@ def create_flow_fn(name: str = DEFAULT_ALGORITHM) -> FlowFn:
     `flow = create_flow_fn("dis")(prev_gray_u8, next_gray_u8)  # float32 [H, W, 2]`.
     """
     return FLOW_ALGORITHMS.get(name)()
+
+
+def resolve_implementation(algo: str, impl: str | None, device: str = "cpu") -> str:
+    """The implementation `algo` runs with: `impl` if given, else torch for RAFT and on CUDA,
+    OpenCV otherwise. Combinations that do not exist are a UsageError naming the fix."""
+    FLOW_ALGORITHMS.get(algo)
+    if impl is None:
+        impl = "torch" if algo in RAFT_ALGORITHMS or device.startswith("cuda") else "opencv"
+    if impl not in IMPLEMENTATIONS:
+        raise UsageError(f"unknown flow implementation {impl!r}; use one of: opencv, torch")
+    if impl == "torch" and algo not in TORCH_ALGORITHMS:
+        raise UsageError(
+            f"--algo {algo} has no torch implementation; use --impl opencv (on CPU) or one of: "
+            f"{', '.join(TORCH_ALGORITHMS)}"
+        )
+    if impl == "opencv" and algo in RAFT_ALGORITHMS:
+        raise UsageError(f"--algo {algo} runs in torch only; use --impl torch")
+    if impl == "opencv" and device != "cpu":
+        raise UsageError("OpenCV flow runs on CPU only; use --impl torch with --device cuda")
+    return impl
 
 
 def _checked(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> FlowFn:
@@ -231,5 +258,5 @@ def _create_raft(name: str) -> FlowFn:
     return _checked(flow)
 
 
-FLOW_ALGORITHMS.add("raft_small", lambda: _create_raft("raft_small"))
-FLOW_ALGORITHMS.add("raft_large", lambda: _create_raft("raft_large"))
+for _name in RAFT_ALGORITHMS:
+    FLOW_ALGORITHMS.add(_name, lambda n=_name: _create_raft(n))

@@ -16,42 +16,21 @@ import torch
 
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import (
-    FLOW_ALGORITHMS,
+    DEFAULT_BATCH_PAIRS,
+    TORCH_ALGORITHMS,
     TVL1_PARAMS,
     FlowFn,
     WarpedFlow,
     create_flow_fn,
+    resolve_implementation,
 )
 from tsncli.flow.raft import RAFT_MODELS, create_raft, raft_flow
 from tsncli.flow.tvl1_torch import TVL1Options, tvl1_flow
 
 log = logging.getLogger("tsncli.flow")
 
-IMPLEMENTATIONS = ("opencv", "torch")
-TORCH_ALGORITHMS = ("tvl1", "warp_tvl1", *RAFT_MODELS)
-DEFAULT_BATCH_PAIRS = 32  # consecutive pairs per GPU call; ~1 GB at 340x256 for TV-L1
 
 BatchFlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def resolve_implementation(algo: str, impl: str | None, device: str = "cpu") -> str:
-    """The implementation `algo` runs with: `impl` if given, else torch for RAFT and on CUDA,
-    OpenCV otherwise. Combinations that do not exist are a UsageError naming the fix."""
-    FLOW_ALGORITHMS.get(algo)
-    if impl is None:
-        impl = "torch" if algo in RAFT_MODELS or device.startswith("cuda") else "opencv"
-    if impl not in IMPLEMENTATIONS:
-        raise UsageError(f"unknown flow implementation {impl!r}; use one of: opencv, torch")
-    if impl == "torch" and algo not in TORCH_ALGORITHMS:
-        raise UsageError(
-            f"--algo {algo} has no torch implementation; use --impl opencv (on CPU) or one of: "
-            f"{', '.join(TORCH_ALGORITHMS)}"
-        )
-    if impl == "opencv" and algo in RAFT_MODELS:
-        raise UsageError(f"--algo {algo} runs in torch only; use --impl torch")
-    if impl == "opencv" and device != "cpu":
-        raise UsageError("OpenCV flow runs on CPU only; use --impl torch with --device cuda")
-    return impl
 
 
 class TorchBatchFlow:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from tsncli.flow.extract import (
 )
 from tsncli.fsutil import atomic_write_text
 from tsncli.locks import hold_lock
-from tsncli.parallel import run_pool
+from tsncli.parallel import available_cpus, run_pool
 from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.decode import list_videos
 
@@ -125,11 +126,14 @@ def run_flow_extraction(
     config: FlowConfig,
     *,
     workers: int = 1,
+    devices: list[str] | None = None,
     shard: tuple[int, int] | None = None,
     force: bool = False,
     on_progress: ProgressFn | None = None,
 ) -> FlowSummary:
     """Extract frames and flow for every video of SRC (in this shard) into OUT.
+
+    `devices` (e.g. ["cuda:0", "cuda:1"]): one worker per GPU instead of `workers` CPU workers.
 
     Done videos are skipped unless `force`; failures are collected, written to OUT/failed.tsv
     (tab-separated video_id, path, reason) and returned, never raised. Progress: the task
@@ -145,14 +149,14 @@ def run_flow_extraction(
     with hold_lock(out_root / lock_file_name(shard), f"frames folder {out_root}"):
         _check_settings(out_root, config, force)
         save_flow_settings(out_root, config)
-        return _extract_all(mine, out_root, config, workers, shard, force, on_progress)
+        return _extract_all(mine, out_root, config, (workers, devices), shard, force, on_progress)
 
 
 def _extract_all(
     mine: dict[str, Path],
     out_root: Path,
     config: FlowConfig,
-    workers: int,
+    pool_size: tuple[int, list[str] | None],
     shard: tuple[int, int] | None,
     force: bool,
     on_progress: ProgressFn | None,
@@ -177,10 +181,15 @@ def _extract_all(
     )
     tracker.update(summary.skipped, message="0 frames")
     start = time.perf_counter()
-    # threads_per_worker=0: the pool does not import torch (~2-6 s per spawned worker) just to
-    # set its threads; extract_video sets OpenCV to one thread itself.
+    workers, devices = pool_size
+    fn, threads = _worker_function(config, len(devices) if devices else workers)
     pool = run_pool(
-        extract_video, todo, workers=workers, threads_per_worker=0, on_worker_death=_worker_died
+        fn,
+        todo,
+        workers=workers,
+        devices=devices,
+        threads_per_worker=threads,
+        on_worker_death=_worker_died,
     )
     for _, result in pool:
         if result.status == "failed":
@@ -194,6 +203,19 @@ def _extract_all(
     summary.seconds = time.perf_counter() - start
     summary.failed_file = _write_failures(out_root / failed_file_name(shard), summary.failed)
     return summary
+
+
+def _worker_function(config: FlowConfig, workers: int) -> tuple[Callable, int]:
+    """What each worker runs, and the threads it gets (0: the pool leaves threads alone)."""
+    if config.impl != "torch" or config.modality == "rgb":
+        # OpenCV: the pool does not import torch (~2-6 s per spawned worker) just to set its
+        # threads; extract_video sets OpenCV to one thread itself.
+        return extract_video, 0
+    # Batched torch flow; imported here so that `tsn flow` on OpenCV never loads torch. The
+    # worker's cores are shared by torch (CPU flow) or by its decode/JPEG threads (GPU flow).
+    from tsncli.flow.extract_batched import extract_video_batched
+
+    return extract_video_batched, max(1, available_cpus() // max(1, workers))
 
 
 def _worker_died(task: VideoTask, reason: str) -> VideoResult:

@@ -29,7 +29,12 @@ import numpy as np
 
 from tsncli import __version__
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.algorithms import DEFAULT_ALGORITHM, FLOW_ALGORITHMS, create_flow_fn
+from tsncli.flow.algorithms import (
+    DEFAULT_ALGORITHM,
+    DEFAULT_BATCH_PAIRS,
+    create_flow_fn,
+    resolve_implementation,
+)
 from tsncli.flow.encoding import DEFAULT_BOUND
 from tsncli.flow.stream import encode_jpeg, stream_flow
 from tsncli.frame_settings import DEFAULT_SIZE as FRAME_SIZE
@@ -67,11 +72,21 @@ class FlowConfig:
     bound: float = DEFAULT_BOUND
     step: int = 1
     ext: tuple[str, ...] = VIDEO_EXTENSIONS
+    # flow implementation ("opencv" | "torch"; None: torch for RAFT and on CUDA, else OpenCV),
+    # the device kind torch runs on, and how many consecutive pairs one torch call gets
+    impl: str | None = None
+    device: str = "cpu"
+    batch_pairs: int = DEFAULT_BATCH_PAIRS
 
     def __post_init__(self) -> None:
         if self.modality not in EXTRACT_OUTPUTS:
             raise UsageError(f"unknown modality {self.modality!r}; use one of: rgb, flow, both")
-        FLOW_ALGORITHMS.get(self.algo)  # unknown names list the valid ones
+        if self.device not in ("cpu", "cuda"):
+            raise UsageError(f"--device {self.device!r}: use cpu or cuda")
+        if self.batch_pairs < 1:
+            raise UsageError(f"--batch-pairs must be >= 1, got {self.batch_pairs}")
+        # unknown names list the valid ones; record the implementation actually used
+        object.__setattr__(self, "impl", resolve_implementation(self.algo, self.impl, self.device))
         check_size_options(self.size, self.short_side)
         if self.bound <= 0:
             raise UsageError(f"--bound must be positive, got {self.bound}")
@@ -93,6 +108,7 @@ class FlowConfig:
             short_side=self.short_side,
             step=self.step,
             flow_algorithm=self.algo,
+            flow_implementation=self.impl or "opencv",
             bound=self.bound,
             source="frames",
         )
