@@ -13,7 +13,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tsncli.config import save_config
 from tsncli.errors import DataError, UsageError
@@ -27,6 +27,7 @@ from tsncli.lists.listfile import (
     write_list,
 )
 from tsncli.lists.video_tree import VideoTree
+from tsncli.modality import LIST_MODALITIES
 from tsncli.video.decode import check_size_options
 from tsncli.video.index import VideoIndex
 
@@ -36,11 +37,9 @@ if TYPE_CHECKING:  # the progress protocol is only a type here
 log = logging.getLogger("tsncli.lists")
 
 SUBSETS = ("train", "val")
-MODALITIES = ("rgb", "flow")
 
 
-@dataclass(frozen=True)
-class AnnotatedEntry:
+class AnnotatedEntry(NamedTuple):  # a tuple: 240k of them are built per Kinetics read
     """One annotated video: an id for reports, the file stems it may have, its 0-based label."""
 
     video_id: str
@@ -65,7 +64,7 @@ class AnnotatedListsConfig:
     annotations: str | None = None  # default data/<dataset>/annotations
     out: str = "data"
     name: str | None = None
-    modality: tuple[str, ...] = MODALITIES
+    modality: tuple[str, ...] = LIST_MODALITIES
     source: str = "videos"  # the only source: nobody extracts frames for 240k videos
     shuffle: bool = False
     seed: int = 0
@@ -78,7 +77,7 @@ class AnnotatedListsConfig:
         if isinstance(modality, str):
             modality = tuple(m.strip() for m in modality.split(",") if m.strip())
         object.__setattr__(self, "modality", tuple(modality))
-        if not modality or any(m not in MODALITIES for m in modality):
+        if not modality or any(m not in LIST_MODALITIES for m in modality):
             raise UsageError(f"--modality takes rgb, flow or rgb,flow; got {','.join(modality)}")
         if self.source != "videos":
             raise UsageError(
@@ -161,12 +160,12 @@ def _count_frames(
     entries, errors = index.ensure(list(found.values()), workers=workers, on_progress=on_progress)
     counts: dict[str, int] = {}
     failed: dict[str, str] = {}
-    for video_id, path in found.items():
-        absolute = os.path.abspath(path)
-        if absolute in entries:
-            counts[video_id] = entries[absolute].num_frames
+    for video_id, path in found.items():  # tree paths are absolute and normalised already
+        entry = entries.get(path)
+        if entry is not None:
+            counts[video_id] = entry.num_frames
         else:
-            failed[video_id] = errors.get(absolute, "unreadable")
+            failed[video_id] = errors.get(path, "unreadable")
     return counts, failed
 
 
@@ -191,7 +190,7 @@ def _records(
             continue
         frames = n if modality == "rgb" else n - 1
         if frames >= 1:
-            records.append(VideoRecord(os.path.abspath(found[e.video_id]), frames, e.label))
+            records.append(VideoRecord(found[e.video_id], frames, e.label))
     return records
 
 

@@ -61,24 +61,20 @@ def read_kinetics_csv(path: Path) -> list[tuple[str, str, int, int]]:
                 f"{path}: header lacks {', '.join(lacking)}; expected the official "
                 "label,youtube_id,time_start,time_end,split columns"
             )
-        col = {name: header.index(name) for name in REQUIRED}
+        label_at, id_at, start_at, end_at = (header.index(name) for name in REQUIRED)
+        width = len(header)
         rows = []
         for number, row in enumerate(reader, start=2):
-            if not row or not any(cell.strip() for cell in row):
-                continue
-            if len(row) < len(header):
-                raise DataError(
-                    f"{path}:{number}: {len(row)} columns, the header has {len(header)}"
-                )
-            where = f"{path}:{number}"
-            rows.append(
-                (
-                    row[col["label"]].strip(),
-                    row[col["youtube_id"]].strip(),
-                    _seconds(row[col["time_start"]], where),
-                    _seconds(row[col["time_end"]], where),
-                )
-            )
+            if len(row) < width:
+                if not any(cell.strip() for cell in row):
+                    continue  # a blank line
+                raise DataError(f"{path}:{number}: {len(row)} columns, the header has {width}")
+            try:  # whole seconds as shipped; "14.0" takes the slow path
+                start, end = int(row[start_at]), int(row[end_at])
+            except ValueError:
+                start = _seconds(row[start_at], f"{path}:{number}")
+                end = _seconds(row[end_at], f"{path}:{number}")
+            rows.append((row[label_at].strip(), row[id_at].strip(), start, end))
     return rows
 
 

@@ -39,7 +39,7 @@ class VideoTree:
             if name.startswith("."):
                 continue
             stem, dot, ext = name.rpartition(".")
-            if dot and ext.lower() in VIDEO_EXTENSIONS and not entry.is_dir():
+            if dot and ext.lower() in VIDEO_EXTENSIONS:  # by name alone: no stat per file
                 if stem in self.paths:
                     self.duplicates += 1
                 else:
