@@ -64,9 +64,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write `text` to `path` atomically."""
+    """Write `text` to `path` atomically, in UTF-8; file names that are not UTF-8 (held by Python
+    as lone surrogates) are written back as their original bytes."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8", errors="surrogateescape")
+
+
+def needs_bytes_path(path: str | os.PathLike[str]) -> bool:
+    """True when `path` holds bytes that are not UTF-8 (decoded as lone surrogates): OpenCV
+    crashes on such a str, so read or write the file's bytes in Python instead."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

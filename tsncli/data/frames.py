@@ -14,6 +14,7 @@ import numpy as np
 
 from tsncli.errors import DataError
 from tsncli.flow.stream import FLOW_TEMPLATES, RGB_TEMPLATE
+from tsncli.fsutil import needs_bytes_path
 from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import check_modality
 
@@ -31,13 +32,19 @@ def frame_templates(modality: str) -> tuple[str, ...]:
 def read_image(path: str, grayscale: bool) -> np.ndarray:
     """Decode one JPEG: (H, W) for greyscale, (H, W, 3) RGB otherwise. Missing -> DataError."""
     flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB
-    image = cv2.imread(path, flags)
+    if needs_bytes_path(path):  # cv2.imread segfaults on a name that is not UTF-8
+        data = np.fromfile(path, np.uint8) if os.path.isfile(path) else np.zeros(0, np.uint8)
+        image = cv2.imdecode(data, flags) if data.size else None
+    else:
+        image = cv2.imread(path, flags)
     if image is None:
         if not os.path.exists(path):
             raise DataError(
                 f"frame {path} is missing; re-extract that video with `tsn flow` "
                 "or fix num_frames in the list with `tsn lists`"
             )
+        if not os.access(path, os.R_OK):
+            raise DataError(f"frame {path} cannot be read: permission denied; check permissions")
         raise DataError(
             f"frame {path} cannot be decoded (corrupt JPEG?); re-extract with `tsn flow`"
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tsncli.errors import DataError
 from tsncli.fsutil import atomic_write_text
+from tsncli.textio import read_text_lines
 
 LIST_HEADER = "# tsn-list:"  # first-line comment of lists that are not plain frame lists
 
@@ -38,7 +39,8 @@ def read_list(
     if not p.is_file():
         raise DataError(f"list file {p} does not exist; create it with `tsn lists`")
     records: list[VideoRecord] = []
-    for number, raw in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+    # raw_names: folder names that are not UTF-8 come back as the bytes tsn lists wrote
+    for number, raw in enumerate(read_text_lines(p, "list file", raw_names=True), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -74,7 +76,7 @@ def write_list(
 def read_list_header(path: str | os.PathLike[str]) -> dict[str, str]:
     """The `# tsn-list: key=value ...` settings of a list's first line; {"kind": "frames"} when
     it has none (plain TSN lists of frame folders)."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         first = f.readline().strip()
     header = {"kind": "frames"}
     if first.startswith(LIST_HEADER):
@@ -90,7 +92,7 @@ def read_classes(path: str | os.PathLike[str]) -> list[str]:
     if not p.is_file():
         raise DataError(f"classes file {p} does not exist; create it with `tsn lists`")
     names: dict[int, str] = {}
-    for number, raw in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_text_lines(p, "classes file"), start=1):
         line = raw.strip()
         if not line:
             continue

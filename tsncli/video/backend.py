@@ -54,6 +54,8 @@ def open_container(
     p = Path(path)
     if not p.is_file():
         raise DataError(f"video {p} does not exist; check the path")
+    if not os.access(p, os.R_OK):
+        raise DataError(f"cannot read video {p}: permission denied; check its permissions")
     try:
         container = av.open(str(p), metadata_errors="ignore")
     except AV_ERRORS as exc:

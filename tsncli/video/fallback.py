@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from tsncli.errors import DataError
+from tsncli.fsutil import needs_bytes_path
 from tsncli.video.backend import VideoInfo
 
 
@@ -65,6 +66,10 @@ def opencv_frame_count(path: str | os.PathLike[str]) -> int:
 
 
 def _open(path: str | os.PathLike[str]) -> cv2.VideoCapture:
+    if needs_bytes_path(path):  # cv2.VideoCapture segfaults on such a str
+        raise DataError(f"OpenCV cannot open {path!r}: its name is not UTF-8; rename the file")
+    if os.path.exists(path) and not os.access(path, os.R_OK):
+        raise DataError(f"cannot read video {path}: permission denied; check its permissions")
     capture = cv2.VideoCapture(str(Path(path)))
     if not capture.isOpened():
         capture.release()

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 
 from tsncli.errors import DataError, UsageError
+from tsncli.fsutil import atomic_write_bytes
 from tsncli.parallel import run_pool
 from tsncli.video.backend import AV_ERRORS, open_container, short_error
 from tsncli.video.decode import list_videos, resize_frame
@@ -133,8 +134,10 @@ def write_frames(request: ProbeRequest, layout: StreamLayout) -> tuple[str, ...]
     for k in sorted(frames):
         target = folder / f"frame_{k:06d}.png"
         image = resize_frame(frames[k], size=request.size, short_side=request.short_side)
-        if not cv2.imwrite(str(target), image):
-            raise DataError(f"cannot write {target}; check that the folder is writable")
+        ok, data = cv2.imencode(".png", image)  # not imwrite: it crashes on non-UTF-8 names
+        if not ok:
+            raise DataError(f"cannot encode frame {k} of {request.path} as PNG")
+        atomic_write_bytes(target, data.tobytes())
         written.append(str(target))
     return tuple(written)
 
