@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from tsncli.errors import DataError
 from tsncli.video.backend import AV_ERRORS, open_container, short_error
-from tsncli.video.fallback import opencv_frame_count
+from tsncli.video.fallback import opencv_frame_count, use_opencv_instead
 from tsncli.video.timeline import Timeline
 
 log = logging.getLogger("tsncli.video.check")
@@ -47,7 +47,7 @@ def count_decoded_frames(path: str | os.PathLike[str]) -> int:
     try:
         container, stream = open_container(path)
     except DataError as exc:
-        if "does not exist" in str(exc):
+        if not use_opencv_instead(path, exc):
             raise
         log.warning("%s: PyAV cannot open it (%s); counting with OpenCV", path, exc)
         return opencv_frame_count(path)

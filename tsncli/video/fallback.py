@@ -90,3 +90,15 @@ def probe_opencv(path: str | os.PathLike[str]) -> VideoInfo:
         )
     finally:
         capture.release()
+
+
+def use_opencv_instead(path: str | os.PathLike[str], error: DataError) -> bool:
+    """After PyAV failed to open `path` with `error`: True when OpenCV opens it (the fallback
+    then applies and is worth a warning); False when the file is missing or unreadable."""
+    if "does not exist" in str(error) or needs_bytes_path(path):  # OpenCV crashes on the latter
+        return False
+    capture = cv2.VideoCapture(str(Path(path)))
+    try:
+        return bool(capture.isOpened())
+    finally:
+        capture.release()

@@ -24,7 +24,7 @@ from tsncli.parallel import run_pool
 from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.backend import AV_ERRORS
 from tsncli.video.check import count_decoded_frames, ends_as_listed
-from tsncli.video.fallback import probe_opencv
+from tsncli.video.fallback import probe_opencv, use_opencv_instead
 from tsncli.video.timeline import Timeline, keyframe_at_or_before, scan_layout
 
 log = logging.getLogger("tsncli.video.index")
@@ -66,7 +66,7 @@ def index_video(path: str | os.PathLike[str]) -> VideoEntry:
     try:
         layout = scan_layout(path)
     except DataError as exc:
-        if "does not exist" in str(exc):
+        if not use_opencv_instead(path, exc):
             raise
         log.warning("%s: PyAV cannot read it (%s); indexing with OpenCV", path, exc)
         return _opencv_entry(path, size, mtime_ns)

@@ -22,7 +22,7 @@ from tsncli.video.backend import (
     open_container,
     short_error,
 )
-from tsncli.video.fallback import read_opencv_frames
+from tsncli.video.fallback import read_opencv_frames, use_opencv_instead
 from tsncli.video.plan import DecodePlan, plan_decode
 from tsncli.video.timeline import Timeline
 
@@ -59,7 +59,7 @@ class SparseReader:
         try:
             container, stream = open_container(self.path, self.threads)
         except DataError as exc:
-            if "does not exist" in str(exc):
+            if not use_opencv_instead(self.path, exc):
                 raise VideoDecodeError(self.path, plan.steps[0].target, f" ({exc})") from exc
             return self._fallback(plan, exc)
         try:
