@@ -141,8 +141,10 @@ def create_snippet_source(
     index = VideoIndex(Path(list_file).parent / header.get("index", DEFAULT_INDEX_NAME))
     entries, _errors = index.ensure([r.path for r in records], workers=workers)
     keyframes = {path: entry.keyframes for path, entry in entries.items()}
+    timelines = {path: entry.timeline for path, entry in entries.items()}  # for exact seeks
     # loader workers share this file so each undecodable video is reported once per run
     log = Path(tempfile.gettempdir()) / f"tsn-skipped-{os.getpid()}-{uuid.uuid4().hex[:8]}.txt"
     return VideoFileSource(
-        frames.size, frames.short_side, algo, keyframes=keyframes, failure_log=str(log)
-    )
+        frames.size, frames.short_side, algo, keyframes=keyframes, failure_log=str(log),
+        timelines=timelines,
+    )  # fmt: skip

@@ -90,6 +90,7 @@ def _test_input(path: str, scorer: Scorer) -> tuple[VideoRecord, SnippetSource, 
         entry = index_video(path)
         source = VideoFileSource.from_settings(frames)
         source.keyframes = {entry.path: entry.keyframes}
+        source.timelines = {entry.path: entry.timeline}
         available = entry.num_frames - (1 if modality == "flow" else 0)
         if available < 1:
             raise DataError(f"{path} has {entry.num_frames} frame(s); flow needs at least 2")
