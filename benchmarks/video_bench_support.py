@@ -1,0 +1,130 @@
+"""Support for video_loader_throughput.py: the benchmark's video sets (encoded with PyAV), the
+OpenCV sparse reader `tsn` used before PyAV (the baseline), and per-reader decode accounting."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from tsncli.video.decode import resize_frame
+from tsncli.video.timeline import keyframe_at_or_before
+
+OPENCV_SEEK_BACK = 16  # frames cv2's FFmpeg seek rewinds before decoding forward
+
+
+def texture_video(
+    path: Path, frames: int, size: tuple[int, int], codec: str, gop: int, bframes: int = 0
+) -> Path:
+    """A blurred texture panning 2 px per frame, encoded with PyAV (`codec`, GOP, B-frames)."""
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(path.name))
+    w, h = size
+    base = cv2.GaussianBlur((rng.random((h, w + 2 * frames, 3)) * 255).astype(np.uint8), (0, 0), 2)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        stream.codec_context.gop_size = gop
+        if codec == "libx264":  # x264's defaults otherwise (preset medium, CRF 23)
+            stream.options = {"g": str(gop), "bf": str(bframes), "keyint_min": str(gop)}
+        elif bframes:
+            stream.codec_context.max_b_frames = bframes
+        for k in range(frames):
+            image = np.ascontiguousarray(base[:, 2 * k : 2 * k + w])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+class OpenCVSparseReader:
+    """`tsn`'s sparse reader before PyAV (the baseline): cv2 seeks, which rewind 16 frames
+    then to a keyframe, only when that starts past the current position; else grab forward."""
+
+    def __init__(self, path, keyframes=None, size=None, short_side=None, *_args) -> None:
+        self.path, self.keyframes = path, keyframes
+        self.size, self.short_side = size, short_side
+        self.decoded = 0
+        self.seeks = 0
+
+    def _rewind(self, target: int) -> int:
+        return keyframe_at_or_before(self.keyframes, target - OPENCV_SEEK_BACK)
+
+    def read(self, positions):
+        wanted = sorted({int(p) for p in positions})
+        frames = {}
+        capture = cv2.VideoCapture(str(self.path))
+        position = 0
+        try:
+            for target in wanted:
+                if self.keyframes and position < self._rewind(target):
+                    self.decoded += target - self._rewind(target)  # inside cv2 (estimated)
+                    self.seeks += 1
+                    capture.set(cv2.CAP_PROP_POS_FRAMES, target)
+                    position = target
+                while position < target:
+                    self.decoded += 1
+                    capture.grab()
+                    position += 1
+                self.decoded += 1
+                _ok, frame = capture.read()
+                position += 1
+                frames[target] = resize_frame(frame, size=self.size, short_side=self.short_side)
+        finally:
+            capture.release()
+        return frames
+
+
+class Accounting:
+    """Wraps a source's `reader` to sum decoded frames, the planner's minimum (when the reader
+    has a `plan`), clips and the seconds spent inside `read`."""
+
+    def __init__(self, make_reader) -> None:
+        self.make_reader = make_reader
+        self.decoded = self.minimum = self.clips = 0
+        self.seconds = 0.0
+
+    def __call__(self, path):
+        reader = self.make_reader(path)
+        real_read = reader.read
+
+        def read(positions):
+            positions = list(positions)
+            if hasattr(reader, "plan"):
+                self.minimum += reader.plan(positions).decoded
+            before, start = reader.decoded, time.perf_counter()
+            frames = real_read(positions)
+            self.seconds += time.perf_counter() - start
+            self.decoded += reader.decoded - before
+            self.clips += 1
+            return frames
+
+        reader.read = read
+        return reader
+
+
+def sequential_seconds_per_frame(path: Path) -> float:
+    """Seconds per frame of a plain single-threaded PyAV decode from start to end (no colour
+    conversion, like `ffmpeg -threads 1 -i F -f null -`)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        start, count = time.perf_counter(), 0
+        for _frame in container.decode(stream):
+            count += 1
+        return (time.perf_counter() - start) / max(1, count)
+
+
+def open_seconds(path: Path, repeats: int = 10) -> float:
+    """Seconds to open and close a video with PyAV (paid once per clip by the sparse reader)."""
+    start = time.perf_counter()
+    for _ in range(repeats):
+        av.open(str(path)).close()
+    return (time.perf_counter() - start) / repeats
