@@ -17,6 +17,7 @@ import torch
 
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import FrameSettings
+from tsncli.modality import channels_per_frame, check_modality
 from tsncli.models.backbones import get_backbone
 from tsncli.models.bninception import caffe_to_module_name
 from tsncli.models.caffemodel import read_caffemodel
@@ -24,6 +25,7 @@ from tsncli.models.checkpoint import save_checkpoint
 from tsncli.models.normalize import CONVENTIONS
 from tsncli.models.pretrained import extract_state_dict, load_foreign_file
 from tsncli.models.tsn import TSN, create_tsn
+from tsncli.textio import read_text_lines
 
 # The frames the released TSN models were trained on (dense_flow, TSN-FACTS.md).
 TSN_FLOW = FrameSettings(
@@ -53,7 +55,7 @@ def read_class_names(path: str | os.PathLike[str] | None, num_classes: int) -> l
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"classes file {p} does not exist")
-    lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in read_text_lines(p, "classes file") if ln.strip()]
     pairs = [re.match(r"^(\d+)\s+(.+)$", ln) for ln in lines]
     if lines and all(pairs):
         by_index = {int(m.group(1)): m.group(2).strip() for m in pairs}
@@ -79,7 +81,7 @@ def infer_modality(in_channels: int, modality: str | None) -> tuple[str, int]:
             modality = "rgbdiff"
         else:
             raise UsageError(f"conv1 takes {in_channels} channels; pass --modality flow or rgbdiff")
-    per_frame = 2 if modality == "flow" else 3
+    per_frame = channels_per_frame(check_modality(modality))
     if in_channels % per_frame or (modality == "rgb" and in_channels != 3):
         raise UsageError(
             f"conv1 takes {in_channels} channels, which is not a {modality} model; "
