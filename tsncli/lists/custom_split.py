@@ -7,12 +7,17 @@ files look exactly like UCF101's and train/eval need no special cases.
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import os
 import random
 from pathlib import Path
 
 from tsncli.errors import DataError, UsageError
 from tsncli.lists.splits import VIDEO_EXTENSIONS, ParsedSplits, SplitEntry, video_id_of
+from tsncli.textio import read_text
+
+log = logging.getLogger(__name__)
 
 SUBSETS = {"train": "train", "val": "val", "test": "val", "validation": "val"}
 
@@ -77,6 +82,34 @@ def _sorted_labels(labels: set[str]) -> list[str]:
     return sorted(labels)
 
 
+def _drop_duplicates(
+    path: Path, rows: list[tuple[str, str, str, int]]
+) -> list[tuple[str, str, str, int]]:
+    """One row per video id: a repeated row is dropped with a warning; a repeat with another
+    label or subset (one video in train and val, or in two classes) is an error."""
+    first: dict[str, tuple[str, str, str, int]] = {}
+    kept = []
+    for row in rows:
+        video_id = video_id_of(row[0])
+        seen = first.setdefault(video_id, row)
+        if seen is row:
+            kept.append(row)
+        elif (SUBSETS.get(seen[2], seen[2]), seen[1]) != (SUBSETS.get(row[2], row[2]), row[1]):
+            raise DataError(
+                f"{path}:{row[3]}: video {video_id!r} is already on line {seen[3]} as "
+                f"{seen[1]},{seen[2]}; give each video one label and one subset"
+            )
+        else:
+            log.warning(
+                "%s:%d: video %r repeats line %d; the repeat is ignored",
+                path,
+                row[3],
+                video_id,
+                seen[3],
+            )
+    return kept
+
+
 def read_split_csv(
     path: str | os.PathLike[str], class_names: list[str] | None = None
 ) -> ParsedSplits:
@@ -86,16 +119,17 @@ def read_split_csv(
     if not p.is_file():
         raise UsageError(f"split file {p} does not exist; pass --split-file CSV")
     rows: list[tuple[str, str, str, int]] = []
-    with p.open(newline="", encoding="utf-8-sig") as handle:
-        for number, row in enumerate(csv.reader(handle), start=1):
-            cells = [c.strip() for c in row]
-            if not any(cells):
-                continue
-            if number == 1 and [c.lower() for c in cells] == ["video", "label", "subset"]:
-                continue
-            if len(cells) != 3 or not all(cells):
-                raise DataError(f"{p}:{number}: expected 'video,label,subset'")
-            rows.append((cells[0], cells[1], cells[2].lower(), number))
+    text = read_text(p, "split file")  # UTF-8 (BOM dropped); other bytes: file, line, offset
+    for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells):
+            continue
+        if number == 1 and [c.lower() for c in cells] == ["video", "label", "subset"]:
+            continue
+        if len(cells) != 3 or not all(cells):
+            raise DataError(f"{p}:{number}: expected 'video,label,subset'")
+        rows.append((cells[0], cells[1], cells[2].lower(), number))
+    rows = _drop_duplicates(p, rows)
     if not rows:
         raise DataError(f"{p} holds no rows; write one 'video,label,subset' line per video")
     names = class_names if class_names is not None else _sorted_labels({r[1] for r in rows})

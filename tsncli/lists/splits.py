@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tsncli.errors import DataError, UsageError
 from tsncli.registry import Registry
+from tsncli.textio import read_text_lines
 
 log = logging.getLogger("tsncli.lists")
 
@@ -72,8 +73,7 @@ def flip_policy(dataset: str) -> bool:
 
 def _read_lines(path: Path) -> list[str]:
     """Lines without CR/LF or surrounding spaces (a BOM is dropped); blank lines skipped."""
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return [line.strip() for line in read_text_lines(path, "split file") if line.strip()]
 
 
 # Extensions stripped from split entries to get the frame folder name (video stem).
