@@ -9,6 +9,7 @@ import pytest
 from video_fixtures import FIXTURES, make_fixture, sequential_frames
 
 from tsncli.errors import DataError
+from tsncli.video import decode, sparse
 from tsncli.video.backend import VideoDecodeError
 from tsncli.video.decode import iter_video_frames
 from tsncli.video.index import index_video
@@ -105,3 +106,20 @@ def test_a_corrupt_file_is_reported_as_a_data_error(tmp_path):
         list(iter_video_frames(bad))
     with pytest.raises(VideoDecodeError):
         SparseReader(str(bad)).read([0])
+
+
+def test_files_pyav_cannot_open_fall_back_to_opencv_with_a_warning(tmp_path, monkeypatch, caplog):
+    path = make_fixture(tmp_path, "mjpg_avi", 12)
+    reference = sequential_frames(path)
+
+    def refuse(p, threads=None):
+        raise DataError(f"cannot open video {p} (pretend PyAV lacks the codec)")
+
+    monkeypatch.setattr(decode, "open_container", refuse)
+    monkeypatch.setattr(sparse, "open_container", refuse)
+    with caplog.at_level("WARNING"):
+        frames = list(iter_video_frames(path))
+        picked = SparseReader(str(path), (0,), None).read([3, 9])
+    assert len(frames) == 12 and np.array_equal(frames[5], reference[5])
+    np.testing.assert_array_equal(picked[9], reference[9])
+    assert sum("decoding with OpenCV" in r.message for r in caplog.records) == 2
