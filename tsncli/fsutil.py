@@ -1,4 +1,5 @@
-"""Atomic file and folder writes: temporary name first, rename when complete (DESIGN rule 8).
+"""Atomic file and folder writes: temporary name first, rename when complete (DESIGN rule 8);
+walking a tree that reports what it could not read.
 
 Temporary names are short (`.tsn-<hash of the target name>-<random>.tmp`, 28 characters) so
 a target name near the 255-byte limit still works, and outputs get the usual umask modes.
@@ -58,9 +59,17 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        _name_target(exc, tmp, target)
         raise
+
+
+def _name_target(exc: BaseException, tmp: Path, target: Path) -> None:
+    """An OSError while writing the temporary file names the real output (a failed
+    `handle.write` names no file at all), so the user's error line shows the path they chose."""
+    if isinstance(exc, OSError) and exc.filename in (None, str(tmp)):
+        exc.filename = str(target)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -105,3 +114,43 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def walk_files(root: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+    """(files, unreadable) under `root`: files in sorted walk order (hidden names skipped, links
+    to folders not followed), and what could not be read: folders without permission and
+    dangling links, for one warning instead of a silent skip."""
+    files: list[str] = []
+    unreadable: list[str] = []
+    stack = [os.fspath(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            unreadable.append(folder)
+            continue
+        folders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                unreadable.append(entry.path)
+            elif entry.is_file():
+                files.append(entry.path)
+        stack.extend(reversed(folders))
+    return files, unreadable
+
+
+def unreadable_warning(root: str | os.PathLike[str], unreadable: list[str], shown: int = 3) -> str:
+    """One warning line for what `walk_files` could not read, naming the first few."""
+    names = ", ".join(unreadable[:shown]) + (
+        f" and {len(unreadable) - shown} more" if len(unreadable) > shown else ""
+    )
+    return (
+        f"skipped {len(unreadable)} unreadable item(s) under {root} (folders without "
+        f"permission or dangling links): {names}"
+    )

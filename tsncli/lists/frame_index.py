@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from tsncli.errors import DataError
+from tsncli.fsutil import unreadable_warning
+
+log = logging.getLogger("tsncli.lists")
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,15 @@ class FrameIndex:
             )
         self._names: set[str] = set()
         self._lower: dict[str, str] = {}
+        dangling: list[str] = []
         with os.scandir(self.root) as entries:
             for entry in entries:
                 if not entry.name.startswith(".") and entry.is_dir():
                     self._names.add(entry.name)
+                elif entry.is_symlink() and not os.path.exists(entry.path):
+                    dangling.append(entry.path)
+        if dangling:
+            log.warning("%s", unreadable_warning(self.root, sorted(dangling)))
         for name in sorted(self._names):
             self._lower.setdefault(name.lower(), name)
         self._counts: dict[str, FolderCounts] = {}

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tsncli.errors import DataError
+from tsncli.fsutil import unreadable_warning
 from tsncli.lists.frame_index import FolderCounts
 from tsncli.lists.splits import VIDEO_EXTENSIONS, video_id_of
 from tsncli.progress import ProgressFn
@@ -35,12 +36,17 @@ class VideoFileFinder:
                 "`tsn unpack` or pass the folder holding the videos"
             )
         self._paths: dict[str, str] = {}
-        for folder, dirs, files in os.walk(self.root):
+        unreadable: list[str] = []
+        for folder, dirs, files in os.walk(
+            self.root, onerror=lambda e: unreadable.append(e.filename)
+        ):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if name.startswith(".") or Path(name).suffix[1:].lower() not in VIDEO_EXTENSIONS:
                     continue
                 self._paths.setdefault(video_id_of(name), os.path.join(folder, name))
+        if unreadable:
+            log.warning("%s", unreadable_warning(self.root, unreadable))
         self._lower: dict[str, str] = {}
         for name in sorted(self._paths):
             self._lower.setdefault(name.lower(), name)

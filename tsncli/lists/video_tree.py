@@ -6,11 +6,15 @@ their annotations through this index, built once, instead of probing paths per r
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from tsncli.errors import DataError
+from tsncli.fsutil import unreadable_warning
 from tsncli.lists.splits import VIDEO_EXTENSIONS
+
+log = logging.getLogger("tsncli.lists")
 
 
 class VideoTree:
@@ -29,18 +33,27 @@ class VideoTree:
             )
         self.paths: dict[str, str] = {}
         self.duplicates = 0
+        self.unreadable: list[str] = []  # folders without permission, dangling links
         self._scan(str(self.root))
+        if self.unreadable:
+            log.warning("%s", unreadable_warning(self.root, self.unreadable))
 
     def _scan(self, folder: str) -> None:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            self.unreadable.append(folder)
+            return
         for entry in entries:
             name = entry.name
             if name.startswith("."):
                 continue
             stem, dot, ext = name.rpartition(".")
             if dot and ext.lower() in VIDEO_EXTENSIONS:  # by name alone: no stat per file
-                if stem in self.paths:
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    self.unreadable.append(entry.path)
+                elif stem in self.paths:
                     self.duplicates += 1
                 else:
                     self.paths[stem] = entry.path

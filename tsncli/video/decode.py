@@ -15,6 +15,7 @@ import numpy as np
 
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import parse_size  # re-exported: flow, lists and probe use it here
+from tsncli.fsutil import unreadable_warning, walk_files
 from tsncli.video.backend import AV_ERRORS, VideoInfo, frame_to_bgr, open_container, short_error
 from tsncli.video.fallback import iter_opencv_frames, probe_opencv, use_opencv_instead
 
@@ -153,12 +154,10 @@ def list_videos(
     root = Path(src)
     exts = {e.lower().lstrip(".") for e in extensions}
     if root.is_dir():
-        found = [
-            p
-            for p in root.rglob("*")
-            if p.is_file() and p.suffix.lower().lstrip(".") in exts and not p.name.startswith(".")
-        ]
-        return sorted(found)
+        files, unreadable = walk_files(root)
+        if unreadable:
+            log.warning("%s", unreadable_warning(root, unreadable))
+        return sorted(p for p in map(Path, files) if p.suffix.lower().lstrip(".") in exts)
     if not root.is_file():
         raise UsageError(f"{root} does not exist; pass a video, a folder of videos or a list file")
     suffix = root.suffix.lower().lstrip(".")
