@@ -173,3 +173,13 @@ def test_real_footage_agrees_with_opencv_at_tsn_size():
     assert endpoint.mean() < 0.08
     assert np.percentile(endpoint, 99) < 1.0
     assert images.mean() < 0.4
+
+
+def test_warped_torch_tvl1_removes_a_camera_pan():
+    pan = 3
+    prev, nxt = shifted_frames(2, 96, 72, pan, 0, seed=1)  # the whole view pans: camera motion
+    plain = create_batch_flow_fn("tvl1", "torch")(prev[None], nxt[None])[0]
+    warped = create_batch_flow_fn("warp_tvl1", "torch")(prev[None], nxt[None])[0]
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.median(plain[inner][..., 0]) == pytest.approx(pan, abs=0.2)
+    assert np.abs(np.median(warped[inner].reshape(-1, 2), axis=0)).max() < 0.2

@@ -36,14 +36,20 @@ BatchFlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class TorchBatchFlow:
     """Batched flow on one torch device; call with grey uint8 [B, H, W] numpy pairs."""
 
-    def __init__(self, algo: str, device: str = "cpu", max_batch: int = DEFAULT_BATCH_PAIRS):
+    def __init__(
+        self,
+        algo: str,
+        device: str = "cpu",
+        max_batch: int = DEFAULT_BATCH_PAIRS,
+        raft_weights: str | None = "cache",  # see `create_raft`; None: random (benchmarks)
+    ) -> None:
         if algo not in TORCH_ALGORITHMS:
             raise UsageError(f"no torch flow {algo!r}; use one of: {', '.join(TORCH_ALGORITHMS)}")
         self.device = torch.device(device)
         self.batch = max(1, max_batch)
         self.aligner = WarpedFlow(None) if algo == "warp_tvl1" else None
         if algo in RAFT_MODELS:
-            model = create_raft(algo).to(self.device)
+            model = create_raft(algo, weights=raft_weights).to(self.device)
             self.compute: Callable = lambda a, b: raft_flow(model, a, b)
         else:
             options = TVL1Options.from_opencv_params(TVL1_PARAMS)
