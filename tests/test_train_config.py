@@ -55,6 +55,8 @@ def test_every_option_can_be_set_from_yaml(tmp_path):
             values[f.name] = {"lr_schedule": "cosine", "bn": "frozen", "amp_dtype": "fp16"}[f.name]
         elif f.name == "lr_steps":
             values[f.name] = [3, 5]
+        elif f.name == "loggers":
+            values[f.name] = ["mlflow", "wandb"]
         elif isinstance(default, bool):
             values[f.name] = not default
         elif "float" in str(f.type):

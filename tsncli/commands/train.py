@@ -28,6 +28,10 @@ def complete_consensus(incomplete: str) -> list[str]:
     return [c for c in ("avg", "max", "weighted", "identity") if c.startswith(incomplete)]
 
 
+def complete_logger(incomplete: str) -> list[str]:
+    return [n for n in ("tensorboard", "mlflow", "wandb") if n.startswith(incomplete)]
+
+
 def complete_preset(incomplete: str) -> list[str]:
     from tsncli.config import list_presets
 
@@ -150,6 +154,17 @@ def train_command(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for sampling, crops and init.")] = 0,
+    loggers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--logger",
+            help="Also log to tensorboard, mlflow or wandb (repeatable); metrics.jsonl always.",
+            autocompletion=complete_logger,
+        ),
+    ] = None,
+    keep_last: Annotated[
+        int, typer.Option(help="Keep the N most recent epoch_XXX.pt beside last.pt/best.pt.")
+    ] = 0,
     preset: Annotated[
         str | None,
         typer.Option(
@@ -171,6 +186,8 @@ def train_command(
     overrides = cli_overrides(ctx, exclude=("config", "preset", "as_json", "dataset", "modality"))
     if "compile_model" in overrides:
         overrides["compile"] = overrides.pop("compile_model")
+    if "loggers" in overrides:
+        overrides["loggers"] = tuple(dict.fromkeys(overrides["loggers"] or ()))
     if "lr_steps" in overrides:
         overrides["lr_steps"] = _parse_steps(overrides["lr_steps"])
     for key in ("lists_dir", "frames", "init", "out"):
@@ -179,7 +196,7 @@ def train_command(
     cfg = resolve_train_config(dataset, modality, preset, config, overrides)
     with TrainView() as view:
         result = train(cfg, on_event=view.handle)
-    if result is None:  # a torchrun rank other than 0
+    if result is None:  # a torchrun or srun rank other than 0
         return
     summary = {
         "run_dir": str(result.run_dir),
@@ -203,5 +220,7 @@ def register(app: typer.Typer) -> None:
             "tsn train hmdb51 flow --arch resnet50 --batch-size 64 --epochs 100",
             "tsn train ucf101 rgb --resume",
             "torchrun --nnodes 2 --nproc-per-node 8 -m tsncli train ucf101 flow",
+            "srun --ntasks-per-node 8 --gpus-per-task 1 tsn train kinetics400 rgb",
+            "tsn train ucf101 rgb --logger mlflow --logger tensorboard --keep-last 3",
         ),
     )(train_command)

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from tsncli.engine.trackers import LOGGERS
 from tsncli.errors import UsageError
 from tsncli.lists.splits import flip_policy
 from tsncli.modality import check_modality, default_dropout, default_new_length
@@ -72,6 +73,8 @@ class TrainConfig:
     flip: bool | None = None  # horizontal flips in training; None: the dataset's policy
     log_every: int = 10  # optimizer steps between progress events
     tensorboard: bool = True  # write events when tensorboard is installed
+    loggers: tuple[str, ...] = ()  # trackers that must log: tensorboard, mlflow, wandb
+    keep_last: int = 0  # epoch_XXX.pt checkpoints kept beside last.pt/best.pt; 0: none
 
     def __post_init__(self) -> None:
         check_modality(self.modality)
@@ -91,8 +94,11 @@ class TrainConfig:
             raise UsageError(f"crop_size must be at least 8, got {self.crop_size}")
         if self.micro_batch is not None and self.micro_batch < 1:
             raise UsageError(f"micro_batch must be at least 1, got {self.micro_batch}")
-        if self.eval_every < 0 or (self.gpus is not None and self.gpus < 0):
-            raise UsageError("eval_every and gpus must not be negative")
+        if self.eval_every < 0 or self.keep_last < 0 or (self.gpus is not None and self.gpus < 0):
+            raise UsageError("eval_every, keep_last and gpus must not be negative")
+        unknown = [name for name in self.loggers if name not in LOGGERS]
+        if unknown:
+            raise UsageError(f"logger {unknown[0]!r} is not one of: {', '.join(LOGGERS)}")
         for name in ("lr", "momentum", "weight_decay", "dropout", "clip_grad", "lr_gamma"):
             value = getattr(self, name, None)  # a nan lr would train silently to a nan model
             if value is not None and not math.isfinite(float(value)):

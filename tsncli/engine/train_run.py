@@ -1,5 +1,5 @@
 """One rank's training run: model, data, optimizer, then the epoch loop; rank 0 hands each
-epoch's metrics to a `CheckpointSaver` (last.pt, best.pt, metrics files, TensorBoard).
+epoch's metrics to a `CheckpointSaver` (checkpoints, metrics files, --logger trackers).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tsncli.config import config_to_dict
 from tsncli.engine.checkpoint_saver import CheckpointSaver
 from tsncli.engine.distributed import DistContext, barrier
 from tsncli.engine.optim import create_optimizer, create_scheduler
-from tsncli.engine.run_files import create_metric_sinks
+from tsncli.engine.trackers import create_run_sinks
 from tsncli.engine.train_loop import (
     Emit,
     LoopState,
@@ -95,7 +95,8 @@ def run_epochs(plan: RunPlan, ctx: DistContext, emit: Emit) -> TrainResult | Non
     )
     saver = None
     if ctx.is_main:
-        sinks = create_metric_sinks(plan.run_dir, cfg.tensorboard)
+        params = config_to_dict(cfg)
+        sinks = create_run_sinks(plan.run_dir, cfg.loggers, cfg.tensorboard, params)
         meta = checkpoint_meta(plan)
         saver = CheckpointSaver(
             plan.run_dir,
@@ -107,6 +108,7 @@ def run_epochs(plan: RunPlan, ctx: DistContext, emit: Emit) -> TrainResult | Non
             sinks,
             best=best,
             history=history,
+            keep_last=cfg.keep_last,
         )
     message = f"{len(data.train_set)} videos"
     emit(TrainEvent("start", start_epoch, cfg.epochs, 0, data.steps, message=message))
