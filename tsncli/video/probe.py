@@ -179,6 +179,8 @@ def probe_requests(
     size: tuple[int, int] | None, short_side: int | None,
 ) -> list[ProbeRequest]:  # fmt: skip
     """One request per video (folders and list files expanded)."""
+    if frames and out is None:
+        raise UsageError("--frames needs --out DIR to write the frames to")
     videos = [str(v) for p in paths for v in list_videos(p)]
     if not videos:
         raise UsageError("no videos found; pass video files, folders of videos or list files")
