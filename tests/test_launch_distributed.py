@@ -10,13 +10,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from evalkit import make_checkpoint
+from evalkit import make_dataset as make_eval_dataset
 from flow_helpers import moving_video
 from train_fixtures import make_dataset
 
+from tsncli.engine.eval_ranks import wait_for_ranks
+from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.scores import load_scores
 from tsncli.engine.train import train
 from tsncli.engine.train_config import TrainConfig
+from tsncli.errors import DataError
+from tsncli.launch import resolve_launch
 from tsncli.models.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,3 +157,32 @@ def test_array_and_srun_tasks_of_tsn_flow_split_the_videos_disjointly_and_comple
     rank1 = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2"}
     (again,) = run_tasks([*argv, "--shard", "1/1"], [rank1])
     assert f"skipped {len(names)}," in " ".join(again.stderr.split())  # --shard wins
+
+
+def test_srun_tsn_eval_ranks_score_their_shares_and_rank_0_merges_as_one_process(tmp_path):
+    data = make_eval_dataset(tmp_path / "ds", videos_per_class=3)  # 9 videos
+    ckpt = make_checkpoint(tmp_path / "rgb.pt")
+    settings = EvalSettings(segments=2, crops=1)
+    single = evaluate(ckpt, data["rgb_list"], tmp_path / "one.npz", settings)
+    out = tmp_path / "srun.npz"
+    argv = ["eval", str(ckpt), "--list", str(data["rgb_list"]), "--save-scores", str(out)]
+    argv += ["--segments", "2", "--crops", "1", "--json"]
+    ranks = srun(argv, 2, SLURM_JOB_ID="7")
+    for rank in ranks:
+        assert rank.returncode == 0, rank.stderr[-2000:]
+    assert '"scores"' in ranks[0].stdout and ranks[1].stdout == ""  # rank 0 reports
+    assert "scored share 2 of 2" in ranks[1].stderr
+    a, b = load_scores(single.scores_path), load_scores(out)
+    assert b.videos == a.videos  # merged in list order
+    assert np.allclose(a.scores, b.scores, atol=1e-5) and (a.labels == b.labels).all()
+    assert not out.with_name(out.name + ".shards").exists()  # merged and cleaned up
+
+
+def test_rank_0_names_the_ranks_whose_shards_never_arrived(tmp_path):
+    launch = resolve_launch(rank=0, world_size=3, env={})
+    (tmp_path / "rank_1-of-3.json").write_text('{"rank": 0, "lost": []}')
+    (tmp_path / "rank_3-of-3.json").write_text('{"rank": 2, "lost": [["v1", "died"]]}')
+    with pytest.raises(DataError, match=r"rank\(s\) 2 of 3"):
+        wait_for_ranks(tmp_path, launch, timeout=0.0)
+    (tmp_path / "rank_2-of-3.json").write_text('{"rank": 1, "lost": []}')
+    assert wait_for_ranks(tmp_path, launch, timeout=0.0) == [("v1", "died")]
