@@ -44,9 +44,18 @@ def eval_command(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON object to stdout.")
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Score only shard K of N (1-based); shard 1 waits for all and merges "
+            "(default under srun or a SLURM array: this task's share)."
+        ),
+    ] = None,
 ) -> None:
     """Test a checkpoint with 25 snippets x 10 crops and save a score file."""
     from tsncli.engine.evaluate import EvalSettings, evaluate
+    from tsncli.flow.batch import parse_shard
+    from tsncli.launch import resolve_launch
     from tsncli.logs import print_error, stderr_console
 
     if gpus and workers > 1:
@@ -54,10 +63,17 @@ def eval_command(
     settings = EvalSettings(segments=segments, crops=crops, batch=batch, keep_raw=keep_raw)
     if crops not in (1, 3, 5, 10):
         raise UsageError(f"--crops must be 10, 5, 3 or 1, got {crops}")
+    share = parse_shard(shard)
+    launch = resolve_launch(share[0] - 1, share[1]) if share else resolve_launch()
     with ProgressView() as show:
         result = evaluate(
-            checkpoint, list_file, save_scores, settings, frames, gpus, workers, show, force
-        )
+            checkpoint, list_file, save_scores, settings, frames, gpus, workers, show, force,
+            launch=launch,
+        )  # fmt: skip
+    if result is None:  # a rank other than 0: its shards are written, rank 0 merges
+        k, n = launch.shard or (1, 1)
+        stderr_console.print(f"scored share {k} of {n}; the first one merges", markup=False)
+        return
     for video, error in result.failures:
         print_error(f"{video}: {error}")
     if json_output:
@@ -85,5 +101,7 @@ def register(app: typer.Typer) -> None:
             "--save-scores rgb.npz",
             "tsn eval flow.pt --list data/ucf101_flow_val_split_1.txt --gpus 4 --save-scores "
             "flow.npz --keep-raw --json",
+            "srun --ntasks 16 --gpus-per-task 1 tsn eval best.pt --list val.txt --gpus 1 "
+            "--save-scores rgb.npz",
         ),
     )(eval_command)

@@ -18,6 +18,14 @@ from typing import Any
 import numpy as np
 
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
+from tsncli.engine.eval_ranks import (
+    clear_mark,
+    lock_name,
+    mark_done,
+    owns,
+    wait_for_ranks,
+    wait_for_shard_dir,
+)
 from tsncli.engine.eval_shards import (
     finished_output,
     prepare_shard_dir,
@@ -30,6 +38,7 @@ from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import describe_mismatch, resolve_frame_settings
+from tsncli.launch import LaunchInfo
 from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
 from tsncli.locks import hold_lock
 from tsncli.models.checkpoint import read_meta
@@ -149,8 +158,12 @@ def evaluate(
     workers: int = 1,
     on_progress: ProgressFn | None = None,
     force: bool = False,
-) -> EvalResult:
+    launch: LaunchInfo = LaunchInfo(),
+) -> EvalResult | None:
     """Test `checkpoint` on every video of `list_file`; save the score file; return metrics.
+
+    Under srun or a SLURM array (`launch`), each rank scores every N-th shard and rank 0 merges
+    them once all ranks are done; the other ranks return None.
 
     Progress: the task `testing`, in videos, advanced as each shard finishes. An
     existing score file made by the same run (checkpoint, list, settings) is reused unless
@@ -181,7 +194,7 @@ def evaluate(
     fingerprint = run_fingerprint(
         ckpt_path, list_path, frames_root, st.segments, st.crops, st.keep_raw
     )
-    with hold_lock(out.with_name(out.name + ".lock"), str(out)):  # one run per output
+    with hold_lock(lock_name(out, launch), str(out)):  # one run (or rank) per output
         done = None if force else finished_output(out, fingerprint)
         if done is not None:
             log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
@@ -189,11 +202,17 @@ def evaluate(
             metrics = compute_metrics(done.scores, done.labels, num_classes)
             return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
         shard_dir = out.with_name(out.name + ".shards")
-        prepare_shard_dir(shard_dir, fingerprint)
-        size = max(1, min(50, -(-len(records) // (n_workers * 4))))
+        if launch.is_main:
+            prepare_shard_dir(shard_dir, fingerprint)
+        else:
+            wait_for_shard_dir(shard_dir, fingerprint)
+        clear_mark(shard_dir, launch)
+        size = max(1, min(50, -(-len(records) // (n_workers * 4 * launch.shard_count))))
         tasks: list[ShardTask] = []
         resumed = 0
         for start in range(0, len(records), size):
+            if not owns(start // size, launch):
+                continue
             path = shard_dir / f"shard_{start:07d}.npz"
             if shard_finished(path):
                 resumed += 1
@@ -209,6 +228,11 @@ def evaluate(
         for _, summary in run_pool(run_shard, tasks, threads_per_worker=threads, **pool):
             tracker.advance(summary["count"])
             lost += summary.get("lost", [])
+        if launch.shard is not None:  # rank 0 merges once every rank is done
+            mark_done(shard_dir, launch, lost)
+            if not launch.is_main:
+                return None
+            lost = wait_for_ranks(shard_dir, launch)
         ids = [r.video_id for r in records]
         return EvalResult(*_merge(shard_dir, out, meta, fingerprint, settings, ids, lost), resumed)
 
