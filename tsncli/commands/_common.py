@@ -1,4 +1,5 @@
-"""Helpers shared by command modules: config layering from flags, examples, finite numbers.
+"""Helpers shared by command modules: config layering from flags, examples, option checks
+(finite numbers, writable outputs).
 
 Progress bars are drawn by the one renderer in `tsncli.commands._progress`.
 """
@@ -6,6 +7,8 @@ Progress bars are drawn by the one renderer in `tsncli.commands._progress`.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -47,4 +50,36 @@ def parse_finite(token: str, what: str) -> float:
         raise UsageError(f"{what} must be numbers, got {token!r}") from None
     if not math.isfinite(value):
         raise UsageError(f"{what} must be finite numbers, got {token!r}")
+    return value
+
+
+def check_output_path(path: Path, option: str, *, folder: bool = False) -> None:
+    """Refuse, before any work, an output that cannot be written: a folder where a file goes
+    (or the reverse), a file in the way of a parent folder, or a parent without write access."""
+    if path.is_dir() and not folder:
+        raise UsageError(f"{option} {path} is a folder; give a file path, e.g. {path / 'out'}")
+    if path.exists() and not path.is_dir() and folder:
+        raise UsageError(f"{option} {path} is a file; give a folder path")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {option} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {option} {path}: no permission to write in {parent}")
+
+
+def output_file(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Typer callback for file outputs (-o, --save-scores): `check_output_path` at parse time."""
+    if value is not None:
+        check_output_path(Path(value), (param.opts or [param.name or "output"])[0])
+    return value
+
+
+def output_folder(
+    ctx: typer.Context, param: typer.CallbackParam, value: Path | None
+) -> Path | None:
+    """Typer callback for folder outputs (--out): `check_output_path(folder=True)`."""
+    if value is not None:
+        check_output_path(Path(value), (param.opts or [param.name or "out"])[0], folder=True)
     return value

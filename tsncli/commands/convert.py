@@ -8,13 +8,16 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example
+from tsncli.commands._common import example, output_file
 
 SUMMARY = "Turn released Caffe, MMAction2 or tsn-pytorch models into tsn checkpoints."
 
 convert_app = typer.Typer(help=SUMMARY, no_args_is_help=True)
 
-Output = Annotated[Path, typer.Option("--output", "-o", help="The tsn checkpoint to write.")]
+Output = Annotated[
+    Path,
+    typer.Option("--output", "-o", help="The tsn checkpoint to write.", callback=output_file),
+]
 Modality = Annotated[
     str | None,
     typer.Option(help="rgb, flow or rgbdiff.", show_default="inferred from conv1's channels"),

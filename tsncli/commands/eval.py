@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example
+from tsncli.commands._common import example, output_file
 from tsncli.commands._progress import ProgressView
 from tsncli.commands._report import print_json, print_metrics
 from tsncli.errors import UsageError
@@ -21,7 +21,12 @@ def eval_command(
         Path, typer.Option("--list", help="List file `<frame_dir> <num_frames> <label>`.")
     ],
     save_scores: Annotated[
-        Path, typer.Option("--save-scores", help="Score file to write (.npz), used by `tsn fuse`.")
+        Path,
+        typer.Option(
+            "--save-scores",
+            help="Score file to write (.npz), used by `tsn fuse`.",
+            callback=output_file,
+        ),
     ],
     frames: Annotated[
         Path | None, typer.Option(help="Read frame folders from here (DIR/<folder name>).")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example
+from tsncli.commands._common import example, output_file
 
 FORMATS = ("torchscript", "pt2", "onnx")  # tsncli.models.export.FORMATS, without importing torch
 
@@ -19,7 +19,9 @@ SUMMARY = "Export a tsn checkpoint (torch.export, TorchScript, ONNX) with normal
 
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="A tsn checkpoint (from train or convert).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write.", callback=output_file)
+    ],
     fmt: Annotated[
         str,
         typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example
+from tsncli.commands._common import example, output_file
 from tsncli.commands._report import print_json, print_metrics, split_weights
 from tsncli.errors import UsageError
 
@@ -32,9 +32,13 @@ def fuse_command(
         bool, typer.Option("--per-class", help="Also show per-class accuracy.")
     ] = False,
     confusion: Annotated[
-        Path | None, typer.Option(help="Write a labelled confusion-matrix PNG here.")
+        Path | None,
+        typer.Option(help="Write a labelled confusion-matrix PNG here.", callback=output_file),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Save the fused scores as a score file.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Save the fused scores as a score file.", callback=output_file),
+    ] = None,
     search: Annotated[
         bool,
         typer.Option("--search", help="Grid-search the weights (inflates accuracy on test data)."),
@@ -51,6 +55,9 @@ def fuse_command(
     paths, weight_values = split_weights(score_files, weights)
     if not paths:
         raise UsageError("give at least one score file")
+    resolved = [Path(p).resolve() for p in paths]
+    for twice in sorted({str(p) for p in resolved if resolved.count(p) > 1}):
+        stderr_console.print(f"warning: {twice} is given more than once", markup=False)
     if crop_agg not in ("mean", "max"):
         raise UsageError(f"--crop-agg must be mean or max, got {crop_agg!r}")
     searched = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ def align_score_files(files: Sequence[ScoreFile]) -> list[ScoreFile]:
     """Reorder every file to the first one's video order; raise DataError naming any mismatch."""
     if not files:
         raise UsageError("give at least one score file")
+    for sf in files:
+        _check_unique_videos(sf)
     ref = files[0]
     aligned = [ref]
     for sf in files[1:]:
@@ -58,9 +61,21 @@ def align_score_files(files: Sequence[ScoreFile]) -> list[ScoreFile]:
     return aligned
 
 
+def _check_unique_videos(sf: ScoreFile) -> None:
+    """A video id twice would be counted twice (and aligned by guesswork): refuse it."""
+    if sf.videos is None or len(set(sf.videos)) == len(sf.videos):
+        return
+    counts = Counter(sf.videos)
+    twice = next(v for v in sf.videos if counts[v] > 1)
+    count = len(sf.videos) - len(set(sf.videos))
+    raise DataError(
+        f"{_name(sf)} holds video {twice!r} twice ({count} repeated ids); rerun `tsn eval` "
+        "on a list that names each video once"
+    )
+
+
 def _align_videos(ref: ScoreFile, sf: ScoreFile) -> ScoreFile:
-    by_id = ref.videos is not None and sf.videos is not None
-    if by_id and len(set(ref.videos)) == len(ref.videos) and len(set(sf.videos)) == len(sf.videos):
+    if ref.videos is not None and sf.videos is not None:
         missing = [v for v in ref.videos if v not in set(sf.videos)]
         extra = [v for v in sf.videos if v not in set(ref.videos)]
         if missing or extra:

@@ -1,0 +1,150 @@
+"""Unwritable outputs end in one `error:` line naming the path and the fix, never a traceback;
+outputs are checked before the work; nothing already written is lost. Also: fuse refuses
+duplicate video ids and non-finite weights."""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tsncli.engine.scores import ScoreFile, save_scores
+from tsncli.models.checkpoint import save_checkpoint
+from tsncli.models.tsn import create_tsn
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = ["a", "b", "c"]
+
+
+def _scores(path: Path, videos=("v1", "v2", "v3"), seed=0) -> Path:
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(len(videos), len(CLASSES))).astype(np.float32)
+    labels = np.arange(len(videos)) % len(CLASSES)
+    return save_scores(path, ScoreFile(scores, labels, list(videos), CLASSES, {}))
+
+
+def _run(runner, cli, *args):
+    result = runner.invoke(cli, [str(a) for a in args])
+    result.errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    return result
+
+
+def test_fuse_out_onto_a_folder_fails_before_the_work_with_one_line(runner, cli, tmp_path):
+    score = _scores(tmp_path / "rgb.npz")
+    (tmp_path / "taken").mkdir()
+    result = _run(runner, cli, "fuse", score, "--out", tmp_path / "taken")
+    assert result.exit_code == 1
+    assert len(result.errors) == 1 and "is a folder; give a file path" in result.errors[0]
+    assert "Traceback" not in result.output
+
+
+def test_eval_save_scores_onto_a_folder_fails_before_loading_anything(runner, cli, tmp_path):
+    (tmp_path / "scores").mkdir()
+    missing = tmp_path / "no-such-checkpoint.pt"  # never read: the output is checked first
+    args = ["eval", missing, "--list", tmp_path / "no-list.txt", "--save-scores"]
+    result = _run(runner, cli, *args, tmp_path / "scores")
+    assert result.exit_code == 1
+    assert "--save-scores" in result.output and "is a folder" in result.output
+
+
+@pytest.mark.parametrize("command", [["export"], ["convert", "mmaction"]])
+def test_an_output_under_a_file_is_refused_before_the_work(runner, cli, tmp_path, command):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "model.pt"
+    result = _run(runner, cli, *command, tmp_path / "in.pt", "-o", out)
+    assert result.exit_code == 1, result.output
+    assert "is a file, not a folder" in " ".join(result.output.split())
+
+
+def test_a_full_disk_while_saving_is_one_line_and_the_old_file_survives(
+    runner, cli, tmp_path, monkeypatch
+):
+    score = _scores(tmp_path / "rgb.npz")
+    out = tmp_path / "fused.npz"
+    out.write_bytes(b"previous result")
+
+    def full_disk(handle, **arrays):
+        handle.write(b"PK partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    result = _run(runner, cli, "fuse", score, "--out", out)
+    assert result.exit_code == 1
+    assert len(result.errors) == 1
+    assert (
+        f"error: tsn fuse: cannot write {out}: No space left on device "
+        "(free some space or choose another output path)"
+    ) in " ".join(result.output.split())
+    assert out.read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fused.npz", "rgb.npz"]  # no temp left
+
+
+def test_a_real_file_size_limit_is_one_line_without_a_traceback(tmp_path):
+    a = _scores(tmp_path / "a.npz", seed=0)
+    b = _scores(tmp_path / "b.npz", seed=1)
+    out = tmp_path / "fused.npz"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))  # smaller than any score file
+
+    # no bytecode: Python would write truncated .pyc files under the limit
+    env = {**os.environ, "COLUMNS": "300", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tsncli", "fuse", str(a), str(b), "--out", str(out)],
+        capture_output=True, text=True, cwd=REPO, preexec_fn=limit, env=env,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"cannot write {out}: File too large" in " ".join(proc.stderr.split())
+    assert not out.exists()
+
+
+def test_a_failed_checkpoint_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    model = create_tsn("tiny", 3, modality="rgb", num_segments=2, new_length=1, dropout=0.5)
+    path = save_checkpoint(tmp_path / "last.pt", model, {"class_names": CLASSES})
+    before = path.read_bytes()
+
+    def torch_full_disk(payload, target):
+        Path(target).write_bytes(b"half")
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", torch_full_disk)
+    with pytest.raises(OSError) as caught:
+        save_checkpoint(path, model, {"class_names": CLASSES})
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert "the old file is kept" in str(caught.value)
+    assert path.read_bytes() == before
+
+
+def test_fuse_refuses_a_score_file_with_a_video_twice(runner, cli, tmp_path):
+    a = _scores(tmp_path / "a.npz", videos=("v1", "v2", "v1"))
+    b = _scores(tmp_path / "b.npz", videos=("v1", "v2", "v1"), seed=1)
+    result = _run(runner, cli, "fuse", a, b)
+    assert result.exit_code == 1
+    assert "holds video 'v1' twice" in " ".join(result.output.split())
+
+
+def test_fuse_warns_when_the_same_file_is_given_twice(runner, cli, tmp_path):
+    a = _scores(tmp_path / "a.npz")
+    result = _run(runner, cli, "fuse", a, a)
+    assert result.exit_code == 0, result.output
+    assert "is given more than once" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("weight", ["nan", "inf"])
+def test_fuse_and_predict_refuse_non_finite_weights(runner, cli, tmp_path, weight):
+    a, b = _scores(tmp_path / "a.npz"), _scores(tmp_path / "b.npz", seed=1)
+    fused = _run(runner, cli, "fuse", a, b, "--weights", "1", weight)
+    assert fused.exit_code == 1 and "--weights must be finite numbers" in fused.output
+    args = ["predict", tmp_path / "v.avi", "--checkpoint", a, "--checkpoint", b]
+    predicted = _run(runner, cli, *args, "--weights", f"1,{weight}")
+    assert predicted.exit_code == 1 and "--weights must be finite numbers" in predicted.output
