@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import pytest
 
 from tsncli.errors import UsageError
@@ -138,3 +141,20 @@ def test_resolve_launch_reads_the_process_environment(monkeypatch):
     for name, value in SRUN.items():
         monkeypatch.setenv(name, value)
     assert resolve_launch().rank == 5
+
+
+@pytest.mark.parametrize("name", ["flow_array.sbatch", "train_2x8.sbatch", "eval.sbatch"])
+def test_the_shipped_sbatch_files_use_only_options_tsn_has(name):
+    import typer.main
+
+    from tsncli.cli import app
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "slurm" / name
+    script = path.read_text().replace("\\\n", " ")
+    (line,) = [ln for ln in script.splitlines() if ln.startswith("srun tsn ")]
+    words = shlex.split(line)
+    command = typer.main.get_command(app).commands[words[2]]
+    known = {opt for param in command.params for opt in param.opts}
+    assert [w for w in words if w.startswith("--") and w not in known] == []
+    directives = [ln for ln in script.splitlines() if ln.startswith("#SBATCH")]
+    assert directives and all(" #" not in ln for ln in directives)  # comments on their own lines
