@@ -80,3 +80,14 @@ def test_a_non_finite_lr_in_a_config_file_is_refused(runner, cli, lists, tmp_pat
     result = _train(runner, cli, lists, tmp_path / "run", "--config", str(config))
     assert result.exit_code == 1
     assert "lr must be a finite number" in " ".join(result.output.split())
+
+
+def test_resume_without_a_run_is_refused_unless_allow_fresh(runner, cli, lists, tmp_path):
+    out = tmp_path / "empty"
+    refused = _train(runner, cli, lists, out, "--resume", "--epochs", "1")
+    assert refused.exit_code == 1
+    assert "holds no run to resume" in " ".join(refused.output.split())
+    assert not (out / "last.pt").exists()
+    fresh = _train(runner, cli, lists, out, "--resume", "--allow-fresh", "--epochs", "1")
+    assert fresh.exit_code == 0, fresh.output
+    assert (out / "last.pt").is_file()

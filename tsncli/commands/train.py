@@ -153,6 +153,13 @@ def train_command(
         Path | None, typer.Option(help="Run folder (default runs/<ds>_<mod>_split<k>_<arch>).")
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    allow_fresh: Annotated[
+        bool,
+        typer.Option(
+            "--allow-fresh",
+            help="With --resume: start a new run when --out holds none (without it, that fails).",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed for sampling, crops and init.")] = 0,
     loggers: Annotated[
         list[str] | None,

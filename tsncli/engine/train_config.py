@@ -69,6 +69,7 @@ class TrainConfig:
     eval_every: int = 5  # epochs between validations; 0: never
     out: str | None = None  # run folder; None: runs/<ds>_<modality>_split<k>_<arch>
     resume: bool = False
+    allow_fresh: bool = False  # --resume with no last.pt starts fresh instead of failing
     seed: int = 0
     flip: bool | None = None  # horizontal flips in training; None: the dataset's policy
     log_every: int = 10  # optimizer steps between progress events

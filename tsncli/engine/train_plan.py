@@ -126,6 +126,11 @@ def prepare_run(config: TrainConfig) -> RunPlan:
             f"{run_dir} already holds a run (last.pt); pass --resume to continue it "
             "or --out for a new folder"
         )
+    if cfg.resume and not (run_dir / "last.pt").exists() and not cfg.allow_fresh:
+        raise UsageError(
+            f"--resume: {run_dir} holds no run to resume (no last.pt); check --out, or pass "
+            "--allow-fresh to start a new run there"
+        )
     if cfg.init and not Path(cfg.init).is_file():
         raise UsageError(f"--init {cfg.init}: no such checkpoint file")
     frames_dir = cfg.frames or str(Path(train_records[0].path).parent)
