@@ -3,6 +3,7 @@ starts them, with only SLURM's variables telling each process who it is."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -186,3 +187,37 @@ def test_rank_0_names_the_ranks_whose_shards_never_arrived(tmp_path):
         wait_for_ranks(tmp_path, launch, timeout=0.0)
     (tmp_path / "rank_2-of-3.json").write_text('{"rank": 1, "lost": []}')
     assert wait_for_ranks(tmp_path, launch, timeout=0.0) == [("v1", "died")]
+
+
+INDEX_SCRIPT = """
+import json, sys
+from tsncli.video.index import VideoIndex
+entries, errors = VideoIndex(sys.argv[1]).ensure(sys.argv[2:])
+print(json.dumps({"frames": {p: e.num_frames for p, e in entries.items()}, "errors": errors}))
+"""
+
+
+def test_srun_tasks_build_one_video_index_each_indexing_a_disjoint_share(tmp_path):
+    videos = [str(moving_video(tmp_path / "v" / f"clip{i}.avi", n=3 + i)) for i in range(6)]
+    videos.append(str(tmp_path / "v" / "broken.avi"))
+    Path(videos[-1]).write_bytes(b"not a video")
+    index = tmp_path / "index.json"
+    procs = []
+    for rank in range(2):
+        env = slurm_env(SLURM_PROCID=str(rank), SLURM_NTASKS="2", SLURM_JOB_ID="3")
+        cmd, pipe = [sys.executable, "-c", INDEX_SCRIPT, str(index), *videos], subprocess.PIPE
+        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=pipe, stderr=pipe, text=True))
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    expected = {v: 3 + i for i, v in enumerate(videos[:-1])}
+    for result in results:  # every rank ends with the whole index, errors included
+        assert result["frames"] == expected and list(result["errors"]) == [videos[-1]]
+    parts = [json.loads(index.with_name(f"index.json.part-{k}-of-2").read_text()) for k in (1, 2)]
+    shares = [set(part["videos"]) | set(part["errors"]) for part in parts]
+    assert not shares[0] & shares[1] and shares[0] | shares[1] == set(videos)
+    assert all(shares)  # both ranks did some of the work
+    saved = json.loads(index.read_text())["videos"]
+    assert {p: v["num_frames"] for p, v in saved.items()} == expected
