@@ -20,11 +20,13 @@ import cv2
 
 from tsncli.errors import DataError
 from tsncli.fsutil import atomic_write_text
+from tsncli.launch import resolve_launch
 from tsncli.parallel import run_pool
 from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.backend import AV_ERRORS
 from tsncli.video.check import count_decoded_frames, ends_as_listed
 from tsncli.video.fallback import probe_opencv, use_opencv_instead
+from tsncli.video.index_shards import exchange_shares, rank_share
 from tsncli.video.timeline import Timeline, keyframe_at_or_before, scan_layout
 
 log = logging.getLogger("tsncli.video.index")
@@ -56,6 +58,14 @@ class VideoEntry:
 def _stat(path: str) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns
+
+
+def _current(path: str, data: dict[str, Any]) -> bool:
+    """An entry's JSON still describes the file (same size and mtime)."""
+    try:
+        return (data["size"], data["mtime_ns"]) == _stat(path)
+    except (OSError, KeyError):
+        return False
 
 
 def index_video(path: str | os.PathLike[str]) -> VideoEntry:
@@ -168,15 +178,24 @@ class VideoIndex:
         tracker = Tracker(on_progress, "indexing videos", len(paths))
         if done:
             tracker.update(done)
-        jobs = max(1, min(workers, len(stale)))
-        for i, (data, error) in run_pool(_index_task, stale, workers=jobs, max_pending=jobs * 4):
+        launch = resolve_launch()  # srun/torchrun tasks each index a share, then swap parts
+        share = rank_share(stale, launch) if launch.distributed else stale
+        jobs = max(1, min(workers, len(share)))
+        for i, (data, error) in run_pool(_index_task, share, workers=jobs, max_pending=jobs * 4):
             if data is None:
-                errors[stale[i]] = error or "unreadable"
-                self.entries.pop(stale[i], None)
+                errors[share[i]] = error or "unreadable"
+                self.entries.pop(share[i], None)
             else:
-                self.entries[stale[i]] = _from_json(data)
+                self.entries[share[i]] = _from_json(data)
             done += 1
             tracker.update(done)
+        if launch.distributed and stale:
+            mine = {p: _to_json(self.entries[p]) for p in share if p in self.entries}
+            shared, errors = exchange_shares(self.path, launch, mine, errors, stale, _current)
+            self.entries.update((p, _from_json(data)) for p, data in shared.items())
+            for path in errors:  # unreadable now, whatever an older entry said
+                self.entries.pop(path, None)
+            tracker.update(len(paths))
         if stale:
             self.save()
         return {p: self.entries[p] for p in paths if p in self.entries}, errors
