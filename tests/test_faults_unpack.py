@@ -77,3 +77,16 @@ def test_a_dataset_folder_not_made_by_unpack_is_not_replaced(runner, cli, tmp_pa
     with pytest.raises(DataError, match="was not made by `tsn unpack`.*--force"):
         unpack_dataset("ucf101", [archive], dest)
     assert (dest / "splits" / "mine.txt").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("name", ["UCF101.rar", "splits.zip"])
+def test_a_truncated_archive_says_to_fetch_again_with_force(runner, cli, tmp_path, name):
+    whole = _zip(tmp_path / "whole.zip", {"a.txt": b"a" * 1000})
+    archive = tmp_path / name
+    if name.endswith(".rar"):
+        archive.write_bytes(b"Rar!\x1a\x07\x00 truncated")
+    else:
+        archive.write_bytes(whole.read_bytes()[:200])
+    result = _unpack(runner, cli, archive, tmp_path / "dest")
+    assert result.exit_code == 1
+    assert "tsn fetch NAME --force" in result.text

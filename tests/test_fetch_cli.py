@@ -111,11 +111,26 @@ def test_from_folder_adopts_files_without_any_download(runner, cli, tmp_path):
     downloads = tmp_path / "Downloads"
     downloads.mkdir()
     for file in catalog.get_entry("hmdb51").files:  # no published checksums to fail
-        (downloads / file.filename).write_bytes(b"archive")
+        with open(downloads / file.filename, "wb") as handle:
+            handle.write(b"archive")
+            handle.truncate(file.approx_bytes)  # sparse: the catalog's approximate size
     mirror = "http://127.0.0.1:9/never-used"
     result = fetch(runner, cli, "hmdb51", "--from", str(downloads), "--mirror", mirror)
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "data/hmdb51/hmdb51_org.rar").read_bytes() == b"archive"
+    with open(tmp_path / "data/hmdb51/hmdb51_org.rar", "rb") as adopted:
+        assert adopted.read(7) == b"archive"
+
+
+def test_from_a_file_far_from_the_catalog_size_is_refused(runner, cli, tmp_path):
+    downloads = tmp_path / "Downloads"
+    downloads.mkdir()
+    (downloads / "hmdb51_org.rar").write_bytes(b"<html>404</html>")  # an error page, ~2 GB wanted
+    (downloads / "test_train_splits.rar").write_bytes(b"x" * 200_000)
+    result = fetch(runner, cli, "hmdb51", "--from", str(downloads))
+    assert result.exit_code == 1
+    error = one_error(result.output)
+    assert "hmdb51_org.rar is about 2,100,000,000" in error and "--sha256" in error
+    assert not (tmp_path / "data/hmdb51/hmdb51_org.rar").exists()
 
 
 def test_from_a_file_that_matches_no_catalog_file_is_refused(runner, cli, tmp_path):

@@ -83,7 +83,8 @@ class ArchiveReader:
         except (rarfile.Error, zipfile.BadZipFile, OSError) as exc:
             raise DataError(
                 f"{self.path} is not a readable RAR/ZIP ({exc}); a truncated download? "
-                "run `tsn fetch` again or check the file"
+                "download it again with `tsn fetch NAME --force` (without --force, fetch keeps "
+                "the file it has)"
             ) from None
         self.members = self._list()
 
@@ -259,6 +260,11 @@ def extract_archive(
     if not force and is_unpacked(archive, dest):
         return "skipped"
     with ArchiveReader(archive) as reader:
+        if not reader.members:  # a truncated RAR lists nothing rather than failing
+            raise DataError(
+                f"{archive} holds no files; a truncated download? download it again with "
+                "`tsn fetch NAME --force` (without --force, fetch keeps the file it has)"
+            )
         check_backend(reader)
         dest.mkdir(parents=True, exist_ok=True)
         tmp = dest / f".tsn-unpack-{archive.name}.tmp"

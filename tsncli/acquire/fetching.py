@@ -104,6 +104,20 @@ def _source_for(item: FetchItem, from_path: Path | None, items: Sequence[FetchIt
     return None
 
 
+def check_approx_size(source: Path, item: FetchItem) -> None:
+    """Without an exact size or checksum, a file to adopt must be within 2x of the catalog's
+    approximate size (a 10-byte error page is not a 6 GB archive)."""
+    target, approx = item.target, item.file.approx_bytes
+    if target.size or target.sha256 or target.hash_prefix or not approx:
+        return
+    size = source.stat().st_size
+    if not approx / 2 <= size <= approx * 2:
+        raise DownloadError(
+            f"--from {source} is {size:,} bytes, but {item.file.filename} is about {approx:,}; "
+            "is it the complete, right file? (--sha256 HASH adopts it by checksum instead)"
+        )
+
+
 def run_fetch(
     items: Sequence[FetchItem],
     *,
@@ -119,6 +133,9 @@ def run_fetch(
     """
     cancel = threading.Event()
     sources = [_source_for(item, from_path, items) for item in items]
+    for item, source in zip(items, sources, strict=True):
+        if source is not None:
+            check_approx_size(source, item)
 
     def one(index: int) -> FetchOutcome:
         item, source = items[index], sources[index]
