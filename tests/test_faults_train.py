@@ -3,6 +3,7 @@ non-finite option values are refused before any work."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -91,3 +92,41 @@ def test_resume_without_a_run_is_refused_unless_allow_fresh(runner, cli, lists, 
     fresh = _train(runner, cli, lists, out, "--resume", "--allow-fresh", "--epochs", "1")
     assert fresh.exit_code == 0, fresh.output
     assert (out / "last.pt").is_file()
+
+
+def test_a_corrupt_frame_is_replaced_by_its_neighbour(tmp_path):
+    from train_fixtures import make_video
+
+    from tsncli.data.snippet_source import FRAME_FOLDERS
+    from tsncli.lists.listfile import VideoRecord
+
+    folder = make_video(tmp_path / "v", 8, 0)
+    (folder / "img_00003.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    frames = FRAME_FOLDERS.read_frames(VideoRecord(str(folder), 8, 0), np.array([[3], [6]]), "rgb")
+    assert len(frames) == 2 and frames[0].shape == (32, 40, 3)
+
+
+def test_a_video_whose_frames_are_all_corrupt_is_skipped_and_reported(
+    runner, cli, tmp_path_factory, tmp_path
+):
+    lists = make_dataset(tmp_path_factory.mktemp("bad"), num_classes=2, videos_per_class=2)
+    bad = lists.parent / "frames" / "c0_v0"
+    for image in bad.glob("img_*.jpg"):
+        image.write_bytes(b"\xff\xd8 not a jpeg")
+    result = _train(runner, cli, lists, tmp_path / "run", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "skipping" in result.output and "c0_v0" in result.output
+    assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_a_loader_worker_traceback_becomes_its_last_line():
+    from tsncli.cli import strip_worker_traceback
+
+    message = (
+        "Caught DataError in DataLoader worker process 3.\nOriginal Traceback (most recent call "
+        'last):\n  File "x.py", line 1, in f\n    raise DataError(m)\n'
+        "tsncli.errors.DataError: frame /f/img_00002.jpg is missing; re-extract it\n"
+    )
+    assert strip_worker_traceback(message) == (
+        "frame /f/img_00002.jpg is missing; re-extract it (in worker process 3)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 import sys
 from typing import Annotated
 
@@ -21,7 +22,7 @@ class TsnGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except TsnError as exc:
-            print_error(str(exc))
+            print_error(strip_worker_traceback(str(exc)))
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             stderr_console.print("interrupted", markup=False, highlight=False)
@@ -29,6 +30,18 @@ class TsnGroup(TyperGroup):
         except OSError as exc:  # an unwritable or unreadable path: one line, never a traceback
             print_error(describe_os_error(exc, ctx.invoked_subcommand))
             raise typer.Exit(1) from None
+
+
+def strip_worker_traceback(message: str) -> str:
+    """A DataLoader worker's error arrives as "Caught X in DataLoader worker process N. Original
+    Traceback (...) ... X: message"; keep the worker number and the original message only."""
+    if "Original Traceback (most recent call last)" not in message:
+        return message
+    head = message.split("\n", 1)[0]
+    last = [line for line in message.splitlines() if line.strip()][-1]
+    original = last.split(": ", 1)[1] if re.match(r"^[\w.]+(Error|Exception): ", last) else last
+    worker = re.search(r"worker process \d+", head)
+    return f"{original} (in {worker.group(0)})" if worker else original
 
 
 # errno -> (what it means for the user's path, the fix)

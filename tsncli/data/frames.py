@@ -29,6 +29,16 @@ def frame_templates(modality: str) -> tuple[str, ...]:
     return (RGB_TEMPLATE,)
 
 
+class CorruptFrameError(DataError):
+    """A frame file exists but does not decode; `index` is its 1-based frame number. (`path` is
+    optional: a DataLoader re-raises a worker's error as `type(error)(message)`.)"""
+
+    def __init__(self, message: str, path: str = "", index: int = 0) -> None:
+
+        super().__init__(message)
+        self.path, self.index = path, index
+
+
 def read_image(path: str, grayscale: bool) -> np.ndarray:
     """Decode one JPEG: (H, W) for greyscale, (H, W, 3) RGB otherwise. Missing -> DataError."""
     flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB
@@ -45,8 +55,8 @@ def read_image(path: str, grayscale: bool) -> np.ndarray:
             )
         if not os.access(path, os.R_OK):
             raise DataError(f"frame {path} cannot be read: permission denied; check permissions")
-        raise DataError(
-            f"frame {path} cannot be decoded (corrupt JPEG?); re-extract with `tsn flow`"
+        raise CorruptFrameError(
+            f"frame {path} cannot be decoded (corrupt JPEG?); re-extract with `tsn flow`", path
         )
     return image
 
@@ -71,7 +81,11 @@ def read_frames(
     for index in np.asarray(indices, dtype=np.int64).reshape(-1).tolist():
         frame = cache.get(index)
         if frame is None:
-            images = [read(os.path.join(base, t.format(index)), grayscale) for t in templates]
+            try:
+                images = [read(os.path.join(base, t.format(index)), grayscale) for t in templates]
+            except CorruptFrameError as exc:
+                exc.index = index  # for the caller's retry on a neighbouring frame
+                raise
             if grayscale and images[0].shape != images[1].shape:
                 raise DataError(
                     f"flow_x and flow_y of frame {index} in {base} differ in size; "

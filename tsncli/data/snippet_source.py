@@ -19,7 +19,7 @@ import numpy as np
 from torch.utils.data import default_collate
 
 from tsncli.data import frames
-from tsncli.data.video_source import VideoFileSource
+from tsncli.data.video_source import VideoFileSource, _neighbour, report_once
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.extract import load_flow_settings
 from tsncli.frame_settings import FrameSettings
@@ -65,8 +65,23 @@ class FrameFolderSource:
     def read_frames(
         self, record: VideoRecord, indices: np.ndarray, modality: str
     ) -> list[np.ndarray]:
-        """One uint8 (H, W, C) array per frame of `indices` [S, L] (1-based)."""
-        return frames.read_frames(record.path, indices, modality)
+        """One uint8 (H, W, C) array per frame of `indices` [S, L] (1-based). A corrupt frame
+        is retried once with its snippets moved to a neighbouring frame, as for videos."""
+        indices = np.asarray(indices, dtype=np.int64)
+        try:
+            return frames.read_frames(record.path, indices, modality)
+        except frames.CorruptFrameError as first:
+            moved = _neighbour(indices, first.index - 1, record.num_frames, flow=False)
+            if moved is None:
+                raise
+            return frames.read_frames(record.path, moved, modality)
+
+    def report(self, error: Exception) -> None:
+        """A folder whose frame fails twice is skipped with one warning (per worker); other
+        errors (a missing frame: the list is wrong) are raised."""
+        if not isinstance(error, frames.CorruptFrameError):
+            raise error
+        report_once(os.path.dirname(error.path), str(error))
 
     def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every entry's first and last frame exist (DataError naming the fix otherwise)."""
