@@ -13,8 +13,10 @@ What follows OpenCV (opencv_contrib modules/optflow/src/tvl1flow.cpp):
   thresholding, divergence (backward differences), flow update and dual projection (forward
   differences);
 - stopping rule, per pair: a pair stops the warp's iterations once the sum of its squared flow
-  updates is at most epsilon^2 * H * W (OpenCV's scaled epsilon); converged pairs are frozen
-  while the rest of the batch continues, and the batch leaves the warp when all have stopped.
+  updates is at most epsilon^2 * H * W (OpenCV's scaled epsilon); converged pairs leave the
+  solver (their flow is kept) while the rest continue, and the warp ends when all have stopped.
+  Iterations run in place on preallocated buffers; on a CPU, one thread per process is fastest
+  (OpenMP threads on these per-iteration ops collapse on a busy machine: see benchmarks).
 """
 
 from __future__ import annotations
