@@ -13,6 +13,7 @@ from flow_helpers import moving_video
 
 from tsncli.engine import evaluate as evaluate_module
 from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.scores import load_scores
 from tsncli.errors import DataError
 from tsncli.locks import RunLockedError, hold_lock
 
@@ -141,3 +142,23 @@ def test_train_into_a_run_folder_another_run_is_writing_fails_naming_its_pid(
         result.output
     )
     assert not (run / "last.pt").exists()
+
+
+def test_eval_resumed_with_another_worker_count_scores_each_video_once(tmp_path, monkeypatch):
+    data = evalkit.make_dataset(tmp_path / "data")
+    ckpt = evalkit.make_checkpoint(tmp_path / "rgb.pt", "rgb", seed=1)
+    out, settings = tmp_path / "s.npz", EvalSettings(segments=2, crops=1)
+    real = evaluate_module.run_shard
+
+    def killed_after_the_first_shard(task):
+        if task.start > 0:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(evaluate_module, "run_shard", killed_after_the_first_shard)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(ckpt, data["rgb_list"], out, settings, workers=1)  # shards of 2 videos
+    monkeypatch.setattr(evaluate_module, "run_shard", real)
+    result = evaluate(ckpt, data["rgb_list"], out, settings, workers=2)  # shards of 1 video
+    assert sorted(load_scores(out).videos) == sorted(r.video_id for r in data["records"])
+    assert result.metrics.num_videos == 6

@@ -202,12 +202,13 @@ def evaluate(
             metrics = compute_metrics(done.scores, done.labels, num_classes)
             return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
         shard_dir = out.with_name(out.name + ".shards")
-        if launch.is_main:
-            prepare_shard_dir(shard_dir, fingerprint)
-        else:
-            wait_for_shard_dir(shard_dir, fingerprint)
-        clear_mark(shard_dir, launch)
         size = max(1, min(50, -(-len(records) // (n_workers * 4 * launch.shard_count))))
+        shard_run = {**fingerprint, "shard_size": size}  # shards of another size are not ours
+        if launch.is_main:
+            prepare_shard_dir(shard_dir, shard_run)
+        else:
+            wait_for_shard_dir(shard_dir, shard_run)
+        clear_mark(shard_dir, launch)
         tasks: list[ShardTask] = []
         resumed = 0
         for start in range(0, len(records), size):
