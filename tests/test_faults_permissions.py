@@ -13,6 +13,7 @@ from flow_helpers import moving_video
 from tsncli.data import frames as frames_module
 from tsncli.errors import DataError
 from tsncli.fsutil import walk_files
+from tsncli.lists.custom_split import scan_video_root
 from tsncli.lists.frame_index import FrameIndex
 from tsncli.lists.video_tree import VideoTree
 from tsncli.video import backend
@@ -116,3 +117,28 @@ def test_lists_warn_about_dangling_frame_folder_links(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         index = FrameIndex(tmp_path)
     assert len(index) == 1 and "skipped 1 unreadable item(s)" in caplog.text
+
+
+def test_a_custom_class_folder_that_cannot_be_read_is_an_error_naming_it(tmp_path, monkeypatch):
+    for cls in ("Run", "Walk"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / f"{cls.lower()}0.avi").write_bytes(b"")
+    real = os.listdir
+
+    def listdir(path="."):
+        if os.fspath(path) == str(tmp_path / "Walk"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    with pytest.raises(DataError, match=r"class folder .*Walk cannot be read \(Permission"):
+        scan_video_root(tmp_path)
+
+
+def test_a_dangling_video_link_in_a_custom_class_folder_is_warned_about(tmp_path, caplog):
+    (tmp_path / "Run").mkdir()
+    (tmp_path / "Run" / "run0.avi").write_bytes(b"")
+    (tmp_path / "Run" / "run1.avi").symlink_to(tmp_path / "gone.avi")
+    with caplog.at_level(logging.WARNING):
+        assert scan_video_root(tmp_path) == {"Run": ["run0"]}
+    assert "skipped 1 unreadable item(s)" in caplog.text and "run1.avi" in caplog.text

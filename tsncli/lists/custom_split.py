@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 
 from tsncli.errors import DataError, UsageError
+from tsncli.fsutil import unreadable_warning
 from tsncli.lists.splits import VIDEO_EXTENSIONS, ParsedSplits, SplitEntry, video_id_of
 from tsncli.textio import read_text
 
@@ -28,15 +29,22 @@ def scan_video_root(video_root: str | os.PathLike[str]) -> dict[str, list[str]]:
     if not root.is_dir():
         raise UsageError(f"video folder {root} does not exist; pass --videos VIDEO_ROOT")
     classes: dict[str, list[str]] = {}
+    dangling: list[str] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        ids = sorted(
-            video_id_of(f.name)
-            for f in folder.iterdir()
-            if f.is_file() and f.suffix[1:].lower() in VIDEO_EXTENSIONS
-        )
+        try:  # a class left out would change every split: an error, not a warning
+            videos = [f for f in folder.iterdir() if f.suffix[1:].lower() in VIDEO_EXTENSIONS]
+        except OSError as exc:
+            raise DataError(
+                f"class folder {folder} cannot be read ({exc.strerror}); fix its permissions "
+                f"or move it out of {root}"
+            ) from None
+        dangling += [str(f) for f in videos if f.is_symlink() and not f.exists()]
+        ids = sorted(video_id_of(f.name) for f in videos if f.is_file())
         if not ids:
             raise DataError(f"class folder {folder} holds no videos; add videos or remove it")
         classes[folder.name] = ids
+    if dangling:
+        log.warning("%s", unreadable_warning(root, dangling))
     if not classes:
         raise DataError(f"no class folders under {root}; lay videos out as {root}/<Class>/<video>")
     _check_unique_ids(classes)
