@@ -108,3 +108,14 @@ def test_an_algorithm_without_a_torch_implementation_is_refused(runner, cli, tmp
     moving_video(tmp_path / "videos" / "a.avi", n=3)
     result = _flow(runner, cli, tmp_path / "videos", tmp_path / "f", "--algo", "dis", *TORCH)
     assert result.exit_code == 1 and "has no torch implementation" in result.output
+
+
+def test_raft_without_weights_stops_before_any_video_naming_the_fetch_command(
+    runner, cli, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("TSN_HOME", str(tmp_path / "cache"))
+    moving_video(tmp_path / "videos" / "a.avi", n=3)
+    out = tmp_path / "frames"
+    result = _flow(runner, cli, tmp_path / "videos", out, "--algo", "raft_small", "--workers", "1")
+    assert result.exit_code == 1 and "tsn fetch weights raft_small" in result.output
+    assert not (out / "a").exists() and not (out / "failed.tsv").exists()

@@ -214,7 +214,10 @@ def _worker_function(config: FlowConfig, workers: int) -> tuple[Callable, int]:
     # Batched torch flow; imported here so that `tsn flow` on OpenCV never loads torch. The
     # worker's cores are shared by torch (CPU flow) or by its decode/JPEG threads (GPU flow).
     from tsncli.flow.extract_batched import extract_video_batched
+    from tsncli.flow.raft import RAFT_MODELS, cached_raft_weights
 
+    if config.algo in RAFT_MODELS:
+        cached_raft_weights(config.algo)  # missing: one error now, not one per video
     return extract_video_batched, max(1, available_cpus() // max(1, workers))
 
 

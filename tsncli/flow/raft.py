@@ -34,14 +34,20 @@ def create_raft(name: str, *, weights: str | Path | None = "cache") -> nn.Module
         raise UsageError(f"unknown RAFT model {name!r}; use one of: {', '.join(RAFT_MODELS)}")
     model = getattr(optical_flow, name)(weights=None)
     if weights is not None:
-        path = weights_path(name) if weights == "cache" else Path(weights)
-        if not path.is_file():
-            raise DataError(
-                f"{name} weights are not in the cache ({path}); "
-                f"run `{fetch_weights_command(name)}` first"
-            )
+        path = cached_raft_weights(name) if weights == "cache" else Path(weights)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
+
+
+def cached_raft_weights(name: str) -> Path:
+    """The file `tsn fetch weights NAME` saved; a DataError naming that command if missing."""
+    path = weights_path(name)
+    if not path.is_file():
+        raise DataError(
+            f"{name} weights are not in the cache ({path}); "
+            f"run `{fetch_weights_command(name)}` first"
+        )
+    return path
 
 
 def pad_to_multiple(
