@@ -45,7 +45,8 @@ def test_random_sorted_frames_equal_a_full_sequential_decode(fixture_video):
         assert sorted(frames) == wanted
         for k in wanted:
             np.testing.assert_array_equal(frames[k], reference[k], err_msg=f"frame {k}")
-        assert reader.decoded == reader.plan(wanted).decoded  # the planner's minimum
+        # the planner's minimum of frames passed; unneeded non-reference frames are skipped
+        assert reader.decoded + reader.skipped == reader.plan(wanted).decoded
 
 
 def test_the_last_frame_and_the_first_frame_of_every_group_decode_exactly(fixture_video):
@@ -55,6 +56,15 @@ def test_the_last_frame_and_the_first_frame_of_every_group_decode_exactly(fixtur
     frames = SparseReader(str(path), entry.keyframes, entry.timeline).read(wanted)
     for k in wanted:
         np.testing.assert_array_equal(frames[k], reference[k])
+
+
+def test_unneeded_b_frames_are_not_decoded_on_the_way_to_a_frame(tmp_path):
+    path = make_fixture(tmp_path, "h264_bframes", 100)  # one GOP, x264's B-pyramid
+    entry = index_video(path)
+    reader = SparseReader(str(path), entry.keyframes, entry.timeline)
+    frames = reader.read([97])
+    np.testing.assert_array_equal(frames[97], sequential_frames(path)[97])
+    assert reader.decoded + reader.skipped == 98 and reader.skipped >= 30
 
 
 def test_more_decoder_threads_give_the_same_frames(fixture_video):

@@ -8,6 +8,7 @@ Files PyAV cannot open fall back to OpenCV, decoding forward (logged once per fi
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -23,7 +24,7 @@ from tsncli.video.backend import (
     short_error,
 )
 from tsncli.video.fallback import read_opencv_frames, use_opencv_instead
-from tsncli.video.plan import DecodePlan, plan_decode
+from tsncli.video.plan import DecodePlan, DecodeStep, plan_decode
 from tsncli.video.timeline import Timeline
 
 log = logging.getLogger("tsncli.video.sparse")
@@ -31,7 +32,8 @@ log = logging.getLogger("tsncli.video.sparse")
 
 class SparseReader:
     """Decode chosen frames (BGR uint8 [H, W, 3], full size) of one video with the fewest
-    decoded frames. `decoded` and `seeks` count what the last reads really did."""
+    decoded frames. `decoded`, `skipped` and `seeks` count what the reads really did; the
+    planner's count is `decoded + skipped` (frames passed)."""
 
     def __init__(
         self,
@@ -43,7 +45,8 @@ class SparseReader:
         self.path, self.timeline, self.threads = path, timeline, threads
         # seeking needs timestamps to land on and to number the frames it lands on
         self.keyframes = keyframes if timeline is not None else None
-        self.decoded = 0
+        self.decoded = 0  # frames the decoder decoded
+        self.skipped = 0  # non-reference frames it passed without decoding (not needed)
         self.seeks = 0
         self._at = 0  # the frame being reached (named in errors)
 
@@ -71,26 +74,46 @@ class SparseReader:
 
     def _follow(self, plan: DecodePlan, container, stream) -> dict[int, np.ndarray]:
         frames: dict[int, np.ndarray] = {}
-        decoding = _numbered(container.decode(stream), self.timeline, 0)
+        # with timestamps, frames nobody needs that no other frame references are not decoded
+        line = self.timeline
+        keep = None if line is None else {line.pts_of(step.target) for step in plan.steps}
+        decoding = _numbered(_decode(container, stream, keep), self.timeline, 0)
+        last = -1  # the last display position the decoder passed
         for step in plan.steps:
             self._at = step.target
             if step.seek_to is not None:
                 assert self.timeline is not None
                 self.seeks += 1
-                container.seek(self.timeline.pts_of(step.seek_to), stream=stream)
-                decoding = _numbered(container.decode(stream), self.timeline, None)
+                decoding = self._seek(container, stream, keep, step)
+                last = step.seek_to - 1
             for index, frame in decoding:
                 self.decoded += 1
                 if index is None:
                     raise VideoDecodeError(self.path, step.target, " (unknown timestamp)")
                 if index > step.target:
                     raise VideoDecodeError(self.path, step.target, " (frame missing)")
+                self.skipped += max(0, index - last - 1)  # passed without decoding them
+                last = max(last, index)
                 if index == step.target:
                     frames[index] = frame_to_bgr(frame)
                     break
             else:
                 raise VideoDecodeError(self.path, step.target, " (video ended early)")
         return frames
+
+    def _seek(self, container, stream, keep: set[int] | None, step: DecodeStep) -> Iterator:
+        """Seek to keyframe `step.seek_to` by its timestamp. The demuxer may land on an earlier
+        keyframe (exact, just more to decode); should it land past the target (a container
+        whose index times run ahead of its frames), start again from the beginning."""
+        assert self.timeline is not None
+        for start in (step.seek_to, 0):
+            container.seek(self.timeline.pts_of(start), stream=stream)
+            decoding = _numbered(_decode(container, stream, keep), self.timeline, None)
+            first = next(decoding, None)
+            if first is None or first[0] is None or first[0] <= step.target:
+                return itertools.chain([first] if first else [], decoding)
+            log.info("%s: a seek for frame %d landed on %d", self.path, step.target, first[0])
+        raise VideoDecodeError(self.path, step.target, " (seeking does not reach it)")
 
     def _fallback(self, plan: DecodePlan, error: DataError) -> dict[int, np.ndarray]:
         log.warning("%s: PyAV cannot open it (%s); decoding with OpenCV", self.path, error)
@@ -104,6 +127,20 @@ class SparseReader:
         if missing:
             raise VideoDecodeError(self.path, missing[0], " (video ended early)")
         return frames
+
+
+def _decode(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+    keep: set[int] | None,
+) -> Iterator[av.VideoFrame]:  # fmt: skip
+    """Decode `stream` from where the container is; when `keep` (timestamps) is given, every
+    other packet is sent with skip_frame=NONREF, so the decoder drops it if no frame references
+    it (B-frames mostly): exact, since nothing else depends on such a frame."""
+    ctx = stream.codec_context
+    for packet in container.demux(stream):
+        if keep is not None:
+            ctx.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in keep else "NONREF"
+        yield from packet.decode()
 
 
 def _numbered(
