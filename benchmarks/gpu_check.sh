@@ -40,29 +40,31 @@ for algo in tvl1 raft_small raft_large; do
     out="$WORK/frames_$algo"
     peak_watch "$WORK/mem_$algo.txt" & watcher=$!
     start=$(date +%s.%N)
-    "${TSN[@]}" flow "$WORK/videos.txt" "$out" --algo "$algo" --gpus 1 --modality flow 2>&1 | tail -1
+    "${TSN[@]}" flow "$WORK/videos.txt" "$out" --algo "$algo" --gpus 1 --modality flow 2>&1 \
+        | tail -1 || echo "tsn flow --algo $algo failed"
     end=$(date +%s.%N)
     kill "$watcher" 2>/dev/null || true
     pairs=$(find "$out" -name 'flow_x_*.jpg' | wc -l)
     peak=$(sort -n "$WORK/mem_$algo.txt" | tail -1)
-    printf 'tsn flow --gpus 1 --algo %-10s %6d pairs %8.1f pairs/s (wall, with start-up)  peak GPU %s MiB\n' \
-        "$algo" "$pairs" "$(echo "$pairs / ($end - $start)" | bc -l)" "${peak:-?}"
+    rate=$("$PY" -c "print(f'{$pairs / ($end - $start):.1f}')")
+    echo "tsn flow --gpus 1 --algo $algo: $pairs pairs, $rate pairs/s (wall, with start-up)," \
+        "peak GPU memory ${peak:-?} MiB"
 done
 
-"$PY" benchmarks/flow_throughput.py --implementations --pairs 32
+"$PY" benchmarks/flow_throughput.py --implementations --pairs 16
 
 echo "== toy dataset: train rgb, eval, predict on CUDA"
 "${TSN[@]}" fetch toy --dest "$WORK/toy" --videos-per-class 6 --seed 0 > /dev/null
 "${TSN[@]}" flow "$WORK/toy/videos" "$WORK/toy/frames" --modality rgb --size 128x96 \
     --workers 4 2>&1 | tail -1
 "${TSN[@]}" lists toy "$WORK/toy/frames" --splits "$WORK/toy/splits" --out "$WORK/lists" \
-    --split 1 > /dev/null
+    --split 1 --modality rgb > /dev/null 2>&1
 "${TSN[@]}" train toy rgb --preset toy_rgb --lists-dir "$WORK/lists" --out "$WORK/run" \
-    --gpus 1 --epochs 2 2>&1 | tail -2
+    --gpus 1 --epochs 2 --batch-size 8 2>&1 | tail -2
 "${TSN[@]}" eval "$WORK/run/last.pt" --list "$WORK/lists/toy_rgb_val_split_1.txt" \
-    --gpus 1 --segments 5 --crops 1 --json | tail -c 300
+    --gpus 1 --segments 5 --crops 1 --save-scores "$WORK/scores.npz" --json | tail -c 300
 echo
-sample="$(head -1 "$WORK/toy/splits/testlist01.txt" | cut -d' ' -f1)"
-"${TSN[@]}" predict "$WORK/toy/videos/$sample" --checkpoint "$WORK/run/last.pt" --gpu \
+sample="$(find "$WORK/toy/videos" -name '*.avi' | sort | head -1)"
+"${TSN[@]}" predict "$sample" --checkpoint "$WORK/run/last.pt" --gpu \
     --segments 5 --crops 1 --top-k 1
 echo "gpu_check: done"
