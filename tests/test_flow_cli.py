@@ -6,6 +6,7 @@ import yaml
 from flow_helpers import moving_video
 
 from tsncli.flow.batch import in_shard, parse_shard, plan_videos
+from tsncli.flow.extract import load_flow_settings, load_frames_settings
 
 FAST = ["--algo", "dis", "--size", "64x48", "--workers", "1"]
 
@@ -26,8 +27,9 @@ def test_flow_extracts_every_video_and_saves_its_settings(runner, cli, tmp_path)
     assert result.exit_code == 0, result.output
     assert "done 3, skipped 0, failed 0 of 3" in result.output
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["a", "b", "c"]
-    settings = yaml.safe_load((out / "flow_config.yaml").read_text())
-    assert (settings["algo"], settings["bound"], settings["size"]) == ("dis", 20.0, "64x48")
+    settings = load_frames_settings(out)
+    assert (settings.flow_algorithm, settings.bound, settings.size) == ("dis", 20.0, (64, 48))
+    assert settings.flow_implementation == "opencv"  # the default on CPU
 
 
 def test_rerun_skips_done_videos_and_force_redoes_them(runner, cli, tmp_path):
@@ -115,7 +117,25 @@ def test_changed_settings_on_an_existing_output_are_refused(runner, cli, tmp_pat
     src, out = _videos(tmp_path / "videos", ("a",)), tmp_path / "frames"
     _flow(runner, cli, src, out, *FAST)
     result = _flow(runner, cli, src, out, "--algo", "farneback", "--size", "64x48")
-    assert result.exit_code == 1 and "algo=dis" in result.output and "--force" in result.output
+    assert result.exit_code == 1 and "--force" in result.output
+    assert "flow_algorithm=dis" in result.output and "flow_algorithm=farneback" in result.output
+
+
+def test_an_output_made_by_the_previous_version_resumes(runner, cli, tmp_path):
+    # flow_config.yaml as tsn wrote it before FrameSettings: `algo`, no implementation or source
+    src, out = _videos(tmp_path / "videos"), tmp_path / "frames"
+    assert _flow(runner, cli, src, out, *FAST).exit_code == 0
+    (out / "flow_config.yaml").write_text(
+        "algo: dis\nmodality: both\nsize: 64x48\nshort_side: null\nbound: 20.0\nstep: 1\n"
+        "layout: 'dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)'\n"
+        "tsn_version: 0.1.0\n"
+    )
+    assert load_flow_settings(out)["flow_algorithm"] == "dis"
+    again = _flow(runner, cli, src, out, *FAST)
+    assert again.exit_code == 0, again.output
+    assert "done 0, skipped 3" in again.output
+    assert load_frames_settings(out).flow_algorithm == "dis"  # rewritten in the current shape
+    assert "algo" not in yaml.safe_load((out / "flow_config.yaml").read_text())
 
 
 def test_config_file_is_layered_under_the_flags(runner, cli, tmp_path):
@@ -124,8 +144,9 @@ def test_config_file_is_layered_under_the_flags(runner, cli, tmp_path):
     config.write_text("flow:\n  algo: farneback\n  short_side: 32\n  bound: 10\n")
     result = _flow(runner, cli, src, out, "--config", config, "--algo", "dis", "--workers", "1")
     assert result.exit_code == 0, result.output
-    settings = yaml.safe_load((out / "flow_config.yaml").read_text())
-    assert (settings["algo"], settings["short_side"], settings["bound"]) == ("dis", 32, 10.0)
+    settings = load_frames_settings(out)
+    assert (settings.flow_algorithm, settings.short_side, settings.bound) == ("dis", 32, 10.0)
+    assert settings.size is None
 
 
 def test_two_workers_extract_in_spawned_processes(runner, cli, tmp_path):
