@@ -83,12 +83,13 @@ class OpenCVSparseReader:
 
 
 class Accounting:
-    """Wraps a source's `reader` to sum decoded frames, the planner's minimum (when the reader
-    has a `plan`), clips and the seconds spent inside `read`."""
+    """Wraps a source's `reader` to sum decoded frames, skipped (non-reference) frames, the
+    planner's minimum of frames passed (when the reader has a `plan`), clips and the CPU
+    seconds spent inside `read`."""
 
     def __init__(self, make_reader) -> None:
         self.make_reader = make_reader
-        self.decoded = self.minimum = self.clips = 0
+        self.decoded = self.skipped = self.minimum = self.clips = 0
         self.seconds = 0.0
 
     def __call__(self, path):
@@ -99,10 +100,12 @@ class Accounting:
             positions = list(positions)
             if hasattr(reader, "plan"):
                 self.minimum += reader.plan(positions).decoded
-            before, start = reader.decoded, time.process_time()
+            before, skipped = reader.decoded, getattr(reader, "skipped", 0)
+            start = time.process_time()
             frames = real_read(positions)
             self.seconds += time.process_time() - start
             self.decoded += reader.decoded - before
+            self.skipped += getattr(reader, "skipped", 0) - skipped
             self.clips += 1
             return frames
 
