@@ -148,3 +148,21 @@ def test_fuse_and_predict_refuse_non_finite_weights(runner, cli, tmp_path, weigh
     args = ["predict", tmp_path / "v.avi", "--checkpoint", a, "--checkpoint", b]
     predicted = _run(runner, cli, *args, "--weights", f"1,{weight}")
     assert predicted.exit_code == 1 and "--weights must be finite numbers" in predicted.output
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["flow", "videos", "{file}"],
+        ["lists", "toy", "--out", "{file}"],
+        ["unpack", "a.zip", "--dest", "{file}"],
+        ["train", "toyds", "rgb", "--out", "{file}"],
+    ],
+)
+def test_an_output_folder_that_is_a_file_is_refused_before_the_work(runner, cli, tmp_path, argv):
+    taken = tmp_path / "taken"
+    taken.write_text("mine\n")
+    result = _run(runner, cli, *[a.replace("{file}", str(taken)) for a in argv])
+    assert result.exit_code == 1, result.output
+    assert "is a file; give a folder path" in " ".join(result.output.split())
+    assert taken.read_text() == "mine\n"

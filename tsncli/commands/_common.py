@@ -72,7 +72,7 @@ def check_output_path(path: Path, option: str, *, folder: bool = False) -> None:
 def output_file(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
     """Typer callback for file outputs (-o, --save-scores): `check_output_path` at parse time."""
     if value is not None:
-        check_output_path(Path(value), (param.opts or [param.name or "output"])[0])
+        check_output_path(Path(value), _param_name(param))
     return value
 
 
@@ -81,5 +81,12 @@ def output_folder(
 ) -> Path | None:
     """Typer callback for folder outputs (--out): `check_output_path(folder=True)`."""
     if value is not None:
-        check_output_path(Path(value), (param.opts or [param.name or "out"])[0], folder=True)
+        check_output_path(Path(value), _param_name(param), folder=True)
     return value
+
+
+def _param_name(param: typer.CallbackParam) -> str:
+    """`--out` for an option, `OUT` for an argument, as `--help` shows them."""
+    if param.param_type_name == "argument":
+        return (param.name or "path").upper()
+    return (param.opts or [param.name or "output"])[0]

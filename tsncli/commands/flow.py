@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import cli_overrides, example, finite
+from tsncli.commands._common import cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.config import resolve_config
 from tsncli.errors import DataError, UsageError
@@ -53,7 +53,12 @@ def flow_command(
         Path,
         typer.Argument(help="A video, a folder (searched recursively) or a .txt list."),
     ],
-    out: Annotated[Path, typer.Argument(help="Frames root: one OUT/<video_id>/ folder per video.")],
+    out: Annotated[
+        Path,
+        typer.Argument(
+            help="Frames root: one OUT/<video_id>/ folder per video.", callback=output_folder
+        ),
+    ],
     workers: Annotated[
         int | None,
         typer.Option(

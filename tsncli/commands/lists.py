@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import cli_overrides, example, finite
+from tsncli.commands._common import cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.lists.splits import DATASETS
 
@@ -46,9 +46,9 @@ def lists_command(
         Path | None,
         typer.Option(help="Official split files (default data/<dataset>/splits, as unpacked)."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the list and classes files.")] = Path(
-        "data"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the list and classes files.", callback=output_folder)
+    ] = Path("data"),
     split: Annotated[
         str | None, typer.Option(help="Splits to write, e.g. 1,2,3 (default: all present).")
     ] = None,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tsncli.commands._common import cli_overrides, example, finite
+from tsncli.commands._common import cli_overrides, example, finite, output_folder
 from tsncli.errors import UsageError
 
 SUMMARY = "Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes."
@@ -150,7 +150,10 @@ def train_command(
     ] = False,
     eval_every: Annotated[int, typer.Option(help="Validate every N epochs (0 never).")] = 5,
     out: Annotated[
-        Path | None, typer.Option(help="Run folder (default runs/<ds>_<mod>_split<k>_<arch>).")
+        Path | None,
+        typer.Option(
+            help="Run folder (default runs/<ds>_<mod>_split<k>_<arch>).", callback=output_folder
+        ),
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     allow_fresh: Annotated[

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example
+from tsncli.commands._common import example, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.errors import UsageError
 
@@ -59,7 +59,10 @@ def unpack_command(
     ] = None,
     dest: Annotated[
         Path | None,
-        typer.Option(help="Output folder (default: data/<dataset>, or beside the archive)."),
+        typer.Option(
+            help="Output folder (default: data/<dataset>, or beside the archive).",
+            callback=output_folder,
+        ),
     ] = None,
     force: Annotated[
         bool,
