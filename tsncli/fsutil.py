@@ -32,14 +32,15 @@ def current_umask() -> int:
     return mask
 
 
-def _temp_prefix(target: Path) -> str:
-    return f".tsn-{zlib.crc32(os.fsencode(target.name)):08x}-"
+def temp_prefix(target: str | os.PathLike[str]) -> str:
+    """The start of every temporary name used while writing `target` (14 characters)."""
+    return f".tsn-{zlib.crc32(os.fsencode(Path(target).name)):08x}-"
 
 
 def stale_temp_paths(target: str | os.PathLike[str]) -> list[Path]:
     """Temporary files or folders an interrupted write of `target` left beside it."""
     target = Path(target)
-    return sorted(target.parent.glob(f"{_temp_prefix(target)}*.tmp"))
+    return sorted(target.parent.glob(f"{temp_prefix(target)}*.tmp"))
 
 
 @contextlib.contextmanager
@@ -51,7 +52,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -104,7 +105,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp

@@ -7,9 +7,12 @@ Each worker may be pinned to one device; `current_device()` tells a task which o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import wait
 from typing import Any, TypeVar
@@ -73,6 +76,7 @@ def _send(conn: Any, index: int | None, ok: bool, value: Any) -> None:
 
 def _worker_main(conn: Any, fn: Callable, device: str, threads: int, init: Any) -> None:
     """A spawned worker: initialise, then run one (index, task) at a time until told to stop."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # started ignored: see _Worker
     try:
         try:
             _init_worker(device, threads, init)
@@ -107,26 +111,61 @@ class _Worker:
         self.process = ctx.Process(
             target=_worker_main, args=(child, fn, device, threads, init), name="tsn-worker"
         )
-        self.process.start()
+        with _ctrl_c_ignored():
+            self.process.start()
         child.close()
         self.device = device
         self.held: tuple[int, Any] | None = None
 
-    def stop(self, interrupt: bool) -> None:
-        """Ask the worker to finish (or interrupt a busy one), then make sure it is gone."""
-        if self.process.is_alive():
-            try:
-                if self.held is None:
-                    self.conn.send(None)
-                elif interrupt and self.process.pid is not None:
-                    os.kill(self.process.pid, signal.SIGINT)
-            except OSError:
-                pass
-            self.process.join(timeout=10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
+    def signal_stop(self, interrupt: bool) -> None:
+        """Tell an idle worker to exit; with `interrupt`, Ctrl-C a busy one too."""
+        if not self.process.is_alive():
+            return
+        with contextlib.suppress(OSError):
+            if self.held is None:
+                self.conn.send(None)
+            elif interrupt and self.process.pid is not None:
+                os.kill(self.process.pid, signal.SIGINT)
+
+
+def _join(pool: list[_Worker], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    for worker in pool:
+        worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _shut_down(pool: list[_Worker], error: type[BaseException] | None) -> None:
+    """Stop every worker: idle ones exit; after an error busy ones are interrupted; after
+    Ctrl-C those that missed the terminal's signal (still starting) get one; stragglers are
+    killed (their temporary outputs are cleaned up by the next run)."""
+    ctrl_c = error is not None and issubclass(error, KeyboardInterrupt)
+    for worker in pool:
+        worker.signal_stop(interrupt=error is not None and not ctrl_c)
+    if ctrl_c:
+        _join(pool, 2)
+        for worker in pool:
+            worker.signal_stop(interrupt=True)
+    _join(pool, 10)
+    for worker in pool:
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Start workers with Ctrl-C ignored, so one still importing when it comes prints no
+    traceback; `_worker_main` turns it back on around the tasks. Main thread only."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_pool(
@@ -178,11 +217,7 @@ def run_pool(
     try:
         yield from _drive(pool, enumerate(tasks), spawn, on_worker_death)
     finally:
-        # After an error, interrupt busy workers; after Ctrl-C they have had their SIGINT.
-        error = sys.exc_info()[0]
-        interrupt = error is not None and not issubclass(error, KeyboardInterrupt)
-        for worker in pool:
-            worker.stop(interrupt)
+        _shut_down(pool, sys.exc_info()[0])
 
 
 def _drive(
@@ -197,7 +232,7 @@ def _drive(
                     exhausted = True
                     break
                 if not worker.process.is_alive():  # died after its last result
-                    worker.stop(interrupt=False)
+                    _shut_down([worker], None)
                     pool[slot] = worker = spawn(worker.device)
                 worker.held = item
                 try:

@@ -8,6 +8,8 @@ machines given the same SRC split it exactly, without coordination or a shared l
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 import zlib
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from tsncli.flow.extract import (
     remove_stale_temp_dirs,
     save_flow_settings,
 )
-from tsncli.fsutil import atomic_write_text
+from tsncli.fsutil import atomic_write_text, temp_prefix
 from tsncli.locks import hold_lock
 from tsncli.parallel import available_cpus, run_pool
 from tsncli.progress import ProgressFn, Tracker
@@ -191,18 +193,36 @@ def _extract_all(
         threads_per_worker=threads,
         on_worker_death=_worker_died,
     )
-    for _, result in pool:
-        if result.status == "failed":
-            summary.failed.append(result)
-            log.warning("%s failed: %s", result.video_id, result.error)
-        elif result.status == "done":
-            summary.done += 1
-            summary.frames += result.frames
-            summary.flows += result.flows
-        tracker.advance(message=f"{summary.frames} frames")
+    try:
+        for _, result in pool:
+            _count(summary, result)
+            tracker.advance(message=f"{summary.frames} frames")
+    except KeyboardInterrupt:
+        pool.close()  # the workers stop first (a no-op when the pool has stopped them)
+        _remove_temp_dirs(out_root, todo)  # of workers stopped before they could clean up
+        raise
     summary.seconds = time.perf_counter() - start
     summary.failed_file = _write_failures(out_root / failed_file_name(shard), summary.failed)
     return summary
+
+
+def _count(summary: FlowSummary, result: VideoResult) -> None:
+    if result.status == "failed":
+        summary.failed.append(result)
+        log.warning("%s failed: %s", result.video_id, result.error)
+    elif result.status == "done":
+        summary.done += 1
+        summary.frames += result.frames
+        summary.flows += result.flows
+
+
+def _remove_temp_dirs(out_root: Path, tasks: list[VideoTask]) -> None:
+    """Remove the temporary folders of this run's videos (one listing of OUT, not one each)."""
+    prefixes = {temp_prefix(out_root / t.video_id) for t in tasks}
+    with os.scandir(out_root) as entries:
+        stale = [e.path for e in entries if e.name[:14] in prefixes and e.name.endswith(".tmp")]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _worker_function(config: FlowConfig, workers: int) -> tuple[Callable, int]:
