@@ -47,6 +47,7 @@ class Case:
     keep: list[str] = field(default_factory=list)  # paths (relative) that must survive unchanged
     setup: Callable[[Path], None] | None = None
     fsize: int | None = None  # RLIMIT_FSIZE in bytes: a full disk, as the process sees it
+    parallel: int = 1  # copies started at once (concurrent runs on one output)
 
 
 # --- tiny inputs --------------------------------------------------------------------------------
@@ -94,6 +95,7 @@ def video(path: Path, frames: int = 12) -> None:
 
 def build_inputs(work: Path) -> None:
     frames_dataset(work / "ds")
+    _checkpoint(work)
     scores(work / "a.npz")
     scores(work / "b.npz", seed=1)
     scores(work / "dup.npz", videos=("v1", "v2", "v1"))
@@ -146,6 +148,17 @@ def _corrupt_video(work: Path) -> None:
 def _restore_dataset(work: Path) -> None:
     shutil.rmtree(work / "ds")
     frames_dataset(work / "ds")
+
+
+def _checkpoint(work: Path) -> None:
+    import torch
+
+    from tsncli.models.checkpoint import save_checkpoint
+    from tsncli.models.tsn import create_tsn
+
+    torch.manual_seed(0)
+    model = create_tsn("tiny", 2, modality="rgb", num_segments=2, new_length=1, dropout=0.5)
+    save_checkpoint(work / "tiny.pt", model, {"class_names": ["class0", "class1"], "crop_size": 16})
 
 
 def cases() -> list[Case]:
@@ -279,6 +292,41 @@ def cases() -> list[Case]:
             1,
             fsize=300,
         ),
+        Case(
+            "2 evals at once, one --save-scores",
+            [
+                "eval",
+                "tiny.pt",
+                "--list",
+                "ds/lists/toyds_rgb_val_split_1.txt",
+                "--save-scores",
+                "conc.npz",
+                "--segments",
+                "3",
+                "--crops",
+                "1",
+                "--workers",
+                "1",
+            ],
+            1,
+            parallel=2,
+        ),  # fmt: skip
+        Case(
+            "2 flows at once, one OUT",
+            [
+                "flow",
+                "videos",
+                "f_conc",
+                "--algo",
+                "farneback",
+                "--size",
+                "64x48",
+                "--workers",
+                "1",
+            ],
+            1,
+            parallel=2,
+        ),  # fmt: skip
     ]
 
 
@@ -308,15 +356,30 @@ def run_case(case: Case, work: Path, timeout: float) -> dict:
             resource.setrlimit(resource.RLIMIT_FSIZE, (case.fsize, case.fsize))
 
     start = time.perf_counter()
-    try:
-        proc = subprocess.run(
+    procs = [
+        subprocess.Popen(
             [sys.executable, "-m", "tsncli", *case.argv],
-            cwd=work, env=env, capture_output=True, text=True, errors="replace",
-            preexec_fn=limit, timeout=timeout,
+            cwd=work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            preexec_fn=limit,
         )  # fmt: skip
-        code, stderr = proc.returncode, proc.stderr
-    except subprocess.TimeoutExpired:
-        code, stderr = -999, "timeout"
+        for _ in range(case.parallel)
+    ]
+    codes, stderr = [], ""
+    for proc in procs:
+        try:
+            _out, err = proc.communicate(timeout=timeout)
+            codes.append(proc.returncode)
+            stderr += err
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes.append(-999)
+            stderr += "timeout\n"
+    code = max(codes) if min(codes) >= 0 else min(codes)
     after = snapshot(work)
     watched = [str(work / k) for k in case.keep] or []
     lost = [p for p in watched if before.get(p) != after.get(p)]
@@ -328,6 +391,7 @@ def run_case(case: Case, work: Path, timeout: float) -> dict:
     return {
         "case": case.name,
         "exit": code,
+        "codes": sorted(codes),
         "expect": case.expect,
         "traceback": "Traceback" in stderr or code < 0 or code == 139,
         "lost": len(lost),
@@ -354,6 +418,7 @@ def main() -> int:
         mark = "ok " if row["exit"] == row["expect"] else "!! "
         print(
             f"{mark}{row['case']:<36} exit {row['exit']:>4} (want {row['expect']})  "
+            f"{'codes ' + str(row['codes']) + '  ' if len(row['codes']) > 1 else ''}"
             f"traceback {'YES' if row['traceback'] else 'no ':<3}  lost {row['lost']}  "
             f"{row['seconds']:5.1f}s  {row['message']}",
             flush=True,
