@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 
 import pytest
 import torch
@@ -117,12 +118,27 @@ def test_a_resumed_run_logs_into_the_same_mlflow_run(tmp_path, mlflow_store):
     assert json.loads((tmp_path / "run1" / "trackers.json").read_text())["mlflow"] == first.run_id
 
 
-def _wandb_history(run_dir):
-    """The history rows of the offline run file (LevelDB log records of W&B protobufs)."""
+def _wandb_records(path):
+    """The records of an offline run file (a LevelDB log of W&B protobufs after a 7-byte
+    header), once W&B's writer process has written the run's exit record: run.finish() can
+    return before it does on a loaded machine."""
+    from google.protobuf.message import DecodeError
+
+    for _ in range(600):
+        try:
+            records = list(_read_records(path.read_bytes()))
+        except DecodeError:  # caught in the middle of a write
+            records = []
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            return records
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never got its exit record")
+
+
+def _read_records(data):
     from wandb.proto import wandb_internal_pb2
 
-    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    data, pos, buffer, rows = path.read_bytes(), 7, b"", []  # 7: the file's W&B header
+    pos, buffer = 7, b""
     while pos + 7 <= len(data):
         if 32768 - pos % 32768 < 7:  # a block's tail too short for a record header
             pos += 32768 - pos % 32768
@@ -134,10 +150,17 @@ def _wandb_history(run_dir):
             record = wandb_internal_pb2.Record()
             record.ParseFromString(buffer)
             buffer = b""
-            if record.WhichOneof("record_type") == "history":
-                rows.append(
-                    {i.nested_key[0]: json.loads(i.value_json) for i in record.history.item}
-                )
+            yield record
+
+
+def _wandb_history(run_dir):
+    """The logged rows of the offline W&B run under run_dir."""
+    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    rows = []
+    for record in _wandb_records(path):
+        if record.WhichOneof("record_type") == "history":
+            items = record.history.item
+            rows.append({i.nested_key[0]: json.loads(i.value_json) for i in items})
     return rows
 
 
