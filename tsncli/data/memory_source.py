@@ -14,7 +14,7 @@ import numpy as np
 
 from tsncli.data import frames
 from tsncli.errors import DataError
-from tsncli.flow.algorithms import create_flow_fn
+from tsncli.flow.backends import create_pair_flow_fn, flow_device
 from tsncli.flow.stream import encode_jpeg, stream_flow
 from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord
@@ -31,6 +31,7 @@ class MemoryFrameSource:
 
     settings: FrameSettings
     kind: str = "frames"
+    device: str = "cpu"  # where a torch flow implementation runs (OpenCV: always the CPU)
 
     def _frames(self, path: str):
         st = self.settings
@@ -50,8 +51,12 @@ class MemoryFrameSource:
         """{file path under `path`: JPEG bytes} of the frames `indices` [S, L] (1-based) read."""
         flow = modality == "flow"
         needed = set(np.asarray(indices).reshape(-1).tolist())
-        algorithm = self.settings.flow_algorithm or "tvl1"
-        flow_fn = create_flow_fn(algorithm) if flow else None
+        st = self.settings
+        algorithm, impl = st.flow_algorithm or "tvl1", st.flow_implementation
+        # the recorded implementation (`tsn flow --impl/--gpus`), so the flow is the same
+        flow_fn = (
+            create_pair_flow_fn(algorithm, impl, flow_device(impl, self.device)) if flow else None
+        )
         files: dict[str, bytes] = {}
         for step in stream_flow(self._frames(path), flow_fn, self.settings.bound, needed):
             if not flow and step.index not in needed:

@@ -122,6 +122,8 @@ class VideoFileSource:
     # frame timestamps from the video index (a video missing here is demuxed once per worker)
     timelines: dict[str, Timeline | None] = field(default_factory=dict)
     threads: int | None = None  # decoder threads per video (None: $TSN_DECODE_THREADS or 1)
+    flow_impl: str = "opencv"  # the recorded flow implementation (opencv | torch)
+    flow_device: str = "cpu"  # where a torch flow runs (predict's --device)
 
     @classmethod
     def from_settings(cls, settings: FrameSettings | dict[str, Any] | None) -> VideoFileSource:
@@ -130,7 +132,9 @@ class VideoFileSource:
         if not isinstance(settings, FrameSettings):
             settings = FrameSettings.from_dict(settings)
         algo = settings.flow_algorithm if settings.source == "videos" else None
-        return cls(settings.size, settings.short_side, algo, settings.bound)
+        source = cls(settings.size, settings.short_side, algo, settings.bound)
+        source.flow_impl = settings.flow_implementation
+        return source
 
     def reader(self, path: str) -> SparseVideoReader:
         """A reader for one video with its indexed keyframes and timestamps."""
@@ -168,11 +172,12 @@ class VideoFileSource:
                 "a flow model on a video list needs flow computed on the fly; "
                 "pass --flow-on-the-fly dis (or farneback)"
             )
-        from tsncli.flow.algorithms import create_flow_fn
+        from tsncli.flow.backends import create_pair_flow_fn, flow_device
 
         # a fresh flow function per read: OpenCV's DIS keeps state between calls, so sharing
         # one would make a clip's flow depend on which clips this worker loaded before
-        flow_fn = create_flow_fn(self.flow_algo)
+        device = flow_device(self.flow_impl, self.flow_device)
+        flow_fn = create_pair_flow_fn(self.flow_algo, self.flow_impl, device)
         # flow k (1-based) goes from video frame k to k + 1, like `tsn flow`'s flow_x_k
         decoded = reader.read(p for i in flat for p in (i - 1, i))
         grey = {p: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for p, f in decoded.items()}
@@ -219,6 +224,7 @@ class VideoFileSource:
             size=self.size,
             short_side=self.short_side,
             flow_algorithm=self.flow_algo,
+            flow_implementation=self.flow_impl,
             bound=self.bound,
             source="videos",
         )

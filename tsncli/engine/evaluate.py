@@ -37,7 +37,7 @@ from tsncli.engine.inference import load_scorer, prefetched_clips
 from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
-from tsncli.frame_settings import describe_mismatch, resolve_frame_settings
+from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
 from tsncli.launch import LaunchInfo
 from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
 from tsncli.locks import hold_lock
@@ -137,15 +137,7 @@ def _warn_on_flow_mismatch(meta: dict, list_file: Path, frames_dir: Path) -> Non
         actual = resolve_frame_settings(trained, list_header=header) if trained else None
     else:
         actual = load_frames_settings(frames_dir)
-    differ = describe_mismatch(trained, actual, meta["modality"])
-    if differ:
-        detail = ", ".join(differ)
-        log.warning(
-            "frames in %s were extracted with other settings than the model was trained on "
-            "(%s); accuracy may suffer",
-            frames_dir,
-            detail,
-        )
+    log_frames_mismatch(log, frames_dir, trained, actual, meta["modality"])
 
 
 def evaluate(

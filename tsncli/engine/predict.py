@@ -9,6 +9,7 @@ decoded with the checkpoint's frame settings: for a frames-trained model it is e
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +26,15 @@ from tsncli.engine.fusion import aggregate_video, fuse_scores, softmax
 from tsncli.engine.inference import Scorer, load_scorer
 from tsncli.engine.scores import ScoreFile
 from tsncli.errors import DataError, UsageError
-from tsncli.frame_settings import resolve_frame_settings
+from tsncli.flow.extract import load_frames_settings
+from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
 from tsncli.lists.frame_index import count_frames
 from tsncli.lists.listfile import VideoRecord
+from tsncli.models.checkpoint import read_meta
 from tsncli.video.decode import probe_video
 from tsncli.video.index import index_video
+
+log = logging.getLogger("tsncli.engine.predict")
 
 
 @dataclass
@@ -84,18 +89,22 @@ def _test_input(path: str, scorer: Scorer) -> tuple[VideoRecord, SnippetSource, 
         available = count_frames(path).frames(modality)
         if available < 1:
             raise DataError(f"no {modality} frames in {path}; extract them with `tsn flow`")
+        trained = read_meta(scorer.meta).frames
+        actual = load_frames_settings(Path(path).parent)  # OUT/flow_config.yaml of `tsn flow`
+        log_frames_mismatch(log, Path(path).parent, trained, actual, modality)
         return VideoRecord(path, available, 0), FRAME_FOLDERS, 1
     frames = resolve_frame_settings(scorer.meta.get("frames"))  # any recorded shape
     if frames.source == "videos":
         entry = index_video(path)
         source = VideoFileSource.from_settings(frames)
+        source.flow_device = str(scorer.device)
         source.keyframes = {entry.path: entry.keyframes}
         source.timelines = {entry.path: entry.timeline}
         available = entry.num_frames - (1 if modality == "flow" else 0)
         if available < 1:
             raise DataError(f"{path} has {entry.num_frames} frame(s); flow needs at least 2")
         return VideoRecord(path, available, 0), source, frames.step
-    source = MemoryFrameSource(frames)
+    source = MemoryFrameSource(frames, device=str(scorer.device))
     return VideoRecord(path, source.count(path, modality), 0), source, frames.step
 
 

@@ -117,6 +117,11 @@ def create_batch_flow_fn(
     return opencv_batch
 
 
+def flow_device(impl: str, device: str) -> str:
+    """Where `impl` runs when a model runs on `device`: torch follows it, OpenCV stays on CPU."""
+    return device if impl == "torch" else "cpu"
+
+
 def create_pair_flow_fn(algo: str, impl: str | None = None, device: str = "cpu") -> FlowFn:
     """A per-pair flow function ([H, W] uint8 twice -> [H, W, 2]) for any implementation."""
     if resolve_implementation(algo, impl, device) == "opencv":
