@@ -27,6 +27,7 @@ from tsncli.engine.train_config import TrainConfig
 from tsncli.errors import DataError
 from tsncli.launch import resolve_launch
 from tsncli.models.checkpoint import load_checkpoint
+from tsncli.video.index import VideoIndex
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -219,5 +220,5 @@ def test_srun_tasks_build_one_video_index_each_indexing_a_disjoint_share(tmp_pat
     shares = [set(part["videos"]) | set(part["errors"]) for part in parts]
     assert not shares[0] & shares[1] and shares[0] | shares[1] == set(videos)
     assert all(shares)  # both ranks did some of the work
-    saved = json.loads(index.read_text())["videos"]
-    assert {p: v["num_frames"] for p, v in saved.items()} == expected
+    saved = VideoIndex(index).entries  # the merged index, as a later run loads it
+    assert {p: e.num_frames for p, e in saved.items()} == expected

@@ -62,7 +62,7 @@ def test_video_index_is_written_beside_the_lists_and_reused(ucf, monkeypatch):
     result = _build(ucf)
     index = ucf / "lists" / "ucf101_video_index.json"
     assert str(index) in [f.path for f in result.files]
-    assert len(json.loads(index.read_text())["videos"]) == 4
+    assert len(json.loads(index.read_text())["names"]) == 4  # one row per video
     from tsncli.video import index as video_index
 
     monkeypatch.setattr(video_index, "index_video", lambda p: 1 / 0)  # must not be called

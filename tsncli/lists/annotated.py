@@ -143,27 +143,33 @@ def match_videos(
     """video id -> path for the entries found, and (subset, video id, reason) for the rest."""
     found: dict[str, str] = {}
     missing: list[tuple[str, str, str]] = []
+    paths = tree.paths
     for subset in SUBSETS:
-        for entry in annotations.subsets.get(subset, []):
-            path = tree.find(*entry.stems)
-            if path is None:
-                missing.append((subset, entry.video_id, "no video file"))
+        for video_id, stems, _label in annotations.subsets.get(subset, []):
+            for stem in stems:  # tree.find(*stems), inlined: one call per row adds up
+                path = paths.get(stem)
+                if path is not None:
+                    found[video_id] = path
+                    break
             else:
-                found[entry.video_id] = path
+                missing.append((subset, video_id, "no video file"))
     return found, missing
 
 
 def _count_frames(
-    found: dict[str, str], index: VideoIndex, workers: int, on_progress: ProgressFn | None
-) -> tuple[dict[str, int], dict[str, str]]:
+    found: dict[str, str], tree: VideoTree, index: VideoIndex, workers: int,
+    on_progress: ProgressFn | None,
+) -> tuple[dict[str, int], dict[str, str]]:  # fmt: skip
     """video id -> frames for readable videos; video id -> error for unreadable ones."""
-    entries, errors = index.ensure(list(found.values()), workers=workers, on_progress=on_progress)
+    paths = list(found.values())  # the scan's stat says whether an index entry is fresh
+    _entries, errors = index.ensure(paths, workers, on_progress=on_progress, stats=tree.stats)
+    frames = index.frame_counts(paths)  # no entry decoded: only the counts are listed
     counts: dict[str, int] = {}
     failed: dict[str, str] = {}
     for video_id, path in found.items():  # tree paths are absolute and normalised already
-        entry = entries.get(path)
-        if entry is not None:
-            counts[video_id] = entry.num_frames
+        n = frames.get(path)
+        if n is not None:
+            counts[video_id] = n
         else:
             failed[video_id] = errors.get(path, "unreadable")
     return counts, failed
@@ -209,7 +215,7 @@ def build_annotated_lists(
             f"{missing[0][1] if missing else '-'}); pass the folder holding the videos"
         )
     index = VideoIndex(out / f"{config.prefix}_video_index.json")
-    counts, failed = _count_frames(found, index, _workers(config), on_progress)
+    counts, failed = _count_frames(found, tree, index, _workers(config), on_progress)
     for subset in SUBSETS:
         missing += [
             (subset, e.video_id, failed[e.video_id])

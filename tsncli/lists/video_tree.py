@@ -1,4 +1,5 @@
-"""One scan of a video folder tree (os.scandir, no per-file stat): video file stem -> path.
+"""One scan of a video folder tree (os.scandir): video file stem -> path, and each video's size
+and mtime (the one stat per file, which the video index's freshness check reuses).
 
 Large datasets (Kinetics: 240k files in 400 class folders, or one flat folder) are matched to
 their annotations through this index, built once, instead of probing paths per row.
@@ -32,6 +33,7 @@ class VideoTree:
                 "(class folders or one flat folder)"
             )
         self.paths: dict[str, str] = {}
+        self.stats: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns)
         self.duplicates = 0
         self.unreadable: list[str] = []  # folders without permission, dangling links
         self._scan(str(self.root))
@@ -50,13 +52,17 @@ class VideoTree:
             if name.startswith("."):
                 continue
             stem, dot, ext = name.rpartition(".")
-            if dot and ext.lower() in VIDEO_EXTENSIONS:  # by name alone: no stat per file
-                if entry.is_symlink() and not os.path.exists(entry.path):
-                    self.unreadable.append(entry.path)
-                elif stem in self.paths:
+            if dot and ext.lower() in VIDEO_EXTENSIONS:  # a video by its name alone
+                if stem in self.paths:
                     self.duplicates += 1
-                else:
-                    self.paths[stem] = entry.path
+                    continue
+                try:
+                    st = entry.stat()  # follows links: a dangling one raises
+                except OSError:
+                    self.unreadable.append(entry.path)
+                    continue
+                self.paths[stem] = path = entry.path
+                self.stats[path] = (st.st_size, st.st_mtime_ns)
             elif entry.is_dir():
                 self._scan(entry.path)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,12 @@ from tsncli.video.backend import AV_ERRORS
 from tsncli.video.check import count_decoded_frames, ends_as_listed
 from tsncli.video.fallback import probe_opencv, use_opencv_instead
 from tsncli.video.index_shards import exchange_shares, rank_share
+from tsncli.video.index_store import STORE_VERSION, LazyEntries, Row, dump_rows, load_rows
 from tsncli.video.timeline import Timeline, keyframe_at_or_before, scan_layout
 
 log = logging.getLogger("tsncli.video.index")
 
-INDEX_VERSION = 2  # 2: frame timestamps (PyAV), keyframes from the demuxer
+INDEX_VERSION = STORE_VERSION  # 2: frame timestamps (PyAV); 3: columns (index_store), 2 still read
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def _index_task(path: str) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _to_json(entry: VideoEntry) -> dict[str, Any]:
+    """One entry as a JSON object (the parts a launched job's ranks exchange)."""
     data = asdict(entry)
     keys = entry.keyframes
     if keys is not None:
@@ -131,6 +134,7 @@ def _to_json(entry: VideoEntry) -> dict[str, Any]:
 
 
 def _from_json(data: dict[str, Any]) -> VideoEntry:
+    """An entry from `_to_json`'s object (also each video of a version-2 index file)."""
     keys = data.get("keyframes")
     if keys == "all":
         keys = range(int(data["num_frames"]))
@@ -140,39 +144,135 @@ def _from_json(data: dict[str, Any]) -> VideoEntry:
     return VideoEntry(**values)
 
 
+def _deltas(values: Sequence[int]) -> str:
+    """Sorted integers as the text of their differences (`0 12 12 12`): short, and cheap to
+    load, since only the entries a caller reads are decoded."""
+    return " ".join(map(str, (b - a for a, b in zip((0, *values[:-1]), values, strict=True))))
+
+
+def _undelta(text: str) -> tuple[int, ...]:
+    return tuple(accumulate(map(int, text.split())))
+
+
+def _to_row(entry: VideoEntry) -> Row:
+    """An entry as a row of the version-3 file (columns in index_store.COLUMNS order)."""
+    keys, timeline = entry.keyframes, entry.timeline
+    if keys is not None:  # every frame a keyframe (MJPG, intra-only codecs): one word
+        keys = "all" if len(keys) == entry.num_frames else _deltas(keys)
+    if timeline is not None:  # constant rate: `count start step`; else `* ` + pts deltas
+        pts = timeline.pts
+        tl = f"{timeline.count} {timeline.start} {timeline.step}"
+        timeline = tl if pts is None else "* " + _deltas(pts)
+    e = entry
+    return (e.size, e.mtime_ns, e.num_frames, e.container_frames, keys, int(e.counted),
+            e.width, e.height, e.fps, timeline)  # fmt: skip
+
+
+def _from_row(path: str, row: Row) -> VideoEntry:
+    size, mtime_ns, frames, claimed, keys, counted, width, height, fps, timeline = row
+    if keys is not None:
+        keys = tuple(range(frames)) if keys == "all" else _undelta(keys)
+    if timeline is not None:
+        head, _, rest = timeline.partition(" ")
+        if head == "*":
+            pts = _undelta(rest)
+            timeline = Timeline(len(pts), pts=pts)
+        else:
+            timeline = Timeline(*map(int, timeline.split()))
+    return VideoEntry(
+        path, size, mtime_ns, frames, claimed, keys, bool(counted), width, height, fps, timeline
+    )
+
+
+def _size_and_mtime(item: VideoEntry | Row | None) -> tuple[int, int] | None:
+    if item is None:
+        return None
+    if type(item) is tuple:
+        return item[:2]
+    return item.size, item.mtime_ns
+
+
+def _load(path: Path) -> tuple[LazyEntries[VideoEntry], bool]:
+    """The entries of the index file at `path` and whether it is in an older layout (version 2:
+    one object per video) that should be rewritten; no entries if it is absent or unreadable."""
+    entries: LazyEntries[VideoEntry] = LazyEntries(_from_row)
+    if not path.is_file():
+        return entries, False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        version = data.get("version")
+        if version == STORE_VERSION:
+            return LazyEntries(_from_row, load_rows(data)), False
+        if version == 2:
+            entries.update((k, _from_json(v)) for k, v in data["videos"].items())
+            return entries, True
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("%s is not a readable video index; rebuilding it", path)
+    return entries, False
+
+
 class VideoIndex:
     """The index file at `path` (loaded if present); `ensure` fills in missing or stale videos."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.entries: dict[str, VideoEntry] = {}
-        if self.path.is_file():
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                if data.get("version") == INDEX_VERSION:
-                    self.entries = {k: _from_json(v) for k, v in data["videos"].items()}
-            except (ValueError, KeyError, TypeError):
-                log.warning("%s is not a readable video index; rebuilding it", self.path)
+        self.entries, self._outdated = _load(self.path)
 
-    def is_fresh(self, path: str) -> bool:
-        """The entry for `path` exists and the file's size and mtime still match it."""
-        entry = self.entries.get(path)
+    def is_fresh(self, path: str, stat: tuple[int, int] | None = None) -> bool:
+        """The entry for `path` exists and the file's size and mtime still match it (`stat`:
+        (size, mtime_ns) already read, e.g. by a folder scan; else the file is stat'ed)."""
+        known = _size_and_mtime(self.entries.stored().get(path))
+        if known is None:
+            return False
         try:
-            return entry is not None and (entry.size, entry.mtime_ns) == _stat(path)
+            return known == (stat if stat is not None else _stat(path))
         except OSError:
             return False
+
+    def _stale(self, paths: list[str], stats: Mapping[str, tuple[int, int]]) -> list[str]:
+        """The `paths` without a fresh entry (is_fresh for each, inlined: 240k calls add up)."""
+        stored, stale = self.entries.stored(), []
+        for path in paths:
+            item = stored.get(path)
+            if item is None:
+                stale.append(path)
+                continue
+            known = item[:2] if type(item) is tuple else (item.size, item.mtime_ns)
+            now = stats.get(path)
+            if now is None:
+                try:
+                    now = _stat(path)
+                except OSError:
+                    now = None
+            if known != now:
+                stale.append(path)
+        return stale
+
+    def frame_counts(self, paths: Iterable[str]) -> dict[str, int]:
+        """{path: decodable frames} for the `paths` in the index, without decoding entries."""
+        counts, stored = {}, self.entries.stored()
+        for path in paths:
+            item = stored.get(path)
+            if item is not None:
+                counts[path] = item[2] if type(item) is tuple else item.num_frames
+        return counts
 
     def ensure(
         self,
         videos: Sequence[str | os.PathLike[str]],
         workers: int = 1,
         on_progress: ProgressFn | None = None,
-    ) -> tuple[dict[str, VideoEntry], dict[str, str]]:
+        stats: Mapping[str, tuple[int, int]] | None = None,
+    ) -> tuple[Mapping[str, VideoEntry], dict[str, str]]:
         """Index the missing or changed `videos` (in parallel), save, and return
         ({absolute path: entry}, {absolute path: error} for videos that cannot be read).
+        `stats`: {absolute path: (size, mtime_ns)} a folder scan already read, so the videos in
+        it are checked for changes without a second stat. Entries are decoded when read.
         Progress: the task `indexing videos`; cached videos arrive in one jump."""
-        paths = list(dict.fromkeys(os.path.abspath(v) for v in videos))
-        stale = [p for p in paths if not self.is_fresh(p)]
+        known = stats or {}
+        named = (v if v in known else os.path.abspath(v) for v in map(os.fspath, videos))
+        paths = list(dict.fromkeys(named))
+        stale = self._stale(paths, known)
         errors: dict[str, str] = {}
         done = len(paths) - len(stale)
         tracker = Tracker(on_progress, "indexing videos", len(paths))
@@ -196,14 +296,20 @@ class VideoIndex:
             for path in errors:  # unreadable now, whatever an older entry said
                 self.entries.pop(path, None)
             tracker.update(len(paths))
-        if stale:
+        if stale or self._outdated:
             self.save()
-        return {p: self.entries[p] for p in paths if p in self.entries}, errors
+        return self.entries.subset(paths), errors
 
     def save(self) -> Path:
-        """Write the index atomically (sorted, one JSON object)."""
-        videos = {k: _to_json(self.entries[k]) for k in sorted(self.entries)}
-        text = json.dumps({"version": INDEX_VERSION, "videos": videos}, separators=(",", ":"))
+        """Write the index atomically (sorted by path, version 3 columns, see index_store)."""
+        stored = self.entries.stored()
+        rows = ((p, _row_of(stored[p])) for p in sorted(stored))
+        text = json.dumps(dump_rows(rows), separators=(",", ":"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path, text + "\n")
+        self._outdated = False
         return self.path
+
+
+def _row_of(item: VideoEntry | Row) -> Row:
+    return item if type(item) is tuple else _to_row(item)
