@@ -163,7 +163,9 @@ def train_one_epoch(state: LoopState, epoch: int, emit: Emit) -> dict[str, float
     # checked before the epoch is saved, so last.pt keeps the last good epoch's weights
     finite_weights = bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
     if not math.isfinite(train_loss) or not finite_weights:
-        what = "the weights" if math.isfinite(train_loss) else f"the loss ({train_loss})"
+        what = f"the loss became {train_loss}"
+        if math.isfinite(train_loss):
+            what = "the weights became nan/inf"
         raise_diverged(what, epoch, state)
     return {
         "train_loss": train_loss,
@@ -179,7 +181,7 @@ def raise_diverged(what: str, epoch: int, state: LoopState) -> None:
     lr = group["lr"] / group.get("lr_mult", 1.0)
     amp = " or train without mixed precision (--no-amp)" if state.amp[0] else ""
     raise TsnError(
-        f"training diverged: {what} became nan/inf in epoch {epoch}/{state.epochs} "
+        f"training diverged: {what} in epoch {epoch}/{state.epochs} "
         f"(lr {lr:g}); lower --lr{amp}; the checkpoint of the last good epoch is kept"
     )
 
