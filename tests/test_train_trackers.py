@@ -9,6 +9,7 @@ import time
 
 import pytest
 import torch
+from reference import needs
 from train_fixtures import make_dataset
 
 from tsncli.engine.checkpoint_saver import CheckpointSaver
@@ -19,8 +20,8 @@ from tsncli.models.tsn import create_tsn
 
 HAS_MLFLOW = importlib.util.find_spec("mlflow") is not None
 HAS_WANDB = importlib.util.find_spec("wandb") is not None
-needs_mlflow = pytest.mark.skipif(not HAS_MLFLOW, reason="mlflow not installed (tsn[mlflow])")
-needs_wandb = pytest.mark.skipif(not HAS_WANDB, reason="wandb not installed (tsn[wandb])")
+needs_mlflow = needs(HAS_MLFLOW, "mlflow-skinny (dev extra, or tsn[mlflow])")
+needs_wandb = needs(HAS_WANDB, "wandb (dev extra, or tsn[wandb])")
 ROWS = [
     {"epoch": 1, "lr": 0.1, "train_loss": 2.0},
     {"epoch": 2, "lr": 0.1, "train_loss": 1.5, "val_mean_class_accuracy": 0.5},
