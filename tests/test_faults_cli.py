@@ -166,3 +166,22 @@ def test_an_output_folder_that_is_a_file_is_refused_before_the_work(runner, cli,
     assert result.exit_code == 1, result.output
     assert "is a file; give a folder path" in " ".join(result.output.split())
     assert taken.read_text() == "mine\n"
+
+
+def test_permission_denied_while_writing_is_one_line_naming_the_fix(
+    runner, cli, tmp_path, monkeypatch
+):
+    score = _scores(tmp_path / "rgb.npz")
+    out = tmp_path / "fused.npz"
+
+    def denied(handle, **arrays):
+        raise PermissionError(errno.EACCES, "Permission denied")  # as root, chmod cannot do it
+
+    monkeypatch.setattr(np, "savez", denied)
+    result = _run(runner, cli, "fuse", score, "--out", out)
+    assert result.exit_code == 1 and len(result.errors) == 1
+    assert (
+        f"error: tsn fuse: cannot access {out}: Permission denied (check the permissions, or "
+        "choose a folder you can write to)"
+    ) in " ".join(result.output.split())
+    assert not out.exists()
