@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,19 @@ def test_cli_refuses_split_files_options_for_kinetics(runner, cli, kinetics):
     result = runner.invoke(cli, args)
     assert result.exit_code == 1
     assert "unknown option 'split'" in result.output
+
+
+def test_a_rebuild_checks_each_video_with_the_scans_stat_alone(kinetics, monkeypatch):
+    build_lists_from_annotations(_config(kinetics))
+    stat_calls = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        stat_calls.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    result = build_lists_from_annotations(_config(kinetics))
+    assert result.dropped == 2  # `gone` and `broken` again
+    checked = [p for p in stat_calls if p.endswith((".mp4", ".avi")) and "broken" not in p]
+    assert checked == []  # (the unreadable `broken` is probed again, as every run does)

@@ -162,7 +162,7 @@ def _count_frames(
 ) -> tuple[dict[str, int], dict[str, str]]:  # fmt: skip
     """video id -> frames for readable videos; video id -> error for unreadable ones."""
     paths = list(found.values())  # the scan's stat says whether an index entry is fresh
-    _entries, errors = index.ensure(paths, workers, on_progress=on_progress, stats=tree.stats)
+    _paths, errors = index.update(paths, workers, on_progress, stats=tree.stats)
     frames = index.frame_counts(paths)  # no entry decoded: only the counts are listed
     counts: dict[str, int] = {}
     failed: dict[str, str] = {}

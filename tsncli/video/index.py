@@ -12,8 +12,6 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -27,34 +25,26 @@ from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.backend import AV_ERRORS
 from tsncli.video.check import count_decoded_frames, ends_as_listed
 from tsncli.video.fallback import probe_opencv, use_opencv_instead
+from tsncli.video.index_entry import VideoEntry as VideoEntry  # defined there, imported from here
 from tsncli.video.index_shards import exchange_shares, rank_share
-from tsncli.video.index_store import STORE_VERSION, LazyEntries, Row, dump_rows, load_rows
-from tsncli.video.timeline import Timeline, keyframe_at_or_before, scan_layout
+from tsncli.video.index_store import (
+    STORE_VERSION,
+    LazyEntries,
+    Row,
+    dump_rows,
+    entry_from_json,
+    entry_from_row,
+    entry_to_json,
+    entry_to_row,
+    load_rows,
+    size_and_mtime,
+)
+from tsncli.video.timeline import keyframe_at_or_before as keyframe_at_or_before  # re-exported
+from tsncli.video.timeline import scan_layout
 
 log = logging.getLogger("tsncli.video.index")
 
 INDEX_VERSION = STORE_VERSION  # 2: frame timestamps (PyAV); 3: columns (index_store), 2 still read
-
-
-@dataclass(frozen=True)
-class VideoEntry:
-    """What the index knows about one video file (positions are 0-based, display order)."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    num_frames: int  # decodable frames
-    container_frames: int  # what the container's header claimed
-    keyframes: tuple[int, ...] | None  # None: unknown, decode forward instead of seeking
-    counted: bool  # True when the container lied and a decode pass gave num_frames
-    width: int
-    height: int
-    fps: float
-    timeline: Timeline | None = None  # frame timestamps; None: number frames by decoding
-
-    def keyframe_at_or_before(self, frame: int) -> int:
-        """The last keyframe at or before `frame` (0 when keyframes are unknown)."""
-        return keyframe_at_or_before(self.keyframes, frame)
 
 
 def _stat(path: str) -> tuple[int, int]:
@@ -117,94 +107,24 @@ def _opencv_entry(path: str, size: int, mtime_ns: int) -> VideoEntry:
 def _index_task(path: str) -> tuple[dict[str, Any] | None, str | None]:
     cv2.setNumThreads(1)
     try:
-        return _to_json(index_video(path)), None
+        return entry_to_json(index_video(path)), None
     except (DataError, OSError, cv2.error, *AV_ERRORS) as exc:
         return None, " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _to_json(entry: VideoEntry) -> dict[str, Any]:
-    """One entry as a JSON object (the parts a launched job's ranks exchange)."""
-    data = asdict(entry)
-    keys = entry.keyframes
-    if keys is not None:
-        # every frame a keyframe (MJPG, intra-only codecs): one word, not N numbers
-        data["keyframes"] = "all" if len(keys) == entry.num_frames else list(keys)
-    data["timeline"] = entry.timeline.to_json() if entry.timeline is not None else None
-    return data
-
-
-def _from_json(data: dict[str, Any]) -> VideoEntry:
-    """An entry from `_to_json`'s object (also each video of a version-2 index file)."""
-    keys = data.get("keyframes")
-    if keys == "all":
-        keys = range(int(data["num_frames"]))
-    values = dict(data, keyframes=tuple(int(k) for k in keys) if keys is not None else None)
-    timeline = data.get("timeline")
-    values["timeline"] = Timeline.from_json(timeline) if timeline is not None else None
-    return VideoEntry(**values)
-
-
-def _deltas(values: Sequence[int]) -> str:
-    """Sorted integers as the text of their differences (`0 12 12 12`): short, and cheap to
-    load, since only the entries a caller reads are decoded."""
-    return " ".join(map(str, (b - a for a, b in zip((0, *values[:-1]), values, strict=True))))
-
-
-def _undelta(text: str) -> tuple[int, ...]:
-    return tuple(accumulate(map(int, text.split())))
-
-
-def _to_row(entry: VideoEntry) -> Row:
-    """An entry as a row of the version-3 file (columns in index_store.COLUMNS order)."""
-    keys, timeline = entry.keyframes, entry.timeline
-    if keys is not None:  # every frame a keyframe (MJPG, intra-only codecs): one word
-        keys = "all" if len(keys) == entry.num_frames else _deltas(keys)
-    if timeline is not None:  # constant rate: `count start step`; else `* ` + pts deltas
-        pts = timeline.pts
-        tl = f"{timeline.count} {timeline.start} {timeline.step}"
-        timeline = tl if pts is None else "* " + _deltas(pts)
-    e = entry
-    return (e.size, e.mtime_ns, e.num_frames, e.container_frames, keys, int(e.counted),
-            e.width, e.height, e.fps, timeline)  # fmt: skip
-
-
-def _from_row(path: str, row: Row) -> VideoEntry:
-    size, mtime_ns, frames, claimed, keys, counted, width, height, fps, timeline = row
-    if keys is not None:
-        keys = tuple(range(frames)) if keys == "all" else _undelta(keys)
-    if timeline is not None:
-        head, _, rest = timeline.partition(" ")
-        if head == "*":
-            pts = _undelta(rest)
-            timeline = Timeline(len(pts), pts=pts)
-        else:
-            timeline = Timeline(*map(int, timeline.split()))
-    return VideoEntry(
-        path, size, mtime_ns, frames, claimed, keys, bool(counted), width, height, fps, timeline
-    )
-
-
-def _size_and_mtime(item: VideoEntry | Row | None) -> tuple[int, int] | None:
-    if item is None:
-        return None
-    if type(item) is tuple:
-        return item[:2]
-    return item.size, item.mtime_ns
 
 
 def _load(path: Path) -> tuple[LazyEntries[VideoEntry], bool]:
     """The entries of the index file at `path` and whether it is in an older layout (version 2:
     one object per video) that should be rewritten; no entries if it is absent or unreadable."""
-    entries: LazyEntries[VideoEntry] = LazyEntries(_from_row)
+    entries: LazyEntries[VideoEntry] = LazyEntries(entry_from_row)
     if not path.is_file():
         return entries, False
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         version = data.get("version")
         if version == STORE_VERSION:
-            return LazyEntries(_from_row, load_rows(data)), False
+            return LazyEntries(entry_from_row, load_rows(data)), False
         if version == 2:
-            entries.update((k, _from_json(v)) for k, v in data["videos"].items())
+            entries.update((k, entry_from_json(v)) for k, v in data["videos"].items())
             return entries, True
     except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("%s is not a readable video index; rebuilding it", path)
@@ -221,7 +141,7 @@ class VideoIndex:
     def is_fresh(self, path: str, stat: tuple[int, int] | None = None) -> bool:
         """The entry for `path` exists and the file's size and mtime still match it (`stat`:
         (size, mtime_ns) already read, e.g. by a folder scan; else the file is stat'ed)."""
-        known = _size_and_mtime(self.entries.stored().get(path))
+        known = size_and_mtime(self.entries.stored().get(path))
         if known is None:
             return False
         try:
@@ -266,8 +186,20 @@ class VideoIndex:
     ) -> tuple[Mapping[str, VideoEntry], dict[str, str]]:
         """Index the missing or changed `videos` (in parallel), save, and return
         ({absolute path: entry}, {absolute path: error} for videos that cannot be read).
-        `stats`: {absolute path: (size, mtime_ns)} a folder scan already read, so the videos in
-        it are checked for changes without a second stat. Entries are decoded when read.
+        Entries are decoded when read; `stats` as for `update`."""
+        paths, errors = self.update(videos, workers, on_progress, stats)
+        return self.entries.subset(paths), errors
+
+    def update(
+        self,
+        videos: Sequence[str | os.PathLike[str]],
+        workers: int = 1,
+        on_progress: ProgressFn | None = None,
+        stats: Mapping[str, tuple[int, int]] | None = None,
+    ) -> tuple[list[str], dict[str, str]]:
+        """`ensure` without building its mapping: (the absolute paths of `videos`, repeats
+        dropped; {absolute path: error}). `stats`: {absolute path: (size, mtime_ns)} a folder
+        scan already read, so those videos are checked for changes without a second stat.
         Progress: the task `indexing videos`; cached videos arrive in one jump."""
         known = stats or {}
         named = (v if v in known else os.path.abspath(v) for v in map(os.fspath, videos))
@@ -286,19 +218,19 @@ class VideoIndex:
                 errors[share[i]] = error or "unreadable"
                 self.entries.pop(share[i], None)
             else:
-                self.entries[share[i]] = _from_json(data)
+                self.entries[share[i]] = entry_from_json(data)
             done += 1
             tracker.update(done)
         if launch.distributed and stale:
-            mine = {p: _to_json(self.entries[p]) for p in share if p in self.entries}
+            mine = {p: entry_to_json(self.entries[p]) for p in share if p in self.entries}
             shared, errors = exchange_shares(self.path, launch, mine, errors, stale, _current)
-            self.entries.update((p, _from_json(data)) for p, data in shared.items())
+            self.entries.update((p, entry_from_json(data)) for p, data in shared.items())
             for path in errors:  # unreadable now, whatever an older entry said
                 self.entries.pop(path, None)
             tracker.update(len(paths))
         if stale or self._outdated:
             self.save()
-        return self.entries.subset(paths), errors
+        return paths, errors
 
     def save(self) -> Path:
         """Write the index atomically (sorted by path, version 3 columns, see index_store)."""
@@ -312,4 +244,4 @@ class VideoIndex:
 
 
 def _row_of(item: VideoEntry | Row) -> Row:
-    return item if type(item) is tuple else _to_row(item)
+    return item if type(item) is tuple else entry_to_row(item)

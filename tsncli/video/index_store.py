@@ -1,5 +1,6 @@
 """The video index file's compact layout (version 3): one JSON object of columns, a row per video,
-paths split into shared folder prefixes and names; and the mapping that decodes rows on demand.
+paths split into shared folder prefixes and names; entries to and from rows (and the version-2
+JSON objects, still read); and the mapping that decodes rows on demand.
 
 A Kinetics-sized index (240k videos) loads as a dozen flat lists instead of 240k nested objects;
 only the rows a caller reads become entries.
@@ -8,11 +9,16 @@ only the rows a caller reads become entries.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from dataclasses import asdict
+from itertools import accumulate
 from typing import Any, Generic, TypeVar
 
+from tsncli.video.index_entry import VideoEntry
+from tsncli.video.timeline import Timeline
+
 STORE_VERSION = 3
-# the row of one video, in this order (keyframes and timeline are compact text, see index.py);
+# the row of one video, in this order (keyframes and timeline are compact text, see entry_to_row);
 # VideoIndex.frame_counts reads num_frames by its position
 COLUMNS = (
     "size", "mtime_ns", "num_frames", "container_frames", "keyframes", "counted",
@@ -48,6 +54,76 @@ def dump_rows(rows: Iterable[tuple[str, Row]]) -> dict[str, Any]:
     data: dict[str, Any] = {"version": STORE_VERSION, "folders": list(folder_of)}
     data |= {"folder": folder, "names": names}
     return data | dict(zip(COLUMNS, columns, strict=True))
+
+
+def entry_to_json(entry: VideoEntry) -> dict[str, Any]:
+    """One entry as a JSON object (the parts a launched job's ranks exchange)."""
+    data = asdict(entry)
+    keys = entry.keyframes
+    if keys is not None:
+        # every frame a keyframe (MJPG, intra-only codecs): one word, not N numbers
+        data["keyframes"] = "all" if len(keys) == entry.num_frames else list(keys)
+    data["timeline"] = entry.timeline.to_json() if entry.timeline is not None else None
+    return data
+
+
+def entry_from_json(data: dict[str, Any]) -> VideoEntry:
+    """An entry from `entry_to_json`'s object (also each video of a version-2 index file)."""
+    keys = data.get("keyframes")
+    if keys == "all":
+        keys = range(int(data["num_frames"]))
+    values = dict(data, keyframes=tuple(int(k) for k in keys) if keys is not None else None)
+    timeline = data.get("timeline")
+    values["timeline"] = Timeline.from_json(timeline) if timeline is not None else None
+    return VideoEntry(**values)
+
+
+def _deltas(values: Sequence[int]) -> str:
+    """Sorted integers as the text of their differences (`0 12 12 12`): short, and cheap to
+    load, since only the entries a caller reads are decoded."""
+    return " ".join(map(str, (b - a for a, b in zip((0, *values[:-1]), values, strict=True))))
+
+
+def _undelta(text: str) -> tuple[int, ...]:
+    return tuple(accumulate(map(int, text.split())))
+
+
+def entry_to_row(entry: VideoEntry) -> Row:
+    """An entry as a row of the version-3 file (columns in index_store.COLUMNS order)."""
+    keys, timeline = entry.keyframes, entry.timeline
+    if keys is not None:  # every frame a keyframe (MJPG, intra-only codecs): one word
+        keys = "all" if len(keys) == entry.num_frames else _deltas(keys)
+    if timeline is not None:  # constant rate: `count start step`; else `* ` + pts deltas
+        pts = timeline.pts
+        tl = f"{timeline.count} {timeline.start} {timeline.step}"
+        timeline = tl if pts is None else "* " + _deltas(pts)
+    e = entry
+    return (e.size, e.mtime_ns, e.num_frames, e.container_frames, keys, int(e.counted),
+            e.width, e.height, e.fps, timeline)  # fmt: skip
+
+
+def entry_from_row(path: str, row: Row) -> VideoEntry:
+    size, mtime_ns, frames, claimed, keys, counted, width, height, fps, timeline = row
+    if keys is not None:
+        keys = tuple(range(frames)) if keys == "all" else _undelta(keys)
+    if timeline is not None:
+        head, _, rest = timeline.partition(" ")
+        if head == "*":
+            pts = _undelta(rest)
+            timeline = Timeline(len(pts), pts=pts)
+        else:
+            timeline = Timeline(*map(int, timeline.split()))
+    return VideoEntry(
+        path, size, mtime_ns, frames, claimed, keys, bool(counted), width, height, fps, timeline
+    )
+
+
+def size_and_mtime(item: VideoEntry | Row | None) -> tuple[int, int] | None:
+    if item is None:
+        return None
+    if type(item) is tuple:
+        return item[:2]
+    return item.size, item.mtime_ns
 
 
 class LazyEntries(MutableMapping[str, V], Generic[V]):
