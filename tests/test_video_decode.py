@@ -122,7 +122,7 @@ def test_files_pyav_cannot_open_fall_back_to_opencv_with_a_warning(tmp_path, mon
     path = make_fixture(tmp_path, "mjpg_avi", 12)
     reference = sequential_frames(path)
 
-    def refuse(p, threads=None):
+    def refuse(p, threads=None, **_options):
         raise DataError(f"cannot open video {p} (pretend PyAV lacks the codec)")
 
     monkeypatch.setattr(decode, "open_container", refuse)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -90,3 +90,12 @@ def _param_name(param: typer.CallbackParam) -> str:
     if param.param_type_name == "argument":
         return (param.name or "path").upper()
     return (param.opts or [param.name or "output"])[0]
+
+
+# `--decode-threads` of the commands that decode video (train, eval, predict, probe)
+DecodeThreads = Annotated[
+    int | None,
+    typer.Option(
+        min=0, help="Decoder threads per video (default 1 or $TSN_DECODE_THREADS; 0: one per core)."
+    ),
+]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example, output_file
+from tsncli.commands._common import DecodeThreads, example, output_file
 from tsncli.commands._progress import ProgressView
 from tsncli.commands._report import print_json, print_metrics
 from tsncli.errors import UsageError
@@ -32,10 +32,14 @@ def eval_command(
         Path | None, typer.Option(help="Read frame folders from here (DIR/<folder name>).")
     ] = None,
     segments: Annotated[int, typer.Option(help="Snippets per video, evenly spaced.")] = 25,
-    crops: Annotated[int, typer.Option(help="Crops per snippet: 10, 5, 3 or 1.")] = 10,
+    crops: Annotated[
+        int | None,
+        typer.Option(help="Crops per snippet: 10, 5, 3 or 1 (default 10; 5 if trained unflipped)."),
+    ] = None,
     gpus: Annotated[int, typer.Option(help="Split the videos over this many GPUs.")] = 0,
     workers: Annotated[int, typer.Option(help="CPU worker processes (without --gpus).")] = 1,
     batch: Annotated[int, typer.Option(help="Videos per forward pass.")] = 1,
+    decode_threads: DecodeThreads = None,
     keep_raw: Annotated[
         bool,
         typer.Option("--keep-raw", help="Also save per-snippet, per-crop scores (float16)."),
@@ -62,11 +66,13 @@ def eval_command(
     from tsncli.flow.batch import parse_shard
     from tsncli.launch import resolve_launch
     from tsncli.logs import print_error, stderr_console
+    from tsncli.video.backend import set_decode_threads
 
+    set_decode_threads(decode_threads)
     if gpus and workers > 1:
         raise UsageError("give either --gpus N or --workers N, not both")
     settings = EvalSettings(segments=segments, crops=crops, batch=batch, keep_raw=keep_raw)
-    if crops not in (1, 3, 5, 10):
+    if crops is not None and crops not in (1, 3, 5, 10):
         raise UsageError(f"--crops must be 10, 5, 3 or 1, got {crops}")
     share = parse_shard(shard)
     launch = resolve_launch(share[0] - 1, share[1]) if share else resolve_launch()
@@ -86,7 +92,7 @@ def eval_command(
         payload.update(scores=str(result.scores_path), failed=[v for v, _ in result.failures])
         print_json(payload)
     else:
-        title = f"{checkpoint.name}: {segments} snippets x {crops} crops"
+        title = f"{checkpoint.name}: {segments} snippets x {result.crops} crops"
         print_metrics(result.metrics, title, result.classes, per_class)
         stderr_console.print(f"scores saved to {result.scores_path}", markup=False)
     if result.failures:

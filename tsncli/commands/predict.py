@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tsncli.commands._common import example
+from tsncli.commands._common import DecodeThreads, example
 from tsncli.commands._report import console, print_json, print_topk, split_weights
 from tsncli.errors import UsageError
 
@@ -25,11 +25,15 @@ def predict_command(
     ] = None,
     top_k: Annotated[int, typer.Option(help="How many classes to show.")] = 5,
     segments: Annotated[int, typer.Option(help="Snippets per video, evenly spaced.")] = 25,
-    crops: Annotated[int, typer.Option(help="Crops per snippet: 10 or 1 (also 5, 3).")] = 10,
+    crops: Annotated[
+        int | None,
+        typer.Option(help="Crops per snippet: 10, 5, 3 or 1 (default 10; 5 if trained unflipped)."),
+    ] = None,
     timeline: Annotated[
         bool, typer.Option("--timeline", help="Also show the top class of every snippet.")
     ] = False,
     gpu: Annotated[bool, typer.Option("--gpu", help="Run on the first CUDA GPU.")] = False,
+    decode_threads: DecodeThreads = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON object to stdout.")
     ] = False,
@@ -37,11 +41,13 @@ def predict_command(
     """Predict the action in videos (or frame folders) with one or more checkpoints."""
     from tsncli.engine.predict import predict_videos
     from tsncli.logs import print_error
+    from tsncli.video.backend import set_decode_threads
 
+    set_decode_threads(decode_threads)
     paths, weight_values = split_weights(videos, weights)
     if not paths:
         raise UsageError("give at least one video file or frames folder")
-    if crops not in (1, 3, 5, 10):
+    if crops is not None and crops not in (1, 3, 5, 10):
         raise UsageError(f"--crops must be 10, 5, 3 or 1, got {crops}")
     if top_k < 1:
         raise UsageError("--top-k must be at least 1")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tsncli.commands._common import example
+from tsncli.commands._common import DecodeThreads, example
 from tsncli.commands._report import console, print_json
 
 SUMMARY = "Check that videos decode: codec, frame counts, rate, keyframes; dump frames as PNG."
@@ -34,15 +34,18 @@ def probe_command(
         int | None, typer.Option(help="Resize written frames to this shorter side instead.")
     ] = None,
     workers: Annotated[int, typer.Option(help="Videos probed in parallel.")] = 1,
+    decode_threads: DecodeThreads = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON object to stdout.")
     ] = False,
 ) -> None:
     """Probe videos; exits 1 when any of them does not decode to the end."""
+    from tsncli.video.backend import set_decode_threads
     from tsncli.video.decode import check_size_options, parse_size
     from tsncli.video.probe import parse_frame_list, probe_requests, probe_videos
 
     check_size_options(size, short_side)
+    set_decode_threads(decode_threads)
     wanted = parse_frame_list(frames)
     target = str(out) if out is not None else None
     requests = probe_requests(videos, wanted, target, size and parse_size(size), short_side)

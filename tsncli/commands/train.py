@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tsncli.commands._common import cli_overrides, example, finite, output_folder
+from tsncli.commands._common import DecodeThreads, cli_overrides, example, finite, output_folder
 from tsncli.errors import UsageError
 
 SUMMARY = "Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes."
@@ -138,6 +138,7 @@ def train_command(
         int | None,
         typer.Option(help="Loader processes per device (default: CPUs per device - 1, max 8)."),
     ] = None,
+    decode_threads: DecodeThreads = None,
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
     bn: Annotated[
         str, typer.Option(help="BatchNorm: partial (TSN), frozen (all) or full (train all).")
@@ -163,6 +164,13 @@ def train_command(
             help="With --resume: start a new run when --out holds none (without it, that fails).",
         ),
     ] = False,
+    flip: Annotated[
+        bool | None,
+        typer.Option(
+            "--flip/--no-flip",
+            help="Mirror training clips (default: the dataset's policy; off for sthv2).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling, crops and init.")] = 0,
     loggers: Annotated[
         list[str] | None,
@@ -192,8 +200,11 @@ def train_command(
     """Train TSN on list files; every option can also come from --preset or --config YAML."""
     from tsncli.commands._train_view import TrainView
     from tsncli.engine.train import train
+    from tsncli.video.backend import set_decode_threads
 
-    overrides = cli_overrides(ctx, exclude=("config", "preset", "as_json", "dataset", "modality"))
+    set_decode_threads(decode_threads)  # a machine setting, not part of the recipe
+    exclude = ("config", "preset", "as_json", "dataset", "modality", "decode_threads")
+    overrides = cli_overrides(ctx, exclude=exclude)
     if "compile_model" in overrides:
         overrides["compile"] = overrides.pop("compile_model")
     if "loggers" in overrides:

@@ -12,7 +12,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from tsncli.errors import DataError
+from tsncli.errors import DataError, UsageError
 
 THREADS_ENV = "TSN_DECODE_THREADS"
 _LOCAL = threading.local()  # per-thread swscale converter (see frame_to_bgr)
@@ -50,10 +50,23 @@ def decode_threads(threads: int | None = None) -> int:
     return max(0, int(threads))  # 0: FFmpeg picks (one per core)
 
 
+def set_decode_threads(threads: int | None) -> None:
+    """Make `threads` the decoder threads of this process and of the workers it starts (they
+    inherit $TSN_DECODE_THREADS): what `--decode-threads` sets. None leaves the default."""
+    if threads is None:
+        return
+    if threads < 0:
+        raise UsageError(f"--decode-threads must be 0 (one per core) or more, got {threads}")
+    os.environ[THREADS_ENV] = str(int(threads))
+
+
 def open_container(
-    path: str | os.PathLike[str], threads: int | None = None
+    path: str | os.PathLike[str], threads: int | None = None, *, sequential: bool = False
 ) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
-    """(container, first video stream) of `path` opened with PyAV; DataError when it cannot be."""
+    """(container, first video stream) of `path` opened with PyAV; DataError when it cannot be.
+    `sequential`: every frame will be decoded, so several threads may work on several frames
+    (frame threads); otherwise they split each frame (slice threads), as frame threads would
+    decode frames past the one a sparse read stops at."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"video {p} does not exist; check the path")
@@ -69,8 +82,7 @@ def open_container(
     stream = container.streams.video[0]
     count = decode_threads(threads)
     stream.codec_context.thread_count = count
-    # frame threads add a frame of latency per thread: worth it only when asked for
-    stream.codec_context.thread_type = "AUTO" if count != 1 else "SLICE"
+    stream.codec_context.thread_type = "AUTO" if sequential and count != 1 else "SLICE"
     return container, stream
 
 

@@ -45,7 +45,7 @@ def count_decoded_frames(path: str | os.PathLike[str]) -> int:
     """Frames a full decode from the start returns (stopping at the first decode error);
     OpenCV counts when PyAV cannot open the file."""
     try:
-        container, stream = open_container(path)
+        container, stream = open_container(path, sequential=True)
     except DataError as exc:
         if not use_opencv_instead(path, exc):
             raise

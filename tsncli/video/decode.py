@@ -115,7 +115,7 @@ def iter_video_frames(
 
 def _iter_bgr(path: str | os.PathLike[str], step: int, threads: int | None) -> Iterator[np.ndarray]:
     try:
-        container, stream = open_container(path, threads)
+        container, stream = open_container(path, threads, sequential=True)
     except DataError as exc:
         if not use_opencv_instead(path, exc):
             raise

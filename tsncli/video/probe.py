@@ -105,7 +105,7 @@ def _fps(layout: StreamLayout) -> float:
 
 def _decode_through(layout: StreamLayout) -> tuple[int, str | None, bool]:
     """(frames decoded from the start, decode error, frame timestamps count 0, 1, 2, ...)."""
-    container, stream = open_container(layout.path)
+    container, stream = open_container(layout.path, sequential=True)
     count, exact, error = 0, layout.timeline is not None, None
     try:
         for frame in container.decode(stream):
