@@ -84,8 +84,8 @@ class SparseReader:
             if step.seek_to is not None:
                 assert self.timeline is not None
                 self.seeks += 1
-                decoding = self._seek(container, stream, keep, step)
-                last = step.seek_to - 1
+                landed, decoding = self._seek(container, stream, keep, step)
+                last = landed - 1  # frames before where the seek landed are not passed
             for index, frame in decoding:
                 self.decoded += 1
                 if index is None:
@@ -101,17 +101,21 @@ class SparseReader:
                 raise VideoDecodeError(self.path, step.target, " (video ended early)")
         return frames
 
-    def _seek(self, container, stream, keep: set[int] | None, step: DecodeStep) -> Iterator:
-        """Seek to keyframe `step.seek_to` by its timestamp. The demuxer may land on an earlier
-        keyframe (exact, just more to decode); should it land past the target (a container
-        whose index times run ahead of its frames), start again from the beginning."""
+    def _seek(
+        self, container, stream, keep: set[int] | None, step: DecodeStep
+    ) -> tuple[int, Iterator]:
+        """(where it landed, the decoding from there) after seeking to keyframe `step.seek_to`
+        by its timestamp. The demuxer may land on an earlier keyframe (exact, just more to
+        decode); should it land past the target (a container whose index times run ahead of
+        its frames), start again from the beginning."""
         assert self.timeline is not None
         for start in (step.seek_to, 0):
             container.seek(self.timeline.pts_of(start), stream=stream)
             decoding = _numbered(_decode(container, stream, keep), self.timeline, None)
             first = next(decoding, None)
             if first is None or first[0] is None or first[0] <= step.target:
-                return itertools.chain([first] if first else [], decoding)
+                landed = start if first is None or first[0] is None else first[0]
+                return landed, itertools.chain([first] if first else [], decoding)
             log.info("%s: a seek for frame %d landed on %d", self.path, step.target, first[0])
         raise VideoDecodeError(self.path, step.target, " (seeking does not reach it)")
 
