@@ -130,6 +130,26 @@ def test_crop_boxes(
 test_crop_boxes.__test__ = False  # type: ignore[attr-defined]
 
 
+DEFAULT_TEST_CROPS = 10  # TSN's: 4 corners + centre, and the same 5 mirrored
+
+
+def resolve_test_crops(requested: int | None, flip: bool = True) -> int:
+    """The test crops per snippet for a model: `requested`, else 10, or 5 when the model was
+    trained without mirrored clips (`flip` False: classes that are not mirror-invariant, such
+    as sthv2's "left to right"), since 10 adds mirrored crops. Asking for 10 then is an error."""
+    if requested is None:
+        return DEFAULT_TEST_CROPS if flip else 5
+    if requested not in TEST_CROP_COUNTS:
+        valid = ", ".join(map(str, TEST_CROP_COUNTS))
+        raise UsageError(f"--crops must be one of {valid}, got {requested}")
+    if requested == 10 and not flip:
+        raise UsageError(
+            "this model was trained without mirrored clips (flip: false; its classes are not "
+            "mirror-invariant), and 10 crops include 5 mirrored ones; use --crops 5"
+        )
+    return requested
+
+
 def test_resize_size(crop_size: int, num_crops: int) -> int:
     """Short side before test cropping: `scale_size(crop)` (256 for 224), or the crop for 3-crop."""
     return crop_size if num_crops == 3 else scale_size(crop_size)

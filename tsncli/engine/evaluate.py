@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
+from tsncli.data.transforms import DEFAULT_TEST_CROPS, resolve_test_crops
 from tsncli.engine.eval_ranks import (
     clear_mark,
     lock_name,
@@ -53,7 +54,7 @@ class EvalSettings:
     """How to test: snippets, crops, videos per forward pass, raw scores kept, prefetch threads."""
 
     segments: int = 25
-    crops: int = 10
+    crops: int | None = None  # None: 10, or 5 for a model trained without flips
     batch: int = 1
     keep_raw: bool = False
     loader_threads: int = 2
@@ -80,6 +81,7 @@ class EvalResult:
     classes: list[str]
     failures: list[tuple[str, str]] = field(default_factory=list)  # (video id, error)
     resumed_shards: int = 0
+    crops: int = DEFAULT_TEST_CROPS  # the crops per snippet it tested
 
 
 def run_shard(task: ShardTask) -> dict[str, Any]:
@@ -140,6 +142,19 @@ def _warn_on_flow_mismatch(meta: dict, list_file: Path, frames_dir: Path) -> Non
     log_frames_mismatch(log, frames_dir, trained, actual, meta["modality"])
 
 
+def _test_crops(settings: EvalSettings, meta: dict, checkpoint: Path) -> EvalSettings:
+    """`settings` with the crops the model is tested with: without --crops, 5 instead of 10
+    (no mirrored crops) for a model trained without flips, said in one info line."""
+    crops = resolve_test_crops(settings.crops, read_meta(meta).flip)
+    if settings.crops is None and crops != DEFAULT_TEST_CROPS:
+        log.info(
+            "%s was trained without mirrored clips (flip: false): testing %d crops, not 10",
+            checkpoint.name,
+            crops,
+        )
+    return replace(settings, crops=crops)
+
+
 def evaluate(
     checkpoint: str | os.PathLike[str],
     list_file: str | os.PathLike[str],
@@ -167,6 +182,7 @@ def evaluate(
 
     ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)
     meta = load_checkpoint(ckpt_path)["meta"]  # fails early with a clear message
+    settings = _test_crops(settings, meta, ckpt_path)
     records = read_list(list_path, frames_root)
     tracker = Tracker(on_progress, "testing", len(records))
     tracker.start()
@@ -192,7 +208,8 @@ def evaluate(
             log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
             tracker.update(len(records))
             metrics = compute_metrics(done.scores, done.labels, num_classes)
-            return EvalResult(metrics, out, list(meta["class_names"]), [], len(records))
+            classes = list(meta["class_names"])
+            return EvalResult(metrics, out, classes, [], len(records), crops=st.crops)
         shard_dir = out.with_name(out.name + ".shards")
         size = max(1, min(50, -(-len(records) // (n_workers * 4 * launch.shard_count))))
         shard_run = {**fingerprint, "shard_size": size}  # shards of another size are not ours
@@ -227,7 +244,8 @@ def evaluate(
                 return None
             lost = wait_for_ranks(shard_dir, launch)
         ids = [r.video_id for r in records]
-        return EvalResult(*_merge(shard_dir, out, meta, fingerprint, settings, ids, lost), resumed)
+        merged = _merge(shard_dir, out, meta, fingerprint, settings, ids, lost)
+        return EvalResult(*merged, resumed, crops=st.crops)
 
 
 def _dead_shard(task: ShardTask, reason: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from tsncli.data.memory_source import MemoryFrameSource
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource
+from tsncli.data.transforms import DEFAULT_TEST_CROPS, resolve_test_crops
 from tsncli.data.video_source import VideoFileSource
 from tsncli.engine.fusion import aggregate_video, fuse_scores, softmax
 from tsncli.engine.inference import Scorer, load_scorer
@@ -120,15 +121,25 @@ def _score_one(
     return raw, [(int(i) - 1) * step + 1 for i in indices[:, 0]]
 
 
+def _test_crops(crops: int | None, scorer: Scorer, checkpoint: Any) -> int:
+    """The crops `scorer` is tested with (`resolve_test_crops`), said once when not 10."""
+    n = resolve_test_crops(crops, read_meta(scorer.meta).flip)
+    if crops is None and n != DEFAULT_TEST_CROPS:
+        name = Path(checkpoint).name
+        log.info("%s was trained without mirrored clips (flip: false): testing %d crops", name, n)
+    return n
+
+
 def predict_videos(
     videos: Sequence[str | os.PathLike[str]],
     checkpoints: Sequence[str | os.PathLike[str]],
     weights: Sequence[float] | None = None,
     segments: int = 25,
-    crops: int = 10,
+    crops: int | None = None,
     device: str = "cpu",
 ):
-    """Yield a Prediction per video (an `error` one for a video that cannot be read)."""
+    """Yield a Prediction per video (an `error` one for a video that cannot be read).
+    `crops` None: 10, or 5 for a checkpoint trained without flips (no mirrored crops)."""
     if not checkpoints:
         raise UsageError("give at least one --checkpoint")
     weights = list(weights) if weights else [1.0] * len(checkpoints)
@@ -136,6 +147,7 @@ def predict_videos(
         raise UsageError(f"{len(weights)} weights given for {len(checkpoints)} checkpoints")
     scorers = [load_scorer(c, device) for c in checkpoints]
     classes = scorers[0].class_names
+    test_crops = [_test_crops(crops, s, c) for s, c in zip(scorers, checkpoints, strict=True)]
     for scorer, ckpt in zip(scorers[1:], checkpoints[1:], strict=True):
         if scorer.class_names != classes:
             raise UsageError(
@@ -148,8 +160,8 @@ def predict_videos(
             if not Path(path).exists():
                 raise DataError(f"{path} does not exist; pass a video file or a frames folder")
             files, snippets, frames = [], [], []
-            for scorer, ckpt in zip(scorers, checkpoints, strict=True):
-                raw, frames = _score_one(path, scorer, segments, crops)
+            for scorer, ckpt, n in zip(scorers, checkpoints, test_crops, strict=True):
+                raw, frames = _score_one(path, scorer, segments, n)
                 sf = ScoreFile(
                     aggregate_video(raw)[None],
                     np.zeros(1, np.int64),
