@@ -14,6 +14,7 @@ from tsncli.video.backend import VideoDecodeError
 from tsncli.video.decode import iter_video_frames
 from tsncli.video.index import index_video
 from tsncli.video.sparse import SparseReader
+from tsncli.video.timeline import scan_layout
 
 N = 120
 
@@ -133,3 +134,19 @@ def test_files_pyav_cannot_open_fall_back_to_opencv_with_a_warning(tmp_path, mon
     assert len(frames) == 12 and np.array_equal(frames[5], reference[5])
     np.testing.assert_array_equal(picked[9], reference[9])
     assert sum("decoding with OpenCV" in r.message for r in caplog.records) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "suffix", "container"),
+    [("h264_bframes", ".avi", "mov,mp4,m4a,3gp,3g2,mj2"), ("mjpg_avi", ".mp4", "avi")],
+)
+def test_a_video_named_as_another_container_is_probed_and_reads_exactly(
+    tmp_path, name, suffix, container
+):
+    path = make_fixture(tmp_path, name, 30)
+    misnamed = path.rename(path.with_suffix(suffix))  # the demuxer its name says refuses it
+    layout = scan_layout(misnamed)
+    assert layout.container == container and layout.timeline.count == 30
+    frames = SparseReader(str(misnamed), layout.keyframes, layout.timeline).read([4, 29])
+    reference = sequential_frames(misnamed)
+    assert np.array_equal(frames[4], reference[4]) and np.array_equal(frames[29], reference[29])
