@@ -386,6 +386,7 @@ def run_case(case: Case, work: Path, timeout: float) -> dict:
     # any file that existed before and is gone or changed, outside the case's own outputs
     lost += [p for p, h in before.items() if p not in watched and after.get(p, h) != h]
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    errors += [line.strip("│ ") for line in stderr.splitlines() if "Invalid value" in line]
     if case.setup is not None and case.setup in (_latin1_classes, _bom_list, _corrupt_video):
         _restore_dataset(work)
     return {
