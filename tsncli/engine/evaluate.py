@@ -208,8 +208,7 @@ def evaluate(
             log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
             tracker.update(len(records))
             metrics = compute_metrics(done.scores, done.labels, num_classes)
-            classes = list(meta["class_names"])
-            return EvalResult(metrics, out, classes, [], len(records), crops=st.crops)
+            return EvalResult(metrics, out, list(meta["class_names"]), [], len(records), st.crops)
         shard_dir = out.with_name(out.name + ".shards")
         size = max(1, min(50, -(-len(records) // (n_workers * 4 * launch.shard_count))))
         shard_run = {**fingerprint, "shard_size": size}  # shards of another size are not ours
