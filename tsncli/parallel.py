@@ -1,4 +1,4 @@
-"""The worker/GPU pool shared by flow, eval and other per-item jobs (torch.multiprocessing).
+"""The worker/GPU pool shared by flow, eval and other per-item jobs (spawned processes).
 
 Workers are spawned (safe with CUDA and OpenCV threads), each holds one task at a time, and a
 worker that dies (OOM killer, segfault) is replaced; its task is reported, the others finish.
@@ -8,6 +8,7 @@ Each worker may be pinned to one device; `current_device()` tells a task which o
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import sys
@@ -205,9 +206,9 @@ def run_pool(
             _DEVICE = previous
         return
 
-    import torch.multiprocessing as tmp
-
-    ctx = tmp.get_context("spawn")
+    # The stdlib's spawn context is torch.multiprocessing's; `import torch` registers torch's
+    # tensor sharing on it, so only a caller that uses torch pays that import (~4 CPU s).
+    ctx = multiprocessing.get_context("spawn")
     slots = devices or ["cpu"] * min(workers, max_pending or workers)
 
     def spawn(device: str) -> _Worker:
