@@ -1,1 +1,2 @@
-"""Data: catalog, downloads, archives, splits and list files, frames, datasets and transforms."""
+"""Data: what train/eval/predict load: frame-folder, in-memory and video sources, sampling,
+transforms and the dataset."""

@@ -1,1 +1,2 @@
-"""Engine: training loop, evaluation, score files, fusion and metrics."""
+"""Engine: training loop and its bookkeeping, evaluation, score files and aggregation, fusion,
+metrics, trackers and distributed set-up."""

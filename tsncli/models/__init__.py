@@ -1,1 +1,2 @@
-"""Models: backbone registry, native BN-Inception, the TSN wrapper, checkpoint converters."""
+"""Models: backbone registry, native BN-Inception, the TSN wrapper, checkpoint I/O with typed
+meta, converters and export."""

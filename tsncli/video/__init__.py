@@ -1,1 +1,2 @@
-"""Video: decoding (one module every step uses), keyframe tables and the video index."""
+"""Video: the one PyAV decoder every step uses (OpenCV only as a logged fallback), the decode
+planner, frame-exact sparse reads, probing and the video index."""
