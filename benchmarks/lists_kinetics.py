@@ -6,9 +6,10 @@ Usage: python benchmarks/lists_kinetics.py [--videos 240000] [--index-videos 100
    parentheses, an `is_cc` column) and a tree of empty files, train videos in
    `train/<label>/<id>_<start>_<end>.mp4`, val videos flat; 2% of the rows have no file. Empty
    files cannot be decoded, so their frame counts are put in the video index first (what a
-   rerun finds); the build then reads the CSVs, scans the tree, matches every row, checks the
-   index is fresh (one stat per video) and writes the lists. Checked: entries per list, the
-   missing count, labels against an independent reading of the CSVs.
+   rerun finds); the build then reads the CSVs, scans the tree (one stat per video, which the
+   index's freshness check reuses), matches every row, loads the index (version 3 columns) and
+   writes the lists. Checked: entries per list, the missing count, labels against an
+   independent reading of the CSVs.
 2. Index: `--index-videos` tiny generated videos (MJPG, 64x48, 16 frames) indexed from scratch
    with 1 and 2 processes (the cold cost the lists build pays once per dataset).
 Prints a table, then `key=value` pairs as the last line.

@@ -159,20 +159,19 @@ def match_videos(
 def _count_frames(
     found: dict[str, str], tree: VideoTree, index: VideoIndex, workers: int,
     on_progress: ProgressFn | None,
-) -> tuple[dict[str, int], dict[str, str]]:  # fmt: skip
-    """video id -> frames for readable videos; video id -> error for unreadable ones."""
+) -> tuple[dict[str, tuple[str, int]], dict[str, str]]:  # fmt: skip
+    """video id -> (path, frames) for readable videos; video id -> error for unreadable ones."""
     paths = list(found.values())  # the scan's stat says whether an index entry is fresh
     _paths, errors = index.update(paths, workers, on_progress, stats=tree.stats)
     frames = index.frame_counts(paths)  # no entry decoded: only the counts are listed
-    counts: dict[str, int] = {}
+    listed: dict[str, tuple[str, int]] = {}
     failed: dict[str, str] = {}
-    for video_id, path in found.items():  # tree paths are absolute and normalised already
-        n = frames.get(path)
+    for video_id, path, n in zip(found, paths, frames, strict=True):
         if n is not None:
-            counts[video_id] = n
+            listed[video_id] = (path, n)
         else:
             failed[video_id] = errors.get(path, "unreadable")
-    return counts, failed
+    return listed, failed
 
 
 def _write_missing(path: Path, missing: list[tuple[str, str, str]]) -> Path:
@@ -186,17 +185,15 @@ def _write_missing(path: Path, missing: list[tuple[str, str, str]]) -> Path:
 
 
 def _records(
-    entries: list[AnnotatedEntry], found: dict[str, str], counts: dict[str, int], modality: str
+    entries: list[AnnotatedEntry], listed: dict[str, tuple[str, int]], modality: str
 ) -> list[VideoRecord]:
     """A video of N frames is N rgb frames and N - 1 flow fields (computed on the fly)."""
     records = []
-    for e in entries:
-        n = counts.get(e.video_id)
-        if n is None:
-            continue
-        frames = n if modality == "rgb" else n - 1
-        if frames >= 1:
-            records.append(VideoRecord(found[e.video_id], frames, e.label))
+    less = 0 if modality == "rgb" else 1
+    for video_id, _stems, label in entries:
+        found = listed.get(video_id)
+        if found is not None and found[1] - less >= 1:
+            records.append(VideoRecord(found[0], found[1] - less, label))
     return records
 
 
@@ -215,7 +212,7 @@ def build_annotated_lists(
             f"{missing[0][1] if missing else '-'}); pass the folder holding the videos"
         )
     index = VideoIndex(out / f"{config.prefix}_video_index.json")
-    counts, failed = _count_frames(found, tree, index, _workers(config), on_progress)
+    listed, failed = _count_frames(found, tree, index, _workers(config), on_progress)
     for subset in SUBSETS:
         missing += [
             (subset, e.video_id, failed[e.video_id])
@@ -229,7 +226,7 @@ def build_annotated_lists(
             entries = list(entries)
             random.Random(f"{config.seed}:1:{subset}").shuffle(entries)
         for modality in config.modality:
-            records = _records(entries, found, counts, modality)
+            records = _records(entries, listed, modality)
             if not records:
                 raise DataError(
                     f"no readable {subset} video of {config.dataset} under {tree.root}; "

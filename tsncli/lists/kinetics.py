@@ -64,17 +64,19 @@ def read_kinetics_csv(path: Path) -> list[tuple[str, str, int, int]]:
         label_at, id_at, start_at, end_at = (header.index(name) for name in REQUIRED)
         width = len(header)
         rows = []
-        for number, row in enumerate(reader, start=2):
+        append = rows.append
+        for row in reader:
             if len(row) < width:
                 if not any(cell.strip() for cell in row):
                     continue  # a blank line
-                raise DataError(f"{path}:{number}: {len(row)} columns, the header has {width}")
+                where = f"{path}:{reader.line_num}"
+                raise DataError(f"{where}: {len(row)} columns, the header has {width}")
             try:  # whole seconds as shipped; "14.0" takes the slow path
                 start, end = int(row[start_at]), int(row[end_at])
             except ValueError:
-                start = _seconds(row[start_at], f"{path}:{number}")
-                end = _seconds(row[end_at], f"{path}:{number}")
-            rows.append((row[label_at].strip(), row[id_at].strip(), start, end))
+                start = _seconds(row[start_at], f"{path}:{reader.line_num}")
+                end = _seconds(row[end_at], f"{path}:{reader.line_num}")
+            append((row[label_at].strip(), row[id_at].strip(), start, end))
     return rows
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from operator import attrgetter
 from pathlib import Path
 
 from tsncli.errors import DataError
@@ -16,6 +17,7 @@ from tsncli.fsutil import unreadable_warning
 from tsncli.lists.splits import VIDEO_EXTENSIONS
 
 log = logging.getLogger("tsncli.lists")
+_name = attrgetter("name")
 
 
 class VideoTree:
@@ -43,7 +45,7 @@ class VideoTree:
     def _scan(self, folder: str) -> None:
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=_name)
         except OSError:
             self.unreadable.append(folder)
             return

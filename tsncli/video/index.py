@@ -168,13 +168,15 @@ class VideoIndex:
                 stale.append(path)
         return stale
 
-    def frame_counts(self, paths: Iterable[str]) -> dict[str, int]:
-        """{path: decodable frames} for the `paths` in the index, without decoding entries."""
-        counts, stored = {}, self.entries.stored()
-        for path in paths:
-            item = stored.get(path)
-            if item is not None:
-                counts[path] = item[2] if type(item) is tuple else item.num_frames
+    def frame_counts(self, paths: Iterable[str]) -> list[int | None]:
+        """Decodable frames of each of `paths` (None: not in the index), no entry decoded."""
+        stored = self.entries.stored()
+        counts: list[int | None] = []
+        for item in map(stored.get, paths):
+            if item is None:
+                counts.append(None)
+            else:  # a row (num_frames is its third column) or a decoded entry
+                counts.append(item[2] if type(item) is tuple else item.num_frames)
         return counts
 
     def ensure(
