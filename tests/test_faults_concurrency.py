@@ -55,6 +55,13 @@ def test_a_held_lock_fails_at_once_naming_the_holder_and_the_lock(tmp_path, othe
             pass
 
 
+def test_a_lock_beside_an_output_whose_folder_does_not_exist_yet_creates_the_folder(tmp_path):
+    # `tsn eval --save-scores scores/rgb.npz` in a fresh folder locks scores/rgb.npz.lock first
+    with hold_lock(tmp_path / "scores" / "rgb.npz.lock", "rgb.npz") as lock:
+        assert lock.exists()
+    assert (tmp_path / "scores").is_dir() and not lock.exists()
+
+
 def test_a_killed_holder_leaves_no_lock_behind(tmp_path, other_run):
     holder = other_run(tmp_path / "out.lock")
     holder.kill()

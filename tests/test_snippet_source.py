@@ -15,7 +15,7 @@ from tsncli.data.snippet_source import (
     collate_present,
     create_snippet_source,
 )
-from tsncli.data.video_source import VideoFileSource
+from tsncli.data.video_source import VideoFileSource, report_once
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord, read_list, write_list
@@ -95,6 +95,12 @@ def test_a_skipped_video_is_left_out_of_the_batch_not_replaced(tmp_path):
     list(create_loader(dataset, 2, collate_fn=collate_present))  # next epoch: not again
     assert source.skipped_videos() == [str(tmp_path / "gone.avi")]
     assert len((tmp_path / "skipped.txt").read_text().splitlines()) == 1
+
+
+def test_a_source_lists_only_its_own_skipped_videos_not_other_reports_of_the_process(tmp_path):
+    report_once(str(tmp_path / "frames" / "bad_folder"), "corrupt JPEG")  # e.g. a frame source
+    source = VideoFileSource(size=None, failure_log=str(tmp_path / "skipped.txt"))
+    assert source.skipped_videos() == []
 
 
 def test_a_batch_of_only_skipped_videos_is_an_error():

@@ -55,6 +55,10 @@ def hold_lock(lock: str | os.PathLike[str], what: str) -> Iterator[Path]:
     `what` names the output in that message ("scores.npz", "frames folder OUT").
     """
     path = Path(lock)
+    try:  # the output's folder may not exist yet (`--save-scores scores/rgb.npz`)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the folder of {path} ({exc.strerror})") from None
     fd = _acquire(path, what)
     try:
         os.ftruncate(fd, 0)

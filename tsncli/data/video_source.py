@@ -196,8 +196,10 @@ class VideoFileSource:
 
     def skipped_videos(self) -> list[str]:
         """The videos reported as undecodable so far (by any loader worker of this source)."""
-        if not self.failure_log or not os.path.isfile(self.failure_log):
-            return sorted(p for p in _REPORTED)
+        if not self.failure_log:
+            return sorted(_REPORTED)
+        if not os.path.isfile(self.failure_log):
+            return []  # nothing reported yet (other sources' reports are not this source's)
         with open(self.failure_log, encoding="utf-8") as f:
             return sorted({line.split("\t", 1)[0] for line in f if line.strip()})
 
