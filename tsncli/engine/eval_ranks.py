@@ -32,11 +32,6 @@ def lock_name(out: Path, launch: LaunchInfo) -> Path:
     return out.with_name(f"{out.name}.{k}-of-{n}.lock")
 
 
-def owns(chunk: int, launch: LaunchInfo) -> bool:
-    """Whether this rank scores the chunk-th shard of the list (round robin over ranks)."""
-    return chunk % launch.shard_count == launch.shard_index
-
-
 def _marker(shard_dir: Path, launch: LaunchInfo, index: int) -> Path:
     return shard_dir / f"rank_{index + 1}-of-{launch.shard_count}.json"
 

@@ -7,15 +7,20 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tsncli.engine.scores import ScoreFile, load_scores
 from tsncli.errors import DataError
+from tsncli.launch import LaunchInfo
+from tsncli.progress import Tracker
 
 log = logging.getLogger("tsncli.engine.evaluate")
 
 RUN_FILE = "run.json"
+T = TypeVar("T")  # a shard task: a dataclass with start, records and path
 
 
 def run_fingerprint(
@@ -69,3 +74,29 @@ def shard_finished(path: Path) -> bool:
         return path.is_file() and not load_scores(path).meta.get("failures")
     except DataError:
         return False
+
+
+def owns(chunk: int, launch: LaunchInfo) -> bool:
+    """Whether this rank scores the chunk-th shard of the list (round robin over ranks)."""
+    return chunk % launch.shard_count == launch.shard_index
+
+
+def shard_tasks(
+    records: Sequence[Any], size: int, shard_dir: Path, launch: LaunchInfo, job: T,
+    tracker: Tracker,
+) -> tuple[list[T], int]:  # fmt: skip
+    """This rank's unfinished shards of `size` videos (as `job` with its slice and path), and
+    how many of its shards were already finished (their videos advance `tracker`)."""
+    tasks: list[T] = []
+    resumed = 0
+    for start in range(0, len(records), size):
+        if not owns(start // size, launch):
+            continue
+        path = shard_dir / f"shard_{start:07d}.npz"
+        if shard_finished(path):
+            resumed += 1
+            tracker.advance(len(records[start : start + size]))
+            continue
+        chunk = tuple(records[start : start + size])
+        tasks.append(replace(job, start=start, records=chunk, path=str(path)))
+    return tasks, resumed

@@ -23,7 +23,6 @@ from tsncli.engine.eval_ranks import (
     clear_mark,
     lock_name,
     mark_done,
-    owns,
     wait_for_ranks,
     wait_for_shard_dir,
 )
@@ -31,7 +30,7 @@ from tsncli.engine.eval_shards import (
     finished_output,
     prepare_shard_dir,
     run_fingerprint,
-    shard_finished,
+    shard_tasks,
 )
 from tsncli.engine.fusion import aggregate_video
 from tsncli.engine.inference import load_scorer, prefetched_clips
@@ -42,7 +41,7 @@ from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
 from tsncli.launch import LaunchInfo
 from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
 from tsncli.locks import hold_lock
-from tsncli.models.checkpoint import read_meta
+from tsncli.models.checkpoint import load_checkpoint, read_meta
 from tsncli.parallel import current_device, resolve_devices, run_pool
 from tsncli.progress import ProgressFn, Tracker
 
@@ -178,21 +177,13 @@ def evaluate(
     """
     if settings.segments < 1 or settings.batch < 1:
         raise UsageError("--segments and --batch must be at least 1")
-    from tsncli.models.checkpoint import load_checkpoint
-
     ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)
     meta = load_checkpoint(ckpt_path)["meta"]  # fails early with a clear message
     settings = _test_crops(settings, meta, ckpt_path)
-    records = read_list(list_path, frames_root)
+    records = _read_checked_list(list_path, frames_root, int(meta["num_classes"]))
+    num_classes = int(meta["num_classes"])
     tracker = Tracker(on_progress, "testing", len(records))
     tracker.start()
-    num_classes = int(meta["num_classes"])
-    bad = [r for r in records if not 0 <= r.label < num_classes]
-    if bad:
-        raise DataError(
-            f"{list_path}: label {bad[0].label} of {bad[0].path} is outside the checkpoint's "
-            f"{num_classes} classes; was the list made for another dataset?"
-        )
     _warn_on_flow_mismatch(meta, list_path, Path(records[0].path).parent)
     devices = resolve_devices(gpus)
     n_workers = len(devices) if devices else max(1, workers)
@@ -217,18 +208,8 @@ def evaluate(
         else:
             wait_for_shard_dir(shard_dir, shard_run)
         clear_mark(shard_dir, launch)
-        tasks: list[ShardTask] = []
-        resumed = 0
-        for start in range(0, len(records), size):
-            if not owns(start // size, launch):
-                continue
-            path = shard_dir / f"shard_{start:07d}.npz"
-            if shard_finished(path):
-                resumed += 1
-                tracker.advance(len(records[start : start + size]))
-                continue
-            chunk = tuple(records[start : start + size])
-            tasks.append(ShardTask(start, chunk, str(ckpt_path), settings, str(path), source))
+        job = ShardTask(0, (), str(ckpt_path), settings, "", source)  # what every shard shares
+        tasks, resumed = shard_tasks(records, size, shard_dir, launch, job, tracker)
         if resumed:
             log.info("resuming: %d finished shard(s) found in %s", resumed, shard_dir)
         lost: list[tuple[str, str]] = []  # the videos of shards whose worker died
@@ -245,6 +226,20 @@ def evaluate(
         ids = [r.video_id for r in records]
         merged = _merge(shard_dir, out, meta, fingerprint, settings, ids, lost)
         return EvalResult(*merged, resumed, crops=st.crops)
+
+
+def _read_checked_list(
+    list_path: Path, frames_root: str | os.PathLike[str] | None, num_classes: int
+) -> list[VideoRecord]:
+    """The list's records; a label outside the checkpoint's classes is a DataError."""
+    records = read_list(list_path, frames_root)
+    bad = [r for r in records if not 0 <= r.label < num_classes]
+    if bad:
+        raise DataError(
+            f"{list_path}: label {bad[0].label} of {bad[0].path} is outside the checkpoint's "
+            f"{num_classes} classes; was the list made for another dataset?"
+        )
+    return records
 
 
 def _dead_shard(task: ShardTask, reason: str) -> dict[str, Any]:
