@@ -8,86 +8,33 @@ from torchvision's `*_Weights` enums, read lazily so completion never imports to
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from tsncli.acquire.catalog_types import CatalogEntry, RemoteFile, cache_dir
+from tsncli.acquire.weights import (
+    BNINCEPTION_URL,
+    FLOW_WEIGHTS,
+    FLOW_WEIGHTS_VERSION,
+    TORCHVISION_WEIGHTS,
+    TORCHVISION_WEIGHTS_VERSION,
+    WEIGHT_ARCHS,
+    WEIGHTS_PREFIX,
+    bninception_entry,
+    raft_entry,
+    torchvision_entry,
+)
 from tsncli.errors import UsageError
 from tsncli.registry import Registry
 
-_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")  # torch.hub convention: name-<sha256 prefix>.ext
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One downloadable file: its local name, URL and whatever we know to verify it."""
-
-    filename: str  # the name it gets on disk
-    url: str
-    size: int | None = None  # exact bytes, checked when known
-    sha256: str | None = None  # full hex digest, checked when known
-    hash_prefix: str | None = None  # leading hex digits of the sha256 (torchvision style)
-    approx_bytes: int | None = None  # for display only when the exact size is unknown
-    mirrors: tuple[str, ...] = ()  # further URLs of the same file, tried in order after `url`
-    checksum_source: str | None = None  # where `size`/`sha256` were published
-
-    @property
-    def urls(self) -> tuple[str, ...]:
-        """Every URL of this file, in the order `tsn fetch` tries them."""
-        return (self.url, *self.mirrors)
-
-    @property
-    def remote_name(self) -> str:
-        """The file name on the server (what a mirror of the original server holds)."""
-        return self.url.rstrip("/").rsplit("/", 1)[-1]
-
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    """A named thing `tsn fetch` can get: one or more files and where they go by default."""
-
-    name: str
-    kind: str  # "dataset" | "caffe" | "weights"
-    description: str
-    files: tuple[RemoteFile, ...]
-
-    def default_dest(self) -> Path:
-        """`data/<name>/` for datasets, `$TSN_HOME/<kind dir>/` for models and weights."""
-        if self.kind == "dataset":
-            return Path("data") / self.name
-        if self.kind == "weights":
-            return cache_dir() / "weights"
-        return cache_dir() / self.name
-
+__all__ = [  # re-exported: callers import the catalog's whole vocabulary from here
+    "BNINCEPTION_URL", "CATALOG", "FLOW_WEIGHTS", "FLOW_WEIGHTS_VERSION", "TORCHVISION_WEIGHTS",
+    "TORCHVISION_WEIGHTS_VERSION", "WEIGHT_ARCHS", "WEIGHTS_PREFIX", "CatalogEntry", "RemoteFile",
+    "cache_dir", "entry_names", "fetch_weights_command", "get_entry", "weights_entry_name",
+    "weights_path",
+]  # fmt: skip
 
 CATALOG: Registry[Callable[[], CatalogEntry]] = Registry("catalog entry")
-
-# arch -> torchvision enum class name; IMAGENET1K_V1 is what TSN-era work and MMAction2 used.
-TORCHVISION_WEIGHTS = {
-    "resnet18": "ResNet18_Weights",
-    "resnet34": "ResNet34_Weights",
-    "resnet50": "ResNet50_Weights",
-    "resnet101": "ResNet101_Weights",
-    "resnet152": "ResNet152_Weights",
-    "mobilenet_v2": "MobileNet_V2_Weights",
-    "mobilenet_v3_large": "MobileNet_V3_Large_Weights",
-    "efficientnet_b0": "EfficientNet_B0_Weights",
-}
-TORCHVISION_WEIGHTS_VERSION = "IMAGENET1K_V1"
-BNINCEPTION_URL = "https://yjxiong.blob.core.windows.net/models/bn_inception-9f5701afb96c8044.pth"
-# optical-flow models for `tsn flow --algo raft_*`: torchvision enum class name, version
-FLOW_WEIGHTS = {"raft_small": "Raft_Small_Weights", "raft_large": "Raft_Large_Weights"}
-FLOW_WEIGHTS_VERSION = "C_T_V2"
-WEIGHT_ARCHS = (*TORCHVISION_WEIGHTS, "bninception", *FLOW_WEIGHTS)
-WEIGHTS_PREFIX = "weights/"
-
-
-def cache_dir() -> Path:
-    """The cache for weights and models: `$TSN_HOME`, default `~/.cache/tsn`."""
-    home = os.environ.get("TSN_HOME")
-    return Path(home).expanduser() if home else Path.home() / ".cache" / "tsn"
 
 
 def entry_names() -> list[str]:
@@ -116,56 +63,6 @@ def weights_path(arch: str) -> Path:
 def fetch_weights_command(arch: str) -> str:
     """The exact command that downloads the weights for `arch`."""
     return f"tsn fetch weights {arch}"
-
-
-def _hash_prefix(url: str) -> str | None:
-    match = _HASH_IN_NAME.search(url.rsplit("/", 1)[-1])
-    return match.group(1) if match else None
-
-
-def _torchvision_entry(arch: str) -> CatalogEntry:
-    import torchvision.models
-
-    enum = getattr(torchvision.models, TORCHVISION_WEIGHTS[arch])
-    weights = enum[TORCHVISION_WEIGHTS_VERSION]
-    mb = weights.meta.get("_file_size")
-    approx = int(mb * 1024 * 1024) if mb else None
-    name = weights.url.rsplit("/", 1)[-1]
-    file = RemoteFile(name, weights.url, hash_prefix=_hash_prefix(weights.url), approx_bytes=approx)
-    return CatalogEntry(
-        WEIGHTS_PREFIX + arch,
-        "weights",
-        f"ImageNet weights for {arch} (torchvision {enum.__name__}.{TORCHVISION_WEIGHTS_VERSION})",
-        (file,),
-    )
-
-
-def _raft_entry(arch: str) -> CatalogEntry:
-    import torchvision.models.optical_flow
-
-    enum = getattr(torchvision.models.optical_flow, FLOW_WEIGHTS[arch])
-    weights = enum[FLOW_WEIGHTS_VERSION]
-    mb = weights.meta.get("_file_size")
-    name = weights.url.rsplit("/", 1)[-1]
-    file = RemoteFile(
-        name,
-        weights.url,
-        hash_prefix=_hash_prefix(weights.url),
-        approx_bytes=int(mb * 1024 * 1024) if mb else None,
-    )
-    label = f"torchvision {enum.__name__}.{FLOW_WEIGHTS_VERSION}"
-    return CatalogEntry(WEIGHTS_PREFIX + arch, "weights", f"{arch} optical flow ({label})", (file,))
-
-
-def _bninception_entry() -> CatalogEntry:
-    # The suffix of this name is not documented as a sha256 prefix, so it is not checked.
-    file = RemoteFile(BNINCEPTION_URL.rsplit("/", 1)[-1], BNINCEPTION_URL, approx_bytes=45_000_000)
-    return CatalogEntry(
-        WEIGHTS_PREFIX + "bninception",
-        "weights",
-        "ImageNet weights for BN-Inception (the TSN PyTorch port's .pth)",
-        (file,),
-    )
 
 
 _UCF = "https://www.crcv.ucf.edu"
@@ -311,7 +208,7 @@ CATALOG.add("sthv2", _sthv2)
 CATALOG.add("tsn-init", _tsn_init)
 CATALOG.add("tsn-reference", _tsn_reference)
 for _arch in TORCHVISION_WEIGHTS:
-    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: _torchvision_entry(a))
-CATALOG.add(WEIGHTS_PREFIX + "bninception", _bninception_entry)
+    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: torchvision_entry(a))
+CATALOG.add(WEIGHTS_PREFIX + "bninception", bninception_entry)
 for _arch in FLOW_WEIGHTS:
-    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: _raft_entry(a))
+    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: raft_entry(a))
