@@ -21,6 +21,7 @@ from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
 from tsncli.fsutil import atomic_write_text
 from tsncli.lists.listfile import (
     VideoRecord,
+    WrittenFile,
     classes_file_name,
     list_file_name,
     write_classes,
@@ -103,15 +104,6 @@ class AnnotatedListsConfig:
         settings = FrameSettings(size=size, short_side=self.short_side, source="videos")
         header = {"kind": "videos", "index": f"{self.prefix}_video_index.json"}
         return header | settings.header_fields()
-
-
-@dataclass(frozen=True)
-class WrittenFile:
-    """One file `tsn lists` wrote."""
-
-    path: str
-    entries: int
-    size_bytes: int
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tsncli.lists.custom_split import read_split_csv, scan_video_root, stratifie
 from tsncli.lists.frame_index import FrameIndex
 from tsncli.lists.listfile import (
     VideoRecord,
+    WrittenFile,
     classes_file_name,
     list_file_name,
     write_classes,
@@ -109,15 +110,6 @@ class ListsConfig:
     @property
     def splits_dir(self) -> Path:
         return Path(self.splits or Path("data") / self.dataset / "splits")
-
-
-@dataclass(frozen=True)
-class WrittenFile:
-    """One file `tsn lists` wrote."""
-
-    path: str
-    entries: int
-    size_bytes: int
 
 
 @dataclass

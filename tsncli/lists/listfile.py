@@ -19,6 +19,15 @@ LIST_HEADER = "# tsn-list:"  # first-line comment of lists that are not plain fr
 
 
 @dataclass(frozen=True)
+class WrittenFile:
+    """One file `tsn lists` wrote: its path, entries and size."""
+
+    path: str
+    entries: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
 class VideoRecord:
     """One line of a list file."""
 
