@@ -17,13 +17,12 @@ import torch
 from evalkit import make_checkpoint
 from evalkit import make_dataset as make_eval_dataset
 from flow_helpers import moving_video
-from train_fixtures import make_dataset
+from train_fixtures import make_dataset, two_process_config
 
 from tsncli.engine.eval_ranks import wait_for_ranks
 from tsncli.engine.evaluate import EvalSettings, evaluate
 from tsncli.engine.scores import load_scores
 from tsncli.engine.train import train
-from tsncli.engine.train_config import TrainConfig
 from tsncli.errors import DataError
 from tsncli.launch import resolve_launch
 from tsncli.models.checkpoint import load_checkpoint
@@ -91,32 +90,10 @@ def array_job(argv: list[str], count: int, first: int = 1) -> list[subprocess.Co
     return run_tasks(argv, envs)
 
 
-def _train_config(lists: Path, out: Path) -> TrainConfig:
-    return TrainConfig(
-        dataset="toyds",
-        modality="rgb",
-        lists_dir=str(lists),
-        arch="tiny",
-        pretrained="none",
-        crop_size=16,
-        segments=2,
-        batch_size=4,  # 2 per process with 2 processes
-        epochs=1,
-        lr=0.05,
-        dropout=0.0,
-        bn="frozen",  # per-process BN statistics would differ from full-batch ones
-        workers=0,
-        eval_every=1,
-        out=str(out),
-        gpus=0,
-        tensorboard=False,
-    )
-
-
 def test_srun_tsn_train_on_two_tasks_matches_one_process(tmp_path):
     torch.set_num_threads(1)
     lists = make_dataset(tmp_path / "ds", num_classes=2, videos_per_class=4)
-    single = train(_train_config(lists, tmp_path / "single"))
+    single = train(two_process_config(lists, tmp_path / "single"))
     argv = ["train", "toyds", "rgb", "--lists-dir", str(lists), "--out", str(tmp_path / "srun")]
     argv += ["--arch", "tiny", "--pretrained", "none", "--crop-size", "16", "--segments", "2"]
     argv += ["--batch-size", "4", "--epochs", "1", "--lr", "0.05", "--dropout", "0.0"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tsncli.engine.train_config import TrainConfig
 from tsncli.lists.listfile import VideoRecord, write_classes, write_list
 
 COLOURS = [(220, 30, 30), (30, 200, 40), (40, 60, 220), (200, 200, 30)]  # RGB per class
@@ -54,3 +55,26 @@ def make_dataset(
             write_list(lists / f"{dataset}_{modality}_{subset}_split_{split}.txt", records)
     write_classes(lists / f"{dataset}_classes.txt", [f"class{i}" for i in range(num_classes)])
     return lists
+
+
+def two_process_config(lists: Path, out: Path) -> TrainConfig:
+    """A tiny run whose 2-process (DDP) result must equal 1 process with the full batch."""
+    return TrainConfig(
+        dataset="toyds",
+        modality="rgb",
+        lists_dir=str(lists),
+        arch="tiny",
+        pretrained="none",
+        crop_size=16,
+        segments=2,
+        batch_size=4,  # 2 per process with 2 processes
+        epochs=1,
+        lr=0.05,
+        dropout=0.0,
+        bn="frozen",  # per-process BN statistics would differ from full-batch ones
+        workers=0,
+        eval_every=1,
+        out=str(out),
+        gpus=0,
+        tensorboard=False,
+    )
