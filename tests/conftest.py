@@ -1,4 +1,5 @@
-"""Shared fixtures: a fixed terminal width so Rich output is stable, and a CLI runner."""
+"""Shared fixtures: a fixed terminal width so Rich output is stable, a CLI runner, and a file
+server on 127.0.0.1 (tests/fetch_server.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from fetch_server import FileServer
 
 os.environ["COLUMNS"] = "120"
 os.environ["TERM"] = "dumb"
@@ -73,3 +75,11 @@ def toy_frames(toy_dataset, tmp_path_factory):
     result = CliRunner().invoke(app, [*args, "--workers", "1"])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture
+def server():
+    """A file server on 127.0.0.1 (Range, HEAD, faults on demand), closed after the test."""
+    srv = FileServer()
+    yield srv
+    srv.close()

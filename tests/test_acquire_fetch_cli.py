@@ -6,19 +6,11 @@ import hashlib
 import json
 
 import pytest
-from fetch_server import FileServer
 
 from tsncli.acquire import catalog, download
 from tsncli.acquire.download import part_path
 
 DATA = b"tsn-test-bytes" * 5000
-
-
-@pytest.fixture
-def server():
-    srv = FileServer()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture(autouse=True)

@@ -24,13 +24,6 @@ DATA = bytes(range(256)) * 4096 + b"tail"  # ~1 MiB, more than one chunk with sm
 SHA = hashlib.sha256(DATA).hexdigest()
 
 
-@pytest.fixture
-def server():
-    srv = FileServer()
-    yield srv
-    srv.close()
-
-
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
     monkeypatch.setattr(download, "RETRY_BACKOFF_S", 0.0)

@@ -9,7 +9,6 @@ import logging
 import socket
 
 import pytest
-from fetch_server import FileServer
 
 from tsncli.acquire import catalog, download, fetching
 from tsncli.acquire.catalog import CatalogEntry, RemoteFile, get_entry
@@ -19,13 +18,6 @@ from tsncli.errors import DownloadError
 
 DATA = b"mirrored-bytes" * 3000
 SHA = hashlib.sha256(DATA).hexdigest()
-
-
-@pytest.fixture
-def server():
-    srv = FileServer()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import threading
 import zipfile
 
 import pytest
-from fetch_server import FileServer
 from flow_helpers import moving_video
 
 from tsncli.acquire import download
@@ -24,13 +23,6 @@ from tsncli.flow.extract import FlowConfig
 from tsncli.progress import ProgressEvent, Tracker
 
 DATA = bytes(range(256)) * 1024  # 256 KiB: four 64 KiB chunks
-
-
-@pytest.fixture
-def server():
-    srv = FileServer()
-    yield srv
-    srv.close()
 
 
 @pytest.fixture
