@@ -12,6 +12,7 @@ from tsncli.config import load_preset
 from tsncli.data.dataset import TSNDataset
 from tsncli.engine.train_config import TrainConfig
 from tsncli.lists.listfile import VideoRecord
+from tsncli.models.tsn import create_tsn
 
 WIDTH, HEIGHT = 64, 48
 
@@ -69,6 +70,7 @@ def test_checkpoints_record_whether_training_flipped():
     from tsncli.engine.train_plan import checkpoint_meta
 
     config = TrainConfig(dataset="sthv2").resolved()
-    plan = SimpleNamespace(config=config, class_names=["a"], flow_settings=None, frames_dir=None)
-    meta = checkpoint_meta(plan)
-    assert meta["flip"] is False and meta["config"]["flip"] is False
+    plan = SimpleNamespace(config=config, class_names=["a"], frames=None, frames_dir=None)
+    model = create_tsn("tiny", num_classes=1, modality="rgb", num_segments=2)
+    meta = checkpoint_meta(plan, model)
+    assert meta.flip is False and meta.config["flip"] is False

@@ -1,5 +1,6 @@
 """What a training run needs, checked once up front: the RunPlan (lists, classes, frame
-decoders, weights, flow settings), the TrainResult rank 0 returns, and the checkpoint meta.
+decoders, weights, the FrameSettings of its frames), the TrainResult rank 0 returns, and the
+typed checkpoint meta.
 """
 
 from __future__ import annotations
@@ -9,20 +10,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from tsncli.config import config_to_dict
-from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
+from tsncli.data.snippet_source import (
+    FRAME_FOLDERS,
+    SnippetSource,
+    check_flow_on_the_fly,
+    create_snippet_source,
+)
 from tsncli.engine.train_config import TrainConfig
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.extract import load_flow_settings
+from tsncli.flow.extract import load_frames_settings
+from tsncli.frame_settings import FrameSettings, resolve_frame_settings
 from tsncli.lists.listfile import (
     VideoRecord,
     classes_file_name,
     list_file_name,
     read_classes,
     read_list,
+    read_list_header,
 )
 from tsncli.models.backbones import get_backbone
+from tsncli.models.checkpoint import CheckpointMeta
 from tsncli.models.pretrained import imagenet_weights_path
+from tsncli.models.tsn import unwrap_model
 
 SKIPPED_FILE = "skipped_videos.txt"  # videos a video source could not decode, one per line
 
@@ -35,7 +47,7 @@ class RunPlan:
     class_names: tuple[str, ...]
     train_records: tuple[VideoRecord, ...]
     val_records: tuple[VideoRecord, ...]
-    flow_settings: dict[str, Any] | None
+    frames: FrameSettings | None  # how the training frames were made; None when unknown
     pretrained_path: str | None  # backbone weights to load, None for random init
     frames_dir: str
     train_source: SnippetSource = FRAME_FOLDERS  # frame decoder of each list
@@ -72,8 +84,26 @@ def _create_source(cfg: TrainConfig, path: Path, records: tuple[VideoRecord, ...
     return source
 
 
+def _list_path(cfg: TrainConfig, subset: str) -> Path:
+    return Path(cfg.lists_dir) / list_file_name(cfg.dataset, cfg.list_modality, subset, cfg.split)
+
+
+def resolve_train_frames(
+    cfg: TrainConfig, list_file: Path, records: tuple[VideoRecord, ...]
+) -> FrameSettings | None:
+    """The FrameSettings the training frames were made with, resolved as eval and predict do:
+    a video list's header plus --flow-on-the-fly, or the frame folders' flow_config.yaml
+    (None when that is missing: unknown)."""
+    header = read_list_header(list_file)
+    if header.get("kind") == "videos":
+        algo = check_flow_on_the_fly(cfg.flow_on_the_fly)
+        return resolve_frame_settings(list_header=header, overrides={"flow_algorithm": algo})
+    made = load_frames_settings(Path(records[0].path).parent) if records else None
+    return None if made is None else resolve_frame_settings(frames=made)
+
+
 def _read_list_file(cfg: TrainConfig, subset: str) -> tuple[tuple[VideoRecord, ...], Any]:
-    path = Path(cfg.lists_dir) / list_file_name(cfg.dataset, cfg.list_modality, subset, cfg.split)
+    path = _list_path(cfg, subset)
     if not path.is_file():
         raise DataError(
             f"list file {path} does not exist; build it with "
@@ -134,16 +164,13 @@ def prepare_run(config: TrainConfig) -> RunPlan:
     if cfg.init and not Path(cfg.init).is_file():
         raise UsageError(f"--init {cfg.init}: no such checkpoint file")
     frames_dir = cfg.frames or str(Path(train_records[0].path).parent)
-    if train_source is not None:
-        flow_settings = train_source.settings(train_records)
-    else:
-        flow_settings = load_flow_settings(frames_dir)
+    frames = resolve_train_frames(cfg, _list_path(cfg, "train"), train_records)
     return RunPlan(
         config=cfg,
         class_names=class_names,
         train_records=train_records,
         val_records=val_records,
-        flow_settings=flow_settings,
+        frames=frames,
         pretrained_path=resolve_pretrained(cfg),
         frames_dir=frames_dir,
         train_source=train_source,
@@ -151,14 +178,15 @@ def prepare_run(config: TrainConfig) -> RunPlan:
     )
 
 
-def checkpoint_meta(plan: RunPlan) -> dict[str, Any]:
-    """The `meta` this trainer adds to checkpoints (the model adds arch, modality, ...); see
-    `tsncli.models.checkpoint.CheckpointMeta`."""
+def checkpoint_meta(plan: RunPlan, model: nn.Module) -> CheckpointMeta:
+    """The typed meta of this run's checkpoints: the model's own description (arch, modality,
+    ...) plus the classes, crop, flips, the frames' FrameSettings and the resolved config."""
     cfg = plan.config
-    return {
-        "class_names": list(plan.class_names),
-        "crop_size": cfg.crop_size,
-        "frames": plan.flow_settings,  # how the frames/flow were made (None if unknown)
-        "flip": cfg.flip is not False,  # were training clips mirrored (False for sthv2)
-        "config": config_to_dict(cfg),
-    }
+    return CheckpointMeta(
+        **unwrap_model(model).describe(),
+        class_names=tuple(plan.class_names),
+        crop_size=cfg.crop_size,
+        flip=cfg.flip is not False,  # were training clips mirrored (False for sthv2)
+        frames=plan.frames,
+        config=config_to_dict(cfg),
+    )

@@ -97,7 +97,7 @@ def run_epochs(plan: RunPlan, ctx: DistContext, emit: Emit) -> TrainResult | Non
     if ctx.is_main:
         params = config_to_dict(cfg)
         sinks = create_run_sinks(plan.run_dir, cfg.loggers, cfg.tensorboard, params)
-        meta = checkpoint_meta(plan)
+        meta = checkpoint_meta(plan, model).to_dict()  # the one CheckpointMeta shape
         saver = CheckpointSaver(
             plan.run_dir,
             model,
