@@ -8,6 +8,7 @@ load through one (`tsncli.data.memory_source` serves predict on a video file).
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import uuid
@@ -21,10 +22,14 @@ from torch.utils.data import default_collate
 from tsncli.data import frames
 from tsncli.data.video_source import VideoFileSource, _neighbour, report_once
 from tsncli.errors import DataError, UsageError
+from tsncli.flow.algorithms import RAFT_ALGORITHMS
 from tsncli.flow.extract import load_flow_settings
+from tsncli.flow.raft import cached_raft_weights
 from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord, read_list_header
 from tsncli.video.index import VideoIndex
+
+log = logging.getLogger("tsncli.data.snippet_source")
 
 FLOW_ON_THE_FLY = ("dis", "farneback")
 DEFAULT_INDEX_NAME = "video_index.json"
@@ -109,23 +114,32 @@ def check_flow_on_the_fly(name: str | None) -> str | None:
     return name
 
 
-def _on_the_fly(list_file: Any, modality: str, algo: str | None, trained: Any) -> str | None:
-    """The flow algorithm a video list decodes with: `algo`, else the checkpoint's (`trained`),
-    which must be fast enough to compute on the fly."""
+def _on_the_fly(
+    list_file: Any, modality: str, algo: str | None, trained: FrameSettings | None
+) -> tuple[str | None, str]:
+    """The flow algorithm and implementation a video list decodes with: `algo` (OpenCV), else
+    the checkpoint's (`trained`). OpenCV's TV-L1 is too slow to compute on the fly; a torch one
+    (TV-L1, warped TV-L1, RAFT) runs on each eval worker's device: a GPU with --gpus N, else
+    the CPU (slow, but the flow the model was trained on)."""
     if modality != "flow" or algo is not None:
-        return algo
+        return algo, "opencv"
     if trained is None:
         raise UsageError(
             f"{list_file} is a video list: a flow model needs --flow-on-the-fly dis (or farneback)"
         )
     algo = trained.flow_algorithm or "tvl1"
-    if algo not in FLOW_ON_THE_FLY:
-        raise UsageError(
-            f"{list_file} lists videos, but this flow model was trained on {algo} flow, too "
-            f"slow to compute on the fly; extract frames with `tsn flow --algo {algo}` and "
-            "evaluate on a frames list"
-        )
-    return algo
+    impl = "torch" if algo in RAFT_ALGORITHMS else trained.flow_implementation
+    if algo in FLOW_ON_THE_FLY or impl == "torch":
+        if algo in RAFT_ALGORITHMS:
+            cached_raft_weights(algo)  # missing weights: fail now, naming `tsn fetch weights`
+        if impl == "torch":
+            log.info("computing %s flow on the fly in torch (slow on CPU; --gpus N)", algo)
+        return algo, impl
+    raise UsageError(
+        f"{list_file} lists videos, but this flow model was trained on {algo} flow, too slow "
+        f"to compute on the fly with OpenCV; extract frames with `tsn flow --algo {algo}` and "
+        "evaluate on a frames list (models trained on --impl torch flow compute it on the fly)"
+    )
 
 
 def create_snippet_source(
@@ -151,15 +165,15 @@ def create_snippet_source(
         return FRAME_FOLDERS
     if kind != "videos":
         raise DataError(f"{list_file}: unknown list kind {kind!r}; rebuild it with `tsn lists`")
-    algo = _on_the_fly(list_file, modality, algo, trained)
+    algo, impl = _on_the_fly(list_file, modality, algo, trained)
     frames = FrameSettings.from_dict({k: header[k] for k in ("size", "short_side") if k in header})
     index = VideoIndex(Path(list_file).parent / header.get("index", DEFAULT_INDEX_NAME))
     entries, _errors = index.ensure([r.path for r in records], workers=workers)
     keyframes = {path: entry.keyframes for path, entry in entries.items()}
     timelines = {path: entry.timeline for path, entry in entries.items()}  # for exact seeks
     # loader workers share this file so each undecodable video is reported once per run
-    log = Path(tempfile.gettempdir()) / f"tsn-skipped-{os.getpid()}-{uuid.uuid4().hex[:8]}.txt"
+    skipped = Path(tempfile.gettempdir()) / f"tsn-skipped-{os.getpid()}-{uuid.uuid4().hex[:8]}.txt"
     return VideoFileSource(
-        frames.size, frames.short_side, algo, keyframes=keyframes, failure_log=str(log),
-        timelines=timelines,
+        frames.size, frames.short_side, algo, keyframes=keyframes, failure_log=str(skipped),
+        timelines=timelines, flow_impl=impl,
     )  # fmt: skip

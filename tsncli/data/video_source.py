@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from tsncli.errors import DataError
 from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
 from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord
+from tsncli.parallel import current_device
 from tsncli.video.backend import VideoDecodeError
 from tsncli.video.decode import resize_frame
 from tsncli.video.sparse import SparseReader
@@ -123,7 +124,9 @@ class VideoFileSource:
     timelines: dict[str, Timeline | None] = field(default_factory=dict)
     threads: int | None = None  # decoder threads per video (None: $TSN_DECODE_THREADS or 1)
     flow_impl: str = "opencv"  # the recorded flow implementation (opencv | torch)
-    flow_device: str = "cpu"  # where a torch flow runs (predict's --device)
+    # where a torch flow runs: predict's --device, or None for the pool worker's device
+    # (`current_device()`, looked up in the worker, so `tsn eval --gpus N` computes it on GPUs)
+    flow_device: str | None = None
 
     @classmethod
     def from_settings(cls, settings: FrameSettings | dict[str, Any] | None) -> VideoFileSource:
@@ -172,12 +175,7 @@ class VideoFileSource:
                 "a flow model on a video list needs flow computed on the fly; "
                 "pass --flow-on-the-fly dis (or farneback)"
             )
-        from tsncli.flow.backends import create_pair_flow_fn, flow_device
-
-        # a fresh flow function per read: OpenCV's DIS keeps state between calls, so sharing
-        # one would make a clip's flow depend on which clips this worker loaded before
-        device = flow_device(self.flow_impl, self.flow_device)
-        flow_fn = create_pair_flow_fn(self.flow_algo, self.flow_impl, device)
+        flow_fn = self._flow_fn(self.flow_algo)
         # flow k (1-based) goes from video frame k to k + 1, like `tsn flow`'s flow_x_k
         decoded = reader.read(p for i in flat for p in (i - 1, i))
         grey = {p: cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for p, f in decoded.items()}
@@ -186,6 +184,17 @@ class VideoFileSource:
             field_ = flow_fn(grey[i - 1], grey[i])  # [H, W, 2] float32 pixels
             stacks[i] = encode_flow(field_, self.bound)  # [H, W, 2] uint8, x then y
         return [stacks[i] for i in flat]
+
+    def _flow_fn(self, algo: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """The pair flow function for one read, built where the source was unpickled."""
+        from tsncli.flow.backends import create_pair_flow_fn, flow_device, shared_pair_flow_fn
+
+        device = flow_device(self.flow_impl, self.flow_device or current_device())
+        if self.flow_impl == "torch":  # stateless: built once per process (RAFT's weights)
+            return shared_pair_flow_fn(algo, self.flow_impl, device)
+        # a fresh OpenCV function per read: DIS keeps state between calls, so sharing one
+        # would make a clip's flow depend on which clips this worker loaded before
+        return create_pair_flow_fn(algo, self.flow_impl, device)
 
     def report(self, error: Exception) -> None:
         """Report a video skipped after failing twice (once per video, across workers); other

@@ -9,6 +9,7 @@ halves the batch and retries instead of ending the run.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -128,3 +129,28 @@ def create_pair_flow_fn(algo: str, impl: str | None = None, device: str = "cpu")
         return create_flow_fn(algo)
     batch_fn = TorchBatchFlow(algo, device, max_batch=1)
     return lambda prev, nxt: batch_fn(prev[None], nxt[None])[0]
+
+
+_SHARED: dict[tuple[str, str, str], FlowFn] = {}  # this process's torch flow functions
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pair_flow_fn(algo: str, impl: str | None = None, device: str = "cpu") -> FlowFn:
+    """`create_pair_flow_fn`'s function built once per process and (algo, impl, device), so RAFT
+    loads its weights once, not per clip; loader threads share it, one call at a time."""
+    key = (algo, impl or "", device)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = _one_at_a_time(create_pair_flow_fn(algo, impl, device))
+        return _SHARED[key]
+
+
+def _one_at_a_time(flow_fn: FlowFn) -> FlowFn:
+    """`flow_fn` behind a lock: its pinned buffers and model are not for two threads at once."""
+    lock = threading.Lock()
+
+    def serialised(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        with lock:
+            return flow_fn(prev, nxt)
+
+    return serialised
