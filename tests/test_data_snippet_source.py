@@ -70,7 +70,7 @@ def test_a_flow_model_evaluated_on_a_video_list_computes_its_own_flow_on_the_fly
 def test_video_source_settings_round_trip_for_checkpoints(video_list):
     path, records = video_list
     source = create_snippet_source(path, records, "flow", "farneback")
-    settings = source.settings(records)
+    settings = source.frame_settings.to_dict()  # the shape checkpoints store
     assert settings["source"] == "videos" and settings["flow_algorithm"] == "farneback"
     again = VideoFileSource.from_settings(settings)
     assert (again.size, again.short_side, again.flow_algo) == ((24, 20), None, "farneback")

@@ -23,7 +23,6 @@ from tsncli.data import frames
 from tsncli.data.video_source import VideoFileSource, _neighbour, report_once
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import RAFT_ALGORITHMS
-from tsncli.flow.extract import load_flow_settings
 from tsncli.flow.raft import cached_raft_weights
 from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord, read_list_header
@@ -91,12 +90,6 @@ class FrameFolderSource:
     def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every entry's first and last frame exist (DataError naming the fix otherwise)."""
         frames.validate_records(records, modality, list_file)
-
-    def settings(self, records: Sequence[VideoRecord] = ()) -> dict[str, Any] | None:
-        """The `tsn flow` settings saved beside the frame folders (None when there are none)."""
-        if not records:
-            return None
-        return load_flow_settings(Path(records[0].path).parent)
 
 
 FRAME_FOLDERS = FrameFolderSource()  # stateless: the one every frame list shares

@@ -223,11 +223,6 @@ class VideoFileSource:
                 "`tsn lists --source videos`"
             )
 
-    def settings(self, records: Sequence[VideoRecord] = ()) -> dict[str, Any]:
-        """What checkpoints record so eval and predict decode the same way
-        (`FrameSettings.to_dict()`; every frame is decoded, flow computed on the fly)."""
-        return self.frame_settings.to_dict()
-
     @property
     def frame_settings(self) -> FrameSettings:
         """This source's decoding as the typed record."""
