@@ -301,12 +301,15 @@ def cases() -> list[Case]:
                 "ds/lists/toyds_rgb_val_split_1.txt",
                 "--save-scores",
                 "conc.npz",
+                # 25 x 10 on two spawned workers holds the lock for seconds, longer than the
+                # start-up jitter between the two processes (3 x 1 in-process could finish
+                # before the second one reached its lock, and then both rightly exit 0)
                 "--segments",
-                "3",
+                "25",
                 "--crops",
-                "1",
+                "10",
                 "--workers",
-                "1",
+                "2",
             ],
             1,
             parallel=2,
@@ -317,10 +320,13 @@ def cases() -> list[Case]:
                 "flow",
                 "videos",
                 "f_conc",
+                # TV-L1 at 128x96 keeps the first run busy for seconds, longer than the start-up
+                # jitter between the two processes (Farneback on 64x48 could finish before the
+                # second one even reached its lock, and then both rightly exit 0)
                 "--algo",
-                "farneback",
+                "tvl1",
                 "--size",
-                "64x48",
+                "128x96",
                 "--workers",
                 "1",
             ],
