@@ -24,14 +24,14 @@ from tsncli.acquire.weights import (
     raft_entry,
     torchvision_entry,
 )
-from tsncli.errors import UsageError
+from tsncli.errors import DataError, UsageError
 from tsncli.registry import Registry
 
 __all__ = [  # re-exported: callers import the catalog's whole vocabulary from here
     "BNINCEPTION_URL", "CATALOG", "FLOW_WEIGHTS", "FLOW_WEIGHTS_VERSION", "TORCHVISION_WEIGHTS",
     "TORCHVISION_WEIGHTS_VERSION", "WEIGHT_ARCHS", "WEIGHTS_PREFIX", "CatalogEntry", "RemoteFile",
-    "cache_dir", "entry_names", "fetch_weights_command", "get_entry", "weights_entry_name",
-    "weights_path",
+    "cache_dir", "cached_weights_path", "entry_names", "fetch_weights_command", "get_entry",
+    "weights_entry_name", "weights_path",
 ]  # fmt: skip
 
 CATALOG: Registry[Callable[[], CatalogEntry]] = Registry("catalog entry")
@@ -58,6 +58,20 @@ def weights_path(arch: str) -> Path:
     """Where `tsn fetch weights ARCH` puts ImageNet weights for `arch` (may not exist yet)."""
     entry = get_entry(weights_entry_name(arch))
     return entry.default_dest() / entry.files[0].filename
+
+
+def cached_weights_path(arch: str, what: str, also: str = "") -> Path:
+    """The file `tsn fetch weights ARCH` saved; a DataError naming that command if it is missing.
+
+    `what` names the weights in the message ("ImageNet weights for resnet18"); `also` adds a
+    second way out (", or train with --pretrained none").
+    """
+    path = weights_path(arch)
+    if not path.is_file():
+        raise DataError(
+            f"{what} are not in the cache ({path}); run `{fetch_weights_command(arch)}` first{also}"
+        )
+    return path
 
 
 def fetch_weights_command(arch: str) -> str:

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsncli.acquire.catalog import FLOW_WEIGHTS, fetch_weights_command, weights_path
-from tsncli.errors import DataError, UsageError
+from tsncli.acquire.catalog import FLOW_WEIGHTS, cached_weights_path
+from tsncli.errors import UsageError
 
 RAFT_MODELS = tuple(FLOW_WEIGHTS)  # ("raft_small", "raft_large")
 RAFT_ITERATIONS = 12  # torchvision's default num_flow_updates
@@ -41,13 +41,7 @@ def create_raft(name: str, *, weights: str | Path | None = "cache") -> nn.Module
 
 def cached_raft_weights(name: str) -> Path:
     """The file `tsn fetch weights NAME` saved; a DataError naming that command if missing."""
-    path = weights_path(name)
-    if not path.is_file():
-        raise DataError(
-            f"{name} weights are not in the cache ({path}); "
-            f"run `{fetch_weights_command(name)}` first"
-        )
-    return path
+    return cached_weights_path(name, f"{name} weights")
 
 
 def pad_to_multiple(

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tsncli.acquire.catalog import cached_weights_path
 from tsncli.errors import DataError, UsageError
 from tsncli.models.backbones import get_backbone
 from tsncli.models.tsn import TSN, unwrap_model
@@ -82,15 +83,9 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 def imagenet_weights_path(arch: str) -> Path:
     """The cached ImageNet weights for `arch`; DataError naming `tsn fetch weights` if absent."""
-    from tsncli.acquire.catalog import fetch_weights_command, weights_path
-
-    path = weights_path(arch)
-    if not path.is_file():
-        raise DataError(
-            f"ImageNet weights for {arch} are not in the cache ({path}); "
-            f"run `{fetch_weights_command(arch)}` first, or train with --pretrained none"
-        )
-    return path
+    return cached_weights_path(
+        arch, f"ImageNet weights for {arch}", ", or train with --pretrained none"
+    )
 
 
 def load_into_backbone(
