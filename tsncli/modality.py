@@ -22,6 +22,14 @@ def check_modality(modality: str) -> str:
     return modality
 
 
+def check_list_modalities(modality: tuple[str, ...]) -> tuple[str, ...]:
+    """`modality` unchanged when it is a non-empty choice of rgb and flow (what lists count), or a
+    UsageError naming what `--modality` takes."""
+    if not modality or any(m not in LIST_MODALITIES for m in modality):
+        raise UsageError(f"--modality takes rgb, flow or rgb,flow; got {','.join(modality)}")
+    return modality
+
+
 def channels_per_frame(modality: str) -> int:
     """Channels one frame contributes: 3 for RGB and RGB-diff, 2 (x, y) for flow."""
     return _CHANNELS[check_modality(modality)]

@@ -28,7 +28,7 @@ from tsncli.lists.listfile import (
     write_list,
 )
 from tsncli.lists.video_tree import VideoTree
-from tsncli.modality import LIST_MODALITIES
+from tsncli.modality import LIST_MODALITIES, check_list_modalities
 from tsncli.video.decode import check_size_options
 from tsncli.video.index import VideoIndex
 
@@ -78,8 +78,7 @@ class AnnotatedListsConfig:
         if isinstance(modality, str):
             modality = tuple(m.strip() for m in modality.split(",") if m.strip())
         object.__setattr__(self, "modality", tuple(modality))
-        if not modality or any(m not in LIST_MODALITIES for m in modality):
-            raise UsageError(f"--modality takes rgb, flow or rgb,flow; got {','.join(modality)}")
+        check_list_modalities(modality)
         if self.source != "videos":
             raise UsageError(
                 f"{self.dataset} lists name video files (frames are decoded while training); "

@@ -31,7 +31,7 @@ from tsncli.lists.listfile import (
 from tsncli.lists.matching import match_folders, usable_counts
 from tsncli.lists.splits import DATASETS, ParsedSplits, load_official_splits
 from tsncli.lists.video_lists import VideoFileFinder
-from tsncli.modality import LIST_MODALITIES
+from tsncli.modality import LIST_MODALITIES, check_list_modalities
 from tsncli.progress import ProgressFn
 from tsncli.video.decode import check_size_options
 
@@ -76,8 +76,7 @@ class ListsConfig:
         modality = _as_tuple(self.modality, str) or ()
         object.__setattr__(self, "split", split)
         object.__setattr__(self, "modality", modality)
-        if not modality or any(m not in LIST_MODALITIES for m in modality):
-            raise UsageError(f"--modality takes rgb, flow or rgb,flow; got {','.join(modality)}")
+        check_list_modalities(modality)
         if split is not None and (not split or any(k < 1 for k in split)):
             raise UsageError("--split takes split numbers like 1 or 1,2,3")
         if self.source not in SOURCES:
