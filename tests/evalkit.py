@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import torch
 
-from tsncli.flow.extract import FlowConfig, VideoTask, extract_video
+from tsncli.flow.extract import extract_video
+from tsncli.flow.job import FlowConfig, VideoTask
 from tsncli.lists.listfile import VideoRecord, write_list
 from tsncli.models.checkpoint import save_checkpoint
 from tsncli.models.tsn import create_tsn

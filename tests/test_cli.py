@@ -131,3 +131,53 @@ def test_long_error_messages_are_not_wrapped(runner, cli, monkeypatch):
     result = runner.invoke(cli, ["completion", "bash"])
     assert result.exit_code == 1
     assert result.output.splitlines() == [f"error: {long_message}"]
+
+
+def _fresh_modules(statement: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after `statement`, among those that matter."""
+    import subprocess
+    import sys
+
+    probe = (
+        f"{statement}\nimport sys\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('tsncli.commands.')"
+        " and not m.startswith('tsncli.commands._')"
+        " or m in ('torch', 'cv2', 'av', 'numpy')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_the_cli_imports_no_command_until_one_runs():
+    # Every `tsn` start-up (and each spawned pool worker, which re-imports the CLI) would
+    # otherwise import all commands: torch, OpenCV and PyAV, about 1 CPU second.
+    assert _fresh_modules("import tsncli.cli") == set()
+
+
+def test_command_names_complete_without_importing_any_command():
+    loaded = _fresh_modules(
+        "import os\nfrom typer.testing import CliRunner\nfrom tsncli.cli import app\n"
+        "env = {'_TSN_COMPLETE': 'complete_bash', 'COMP_WORDS': 'tsn f', 'COMP_CWORD': '1'}\n"
+        "out = CliRunner().invoke(app, [], env=env, prog_name='tsn').output.split()\n"
+        "assert out == ['fetch', 'flow', 'fuse'], out"
+    )
+    assert loaded == set()
+
+
+def test_a_command_imports_only_its_own_module():
+    loaded = _fresh_modules(
+        "from typer.testing import CliRunner\nfrom tsncli.cli import app\n"
+        "assert CliRunner().invoke(app, ['fuse', '--help']).exit_code == 0"
+    )
+    assert loaded == {"tsncli.commands.fuse"}
+
+
+def test_each_command_has_the_summary_of_the_command_table(runner, cli):
+    from tsncli.cli import load_command
+    from tsncli.commands import SUMMARIES
+
+    for name, summary in SUMMARIES.items():
+        assert load_command(name).help == summary, name
+    listed = runner.invoke(cli, ["--help"]).output
+    rows = [line.split()[1] for line in listed.splitlines() if line.startswith("│ ")]
+    assert [row for row in rows if row in SUMMARIES] == list(SUMMARIES)  # the pipeline order

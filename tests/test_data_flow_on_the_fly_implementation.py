@@ -20,7 +20,7 @@ from tsncli.engine.predict import predict_videos
 from tsncli.flow import backends
 from tsncli.flow.backends import create_pair_flow_fn
 from tsncli.flow.encoding import encode_flow
-from tsncli.flow.extract import FlowConfig, save_flow_settings
+from tsncli.flow.job import FlowConfig, save_flow_settings
 from tsncli.flow.stream import encode_jpeg
 from tsncli.frame_settings import (
     FrameSettings,

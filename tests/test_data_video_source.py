@@ -20,7 +20,8 @@ from tsncli.data.video_source import (
     VideoFileSource,
 )
 from tsncli.flow import extract
-from tsncli.flow.extract import FlowConfig, VideoTask, extract_video
+from tsncli.flow.extract import extract_video
+from tsncli.flow.job import FlowConfig, VideoTask
 from tsncli.lists.listfile import VideoRecord
 from tsncli.video.index import index_video
 

@@ -234,7 +234,7 @@ def test_predict_rejects_wrong_number_of_weights(runner, cli, data):
 
 
 def test_eval_warns_when_frames_were_made_with_other_flow_settings(runner, cli, data, tmp_path):
-    from tsncli.flow.extract import FlowConfig, save_flow_settings
+    from tsncli.flow.job import FlowConfig, save_flow_settings
 
     frames = tmp_path / "frames"
     shutil.copytree(data["frames"] / "v_red_left_0", frames / "v_red_left_0")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from video_helpers import make_video
 
-from tsncli.flow.extract import load_frames_settings
+from tsncli.flow.job import load_frames_settings
 from tsncli.frame_settings import FrameSettings, resolve_frame_settings
 from tsncli.lists.listfile import VideoRecord, read_list_header, write_classes, write_list
 from tsncli.models.checkpoint import load_checkpoint, read_meta

@@ -17,7 +17,7 @@ from tsncli.lists.custom_split import scan_video_root
 from tsncli.lists.frame_index import FrameIndex
 from tsncli.lists.video_tree import VideoTree
 from tsncli.video import backend
-from tsncli.video.decode import list_videos
+from tsncli.video.files import list_videos
 
 as_root = pytest.mark.skipif(
     hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads files whatever their mode"
@@ -30,7 +30,8 @@ def _deny(monkeypatch, module, denied: str) -> None:
 
 
 def _extract_error(video) -> str | None:
-    from tsncli.flow.extract import FlowConfig, VideoTask, extract_video
+    from tsncli.flow.extract import extract_video
+    from tsncli.flow.job import FlowConfig, VideoTask
 
     task = VideoTask("v", str(video), str(video.parent / "frames"), FlowConfig(algo="dis"))
     return extract_video(task).error

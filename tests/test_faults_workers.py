@@ -11,7 +11,7 @@ from flow_helpers import moving_video
 from tsncli.engine import evaluate as evaluate_module
 from tsncli.engine.evaluate import EvalSettings, evaluate
 from tsncli.flow import batch
-from tsncli.flow.extract import FlowConfig
+from tsncli.flow.job import FlowConfig
 from tsncli.parallel import run_pool
 
 

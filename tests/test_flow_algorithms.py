@@ -7,12 +7,8 @@ import pytest
 from flow_helpers import shifted_frames, texture
 
 from tsncli.errors import UsageError
-from tsncli.flow.algorithms import (
-    FLOW_ALGORITHMS,
-    TVL1_PARAMS,
-    WarpedFlow,
-    create_flow_fn,
-)
+from tsncli.flow.algorithms import FLOW_ALGORITHMS, TVL1_PARAMS, create_flow_fn
+from tsncli.flow.warped import WarpedFlow
 
 # TV-L1 is ~1.8 s per 340x256 pair here, so its tests use tiny frames.
 PLAIN = [("tvl1", 64, 48), ("farneback", 96, 72), ("dis", 96, 72)]

@@ -6,7 +6,7 @@ import yaml
 from flow_helpers import moving_video
 
 from tsncli.flow.batch import in_shard, parse_shard, plan_videos
-from tsncli.flow.extract import load_flow_settings, load_frames_settings
+from tsncli.flow.job import load_flow_settings, load_frames_settings
 
 FAST = ["--algo", "dis", "--size", "64x48", "--workers", "1"]
 

@@ -10,13 +10,8 @@ from flow_helpers import moving_video
 from tsncli.errors import UsageError
 from tsncli.flow import extract as extract_module
 from tsncli.flow.encoding import decode_flow
-from tsncli.flow.extract import (
-    FlowConfig,
-    VideoTask,
-    extract_video,
-    load_flow_settings,
-    save_flow_settings,
-)
+from tsncli.flow.extract import extract_video
+from tsncli.flow.job import FlowConfig, VideoTask, load_flow_settings, save_flow_settings
 
 SMALL = FlowConfig(algo="dis", size="64x48")
 

@@ -6,14 +6,9 @@ import pytest
 from flow_helpers import moving_video
 
 from tsncli.errors import DataError, UsageError
-from tsncli.video.decode import (
-    iter_video_frames,
-    list_videos,
-    parse_size,
-    probe_video,
-    read_video_frames,
-    resolve_frame_size,
-)
+from tsncli.frame_settings import parse_size
+from tsncli.video.decode import iter_video_frames, probe_video, read_video_frames
+from tsncli.video.files import list_videos, resolve_frame_size
 
 
 def test_frames_are_resized_to_the_given_size(tmp_path):

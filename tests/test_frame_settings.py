@@ -12,7 +12,7 @@ from caffe_fixtures import RGB_PROTOTXT, encode_caffemodel, needs_prototxts, syn
 from video_helpers import make_video
 
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.extract import FLOW_CONFIG_FILE, FlowConfig, load_flow_settings, save_flow_settings
+from tsncli.flow.job import FLOW_CONFIG_FILE, FlowConfig, load_flow_settings, save_flow_settings
 from tsncli.frame_settings import (
     FrameSettings,
     describe_mismatch,

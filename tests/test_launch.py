@@ -145,15 +145,13 @@ def test_resolve_launch_reads_the_process_environment(monkeypatch):
 
 @pytest.mark.parametrize("name", ["flow_array.sbatch", "train_2x8.sbatch", "eval.sbatch"])
 def test_the_shipped_sbatch_files_use_only_options_tsn_has(name):
-    import typer.main
-
-    from tsncli.cli import app
+    from tsncli.cli import load_command
 
     path = Path(__file__).resolve().parents[1] / "examples" / "slurm" / name
     script = path.read_text().replace("\\\n", " ")
     (line,) = [ln for ln in script.splitlines() if ln.startswith("srun tsn ")]
     words = shlex.split(line)
-    command = typer.main.get_command(app).commands[words[2]]
+    command = load_command(words[2])
     known = {opt for param in command.params for opt in param.opts}
     assert [w for w in words if w.startswith("--") and w not in known] == []
     directives = [ln for ln in script.splitlines() if ln.startswith("#SBATCH")]

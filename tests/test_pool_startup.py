@@ -1,4 +1,5 @@
-"""The worker pool's start-up cost: a CPU-only run never imports torch (issue 14: ~4 CPU s)."""
+"""Start-up cost of the pool and of `tsn flow`: a CPU-only run never imports torch (issue 14: ~4
+CPU s), and the parent of `tsn flow` imports none of what only its workers need."""
 
 from __future__ import annotations
 
@@ -25,3 +26,52 @@ def test_a_two_worker_pool_runs_its_tasks_without_importing_torch(tmp_path):
         [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True
     )
     assert done.stdout.split("\n")[0] == "[(0, 1), (1, 2), (2, 3)] False"
+
+
+FLOW_PARENT = textwrap.dedent(
+    """
+    import sys
+    from tsncli.cli import main
+
+    sys.argv = ["tsn", "-q", "flow", sys.argv[1], sys.argv[2], "--workers", "2", "--algo", "dis"]
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    heavy = [m for m in ("cv2", "av", "numpy", "torch") if m in sys.modules]
+    print(code, heavy)
+    """
+)
+
+
+def test_tsn_flow_plans_in_a_parent_that_loads_no_opencv_pyav_numpy_or_torch(tmp_path):
+    # the parent's imports are start-up time before the first worker starts (~0.5 CPU s of
+    # OpenCV, PyAV and NumPy; torch ~4 s); only the workers need them
+    from flow_helpers import moving_video
+
+    for name in ("a", "b", "c"):
+        moving_video(tmp_path / "videos" / f"{name}.avi", n=3)
+    script = tmp_path / "parent.py"
+    script.write_text(FLOW_PARENT)
+    out = tmp_path / "frames"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "videos"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout + done.stderr
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["a", "b", "c"]
+    assert len(list((out / "a").glob("flow_x_*.jpg"))) == 2
+
+
+def test_a_task_named_by_module_pickles_without_its_module_and_runs_in_a_worker():
+    import pickle
+
+    from tsncli.parallel import ByName, run_pool
+
+    named = ByName("colorsys", "rgb_to_hsv")
+    assert b"colorsys" in pickle.dumps(named)  # a name, not the function
+    assert named(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    one_arg = ByName("math", "sqrt")
+    assert sorted(run_pool(one_arg, [4.0, 9.0], workers=2)) == [(0, 2.0), (1, 3.0)]

@@ -19,7 +19,7 @@ from tsncli.commands._progress import ProgressView
 from tsncli.commands._train_view import progress_events
 from tsncli.engine.train_loop import TrainEvent
 from tsncli.flow.batch import run_flow_extraction
-from tsncli.flow.extract import FlowConfig
+from tsncli.flow.job import FlowConfig
 from tsncli.progress import ProgressEvent, Tracker
 
 DATA = bytes(range(256)) * 1024  # 256 KiB: four 64 KiB chunks

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import errno
+import importlib
 import re
 import sys
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import CompletionItem, TyperCommand, TyperGroup
 
 from tsncli import __version__
+from tsncli.commands import SUMMARIES
 from tsncli.errors import TsnError
 from tsncli.logs import print_error, setup_logging, stderr_console
 
@@ -73,9 +75,38 @@ def describe_os_error(exc: OSError, command: str | None = None) -> str:
     return f"{where}{verb} {path}{second}: {reason} ({fix})"
 
 
+class LazyTsnGroup(TsnGroup):
+    """The `tsn` group: a subcommand's module is imported when that command is looked up (to run
+    it or to show help), never at start-up, and command names complete from `SUMMARIES` alone.
+    `tsn flow` then starts without torch and the model code, and so do its spawned workers,
+    which re-import this module."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*SUMMARIES, *(name for name in super().list_commands(ctx) if name not in SUMMARIES)]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> TyperCommand | TyperGroup | None:
+        if cmd_name not in self.commands and cmd_name in SUMMARIES:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def shell_complete(self, ctx: typer.Context, incomplete: str) -> list[CompletionItem]:
+        names = [
+            CompletionItem(n, help=h) for n, h in SUMMARIES.items() if n.startswith(incomplete)
+        ]
+        return names + super(TyperGroup, self).shell_complete(ctx, incomplete)  # the options
+
+
+def load_command(name: str) -> TyperCommand | TyperGroup:
+    """The click command of subcommand `name`, built from its module's `register`."""
+    module = importlib.import_module(f"tsncli.commands.{name}")
+    holder = typer.Typer(rich_markup_mode="rich", pretty_exceptions_enable=False)
+    module.register(holder)
+    return typer.main.get_group(holder).commands[name]  # type: ignore[return-value]
+
+
 app = typer.Typer(
     name="tsn",
-    cls=TsnGroup,
+    cls=LazyTsnGroup,
     help="Temporal Segment Networks, end to end: data, flow, lists, training, testing, fusion.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -105,16 +136,6 @@ def main_callback(
 ) -> None:
     """Temporal Segment Networks, end to end."""
     setup_logging(verbose=verbose, quiet=quiet)
-
-
-def _register() -> None:
-    from tsncli.commands import COMMANDS
-
-    for module in COMMANDS:
-        module.register(app)
-
-
-_register()
 
 
 def main() -> None:

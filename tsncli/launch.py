@@ -1,5 +1,6 @@
 """Who this process is in a multi-process job: rank, world size, local rank and rendezvous,
-read from explicit flags, then torchrun's variables, then SLURM's (srun tasks or array jobs).
+read from explicit flags, then torchrun's variables, then SLURM's (srun tasks or array jobs);
+and which GPUs `--gpus N` gives it (`resolve_devices`).
 """
 
 from __future__ import annotations
@@ -207,3 +208,20 @@ def resolve_launch(
         array_count=array_count,
         job_id=job_id,
     )
+
+
+def resolve_devices(gpus: int | None, asked: str | None = None) -> list[str] | None:
+    """Turn `--gpus N` into a device list; None means CPU workers. Errors name the fix;
+    `asked` words the option that asked (default `--gpus N`)."""
+    if not gpus:
+        return None
+    import torch
+
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if available == 0:
+        raise UsageError(
+            f"{asked or f'--gpus {gpus}'} asked for GPUs but CUDA sees none; use --workers on CPU"
+        )
+    if gpus > available:
+        raise UsageError(f"--gpus {gpus} asked for more GPUs than the {available} CUDA sees")
+    return [f"cuda:{i}" for i in range(gpus)]

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example
 from tsncli.completions import SHELLS, render_completion
 
-SUMMARY = "Print the shell completion script for bash, zsh or fish."
+SUMMARY = SUMMARIES["completion"]
 
 
 def completion_command(

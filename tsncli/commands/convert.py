@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example, output_file
 
-SUMMARY = "Turn released Caffe, MMAction2 or tsn-pytorch models into tsn checkpoints."
+SUMMARY = SUMMARIES["convert"]
 
 convert_app = typer.Typer(help=SUMMARY, no_args_is_help=True)
 

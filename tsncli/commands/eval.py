@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import DecodeThreads, example, output_file
 from tsncli.commands._progress import ProgressView
 from tsncli.commands._report import print_json, print_metrics
 from tsncli.errors import UsageError
 
-SUMMARY = "Test a checkpoint with 25 snippets x 10 crops and save a score file."
+SUMMARY = SUMMARIES["eval"]
 
 
 def eval_command(

@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example, output_file
 
 FORMATS = ("torchscript", "pt2", "onnx")  # tsncli.models.export.FORMATS, without importing torch
 
 FORMATS = ("torchscript", "pt2", "onnx")  # as tsncli.models.export, without importing torch
 
-SUMMARY = "Export a tsn checkpoint (torch.export, TorchScript, ONNX) with normalisation inside."
+SUMMARY = SUMMARIES["export"]
 
 
 def export_command(

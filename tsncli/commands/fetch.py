@@ -16,6 +16,7 @@ from tsncli.acquire.catalog import (
     entry_names,
     weights_entry_name,
 )
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example
 from tsncli.commands._progress import ProgressView
 from tsncli.errors import DownloadError, UsageError
@@ -23,7 +24,7 @@ from tsncli.logs import stderr_console
 
 log = logging.getLogger("tsncli.fetch")
 
-SUMMARY = "Download datasets and weights (resumable, verified, with mirrors)."
+SUMMARY = SUMMARIES["fetch"]
 SPECIAL = ("weights", "toy")
 
 

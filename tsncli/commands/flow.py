@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.config import resolve_config
@@ -20,12 +20,12 @@ from tsncli.flow.algorithms import (
     TORCH_ALGORITHMS,
 )
 from tsncli.flow.batch import parse_shard, run_flow_extraction
-from tsncli.flow.extract import EXTRACT_OUTPUTS, FlowConfig
-from tsncli.launch import resolve_launch
+from tsncli.flow.job import EXTRACT_OUTPUTS, FlowConfig
+from tsncli.launch import resolve_devices, resolve_launch
 from tsncli.logs import stderr_console
-from tsncli.parallel import resolve_devices
+from tsncli.parallel import available_cpus
 
-SUMMARY = "Extract frames and optical flow (TV-L1, warped TV-L1, Farneback, DIS) in parallel."
+SUMMARY = SUMMARIES["flow"]
 
 _NOT_CONFIG = ("config", "src", "out", "workers", "gpus", "shard", "force")
 
@@ -38,13 +38,6 @@ def complete_algo(incomplete: str) -> list[str]:
 def complete_modality(incomplete: str) -> list[str]:
     """Shell completion for --modality."""
     return [m for m in EXTRACT_OUTPUTS if m.startswith(incomplete)]
-
-
-def _default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def flow_command(
@@ -162,7 +155,7 @@ def flow_command(
             src,
             out,
             cfg,
-            workers=workers or _default_workers(),
+            workers=workers or available_cpus(),
             devices=devices,
             shard=shard_kn,
             force=force,

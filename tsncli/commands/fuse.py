@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example, output_file
 from tsncli.commands._report import print_json, print_metrics, split_weights
 from tsncli.errors import UsageError
 
-SUMMARY = "Fuse score files of several modalities with weights and report accuracy."
+SUMMARY = SUMMARIES["fuse"]
 
 
 def fuse_command(

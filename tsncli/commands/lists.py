@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.lists.splits import DATASETS
 
-SUMMARY = "Write train/val list files for the official splits or a custom dataset."
+SUMMARY = SUMMARIES["lists"]
 
 
 def complete_dataset(incomplete: str) -> list[tuple[str, str]]:

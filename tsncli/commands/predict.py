@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import DecodeThreads, example
 from tsncli.commands._report import console, print_json, print_topk, split_weights
 from tsncli.errors import UsageError
 
-SUMMARY = "Predict the action in one video, computing flow on the fly."
+SUMMARY = SUMMARIES["predict"]
 
 
 def predict_command(
@@ -53,7 +54,7 @@ def predict_command(
         raise UsageError("--top-k must be at least 1")
     device = "cpu"
     if gpu:
-        from tsncli.parallel import resolve_devices
+        from tsncli.launch import resolve_devices
 
         device = resolve_devices(1)[0]
     results, failures = [], 0

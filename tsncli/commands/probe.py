@@ -10,10 +10,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import DecodeThreads, example
 from tsncli.commands._report import console, print_json
 
-SUMMARY = "Check that videos decode: codec, frame counts, rate, keyframes; dump frames as PNG."
+SUMMARY = SUMMARIES["probe"]
 
 
 def probe_command(
@@ -40,8 +41,9 @@ def probe_command(
     ] = False,
 ) -> None:
     """Probe videos; exits 1 when any of them does not decode to the end."""
+    from tsncli.frame_settings import parse_size
     from tsncli.video.backend import set_decode_threads
-    from tsncli.video.decode import check_size_options, parse_size
+    from tsncli.video.files import check_size_options
     from tsncli.video.probe import parse_frame_list, probe_requests, probe_videos
 
     check_size_options(size, short_side)

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import DecodeThreads, cli_overrides, example, finite, output_folder
 from tsncli.errors import UsageError
 
-SUMMARY = "Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes."
+SUMMARY = SUMMARIES["train"]
 
 
 def complete_modality(incomplete: str) -> list[str]:

@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 
+from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.errors import UsageError
 
 log = logging.getLogger("tsncli.unpack")
 
-SUMMARY = "Safely extract RAR/ZIP archives, HMDB51's RAR of RARs included."
+SUMMARY = SUMMARIES["unpack"]
 DATASET_CHOICES = ("ucf101", "hmdb51")
 
 

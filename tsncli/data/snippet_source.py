@@ -19,11 +19,11 @@ from typing import Any, Protocol
 import numpy as np
 from torch.utils.data import default_collate
 
+from tsncli.acquire.catalog import cached_raft_weights
 from tsncli.data import frames
 from tsncli.data.video_source import VideoFileSource, _neighbour, report_once
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import RAFT_ALGORITHMS
-from tsncli.flow.raft import cached_raft_weights
 from tsncli.frame_settings import FrameSettings
 from tsncli.lists.listfile import VideoRecord, read_list_header
 from tsncli.video.index import VideoIndex

@@ -38,11 +38,11 @@ from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
-from tsncli.launch import LaunchInfo
+from tsncli.launch import LaunchInfo, resolve_devices
 from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
 from tsncli.locks import hold_lock
 from tsncli.models.checkpoint import load_checkpoint, read_meta
-from tsncli.parallel import current_device, resolve_devices, run_pool
+from tsncli.parallel import current_device, run_pool
 from tsncli.progress import ProgressFn, Tracker
 
 log = logging.getLogger("tsncli.engine.evaluate")
@@ -130,7 +130,7 @@ def _warn_on_flow_mismatch(meta: dict, list_file: Path, frames_dir: Path) -> Non
     """Frames made with other settings than the model was trained on hurt silently: compare
     the checkpoint's record with the frames folder's flow_config.yaml (or a video list's
     header, decoded with the model's own flow algorithm)."""
-    from tsncli.flow.extract import load_frames_settings
+    from tsncli.flow.job import load_frames_settings
 
     trained = read_meta(meta).frames
     header = read_list_header(list_file)

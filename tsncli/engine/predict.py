@@ -27,7 +27,7 @@ from tsncli.engine.fusion import aggregate_video, fuse_scores, softmax
 from tsncli.engine.inference import Scorer, load_scorer
 from tsncli.engine.scores import ScoreFile
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.extract import load_frames_settings
+from tsncli.flow.job import load_frames_settings
 from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
 from tsncli.lists.frame_index import count_frames
 from tsncli.lists.listfile import VideoRecord

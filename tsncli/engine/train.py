@@ -29,9 +29,9 @@ from tsncli.engine.train_loop import Emit, TrainEvent
 from tsncli.engine.train_plan import RunPlan, TrainResult, prepare_run
 from tsncli.engine.train_run import run_epochs
 from tsncli.errors import UsageError
-from tsncli.launch import resolve_launch
+from tsncli.launch import resolve_devices, resolve_launch
 from tsncli.locks import hold_lock
-from tsncli.parallel import current_device, resolve_devices, run_pool
+from tsncli.parallel import current_device, run_pool
 
 RUN_LOCK = ".tsn-train.lock"  # held in the run folder while a run writes it
 

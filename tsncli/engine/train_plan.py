@@ -21,7 +21,7 @@ from tsncli.data.snippet_source import (
 )
 from tsncli.engine.train_config import TrainConfig
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.extract import load_frames_settings
+from tsncli.flow.job import load_frames_settings
 from tsncli.frame_settings import FrameSettings, resolve_frame_settings
 from tsncli.lists.listfile import (
     VideoRecord,

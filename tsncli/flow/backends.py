@@ -21,12 +21,12 @@ from tsncli.flow.algorithms import (
     TORCH_ALGORITHMS,
     TVL1_PARAMS,
     FlowFn,
-    WarpedFlow,
     create_flow_fn,
     resolve_implementation,
 )
 from tsncli.flow.raft import RAFT_MODELS, create_raft, raft_flow
 from tsncli.flow.tvl1_torch import TVL1Options, tvl1_flow
+from tsncli.flow.warped import WarpedFlow
 
 log = logging.getLogger("tsncli.flow")
 

@@ -16,22 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tsncli.acquire.catalog import cached_raft_weights
 from tsncli.errors import UsageError
-from tsncli.flow.extract import (
+from tsncli.flow.algorithms import RAFT_ALGORITHMS
+from tsncli.flow.job import (
     SETTING_KEYS,
     FlowConfig,
     VideoResult,
     VideoTask,
-    extract_video,
     load_flow_settings,
     remove_stale_temp_dirs,
     save_flow_settings,
 )
 from tsncli.fsutil import atomic_write_text, temp_prefix
 from tsncli.locks import hold_lock
-from tsncli.parallel import available_cpus, run_pool
+from tsncli.parallel import ByName, available_cpus, run_pool
 from tsncli.progress import ProgressFn, Tracker
-from tsncli.video.decode import list_videos
+from tsncli.video.files import list_videos
 
 log = logging.getLogger("tsncli.flow")
 
@@ -229,16 +230,16 @@ def _worker_function(config: FlowConfig, workers: int) -> tuple[Callable, int]:
     """What each worker runs, and the threads it gets (0: the pool leaves threads alone)."""
     if config.impl != "torch" or config.modality == "rgb":
         # OpenCV: the pool does not import torch (~2-6 s per spawned worker) just to set its
-        # threads; extract_video sets OpenCV to one thread itself.
-        return extract_video, 0
-    # Batched torch flow; imported here so that `tsn flow` on OpenCV never loads torch. The
-    # worker's cores are shared by torch (CPU flow) or by its decode/JPEG threads (GPU flow).
-    from tsncli.flow.extract_batched import extract_video_batched
-    from tsncli.flow.raft import RAFT_MODELS, cached_raft_weights
-
-    if config.algo in RAFT_MODELS:
-        cached_raft_weights(config.algo)  # missing: one error now, not one per video
-    return extract_video_batched, max(1, available_cpus() // max(1, workers))
+        # threads; extract_video sets OpenCV to one thread itself. Named, so that this process
+        # (which only plans) never imports OpenCV and PyAV; each worker does.
+        return ByName("tsncli.flow.extract", "extract_video"), 0
+    # Batched torch flow, named like extract_video: this process loads neither torch (~4 s)
+    # nor OpenCV. The worker's cores are shared by torch (CPU flow) or by its decode/JPEG
+    # threads (GPU flow).
+    if config.algo in RAFT_ALGORITHMS:  # missing weights: one error now, not one per video
+        cached_raft_weights(config.algo)
+    batched = ByName("tsncli.flow.extract_batched", "extract_video_batched")
+    return batched, max(1, available_cpus() // max(1, workers))
 
 
 def _worker_died(task: VideoTask, reason: str) -> VideoResult:

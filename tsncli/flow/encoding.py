@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_BOUND = 20.0
+from tsncli.frame_settings import DEFAULT_BOUND
 
 
 def encode_flow(flow: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarray:

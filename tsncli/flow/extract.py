@@ -11,171 +11,29 @@ Frames are streamed through `tsncli.flow.stream` (the loop `tsn predict` shares)
 decoded frame, one previous greyscale frame and one flow field are alive at a time, so memory
 is flat in video length. Work goes to a hidden temporary folder
 renamed onto `OUT/<video_id>` when complete (`fsutil.atomic_dir`), so that folder means done.
+The job's settings, tasks and results are in `tsncli.flow.job`.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import multiprocessing
-import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from tsncli import __version__
-from tsncli.errors import DataError, UsageError
-from tsncli.flow.algorithms import (
-    DEFAULT_ALGORITHM,
-    DEFAULT_BATCH_PAIRS,
-    create_flow_fn,
-    resolve_implementation,
-)
-from tsncli.flow.encoding import DEFAULT_BOUND
+from tsncli.errors import DataError
+from tsncli.flow.algorithms import create_flow_fn
+from tsncli.flow.job import VideoResult, VideoTask, remove_stale_temp_dirs
 from tsncli.flow.stream import encode_jpeg, stream_flow
-from tsncli.frame_settings import DEFAULT_SIZE as FRAME_SIZE
-from tsncli.frame_settings import (
-    FrameSettings,
-    format_size,
-    load_frame_settings,
-    read_settings_file,
-    save_frame_settings,
-)
-from tsncli.fsutil import atomic_dir, stale_temp_paths
-from tsncli.video.decode import VIDEO_EXTENSIONS, check_size_options, iter_video_frames, parse_size
+from tsncli.fsutil import atomic_dir
+from tsncli.video.decode import iter_video_frames
 
 log = logging.getLogger("tsncli.flow")
 
-EXTRACT_OUTPUTS = ("rgb", "flow", "both")  # what `tsn flow --modality` writes
-DEFAULT_SIZE = format_size(FRAME_SIZE)
-FLOW_CONFIG_FILE = "flow_config.yaml"
-# The settings that change the files; a frames folder must not mix two sets of them.
-SETTING_KEYS = (*FrameSettings().to_dict(), "modality")
 _INTERRUPTED = False  # set in a spawned worker after Ctrl-C
-
-
-@dataclass(frozen=True)
-class FlowConfig:
-    """Settings of `tsn flow` (YAML `--config` and CLI flags layer over these defaults).
-
-    `size` ("WxH") and `short_side` are exclusive; when both are None frames are 340x256 (TSN).
-    """
-
-    algo: str = DEFAULT_ALGORITHM
-    modality: str = "both"
-    size: str | None = None
-    short_side: int | None = None
-    bound: float = DEFAULT_BOUND
-    step: int = 1
-    ext: tuple[str, ...] = VIDEO_EXTENSIONS
-    # flow implementation ("opencv" | "torch"; None: torch for RAFT and on CUDA, else OpenCV),
-    # the device kind torch runs on, and how many consecutive pairs one torch call gets
-    impl: str | None = None
-    device: str = "cpu"
-    batch_pairs: int = DEFAULT_BATCH_PAIRS
-
-    def __post_init__(self) -> None:
-        if self.modality not in EXTRACT_OUTPUTS:
-            raise UsageError(f"unknown modality {self.modality!r}; use one of: rgb, flow, both")
-        if self.device not in ("cpu", "cuda"):
-            raise UsageError(f"--device {self.device!r}: use cpu or cuda")
-        if self.batch_pairs < 1:
-            raise UsageError(f"--batch-pairs must be >= 1, got {self.batch_pairs}")
-        # unknown names list the valid ones; record the implementation actually used
-        object.__setattr__(self, "impl", resolve_implementation(self.algo, self.impl, self.device))
-        check_size_options(self.size, self.short_side)
-        if self.bound <= 0:
-            raise UsageError(f"--bound must be positive, got {self.bound}")
-        if self.step < 1:
-            raise UsageError(f"--step must be >= 1, got {self.step}")
-
-    @property
-    def frame_size(self) -> tuple[int, int] | None:
-        """(width, height) to resize to, or None when `short_side` decides."""
-        if self.short_side is not None:
-            return None
-        return parse_size(self.size or DEFAULT_SIZE)
-
-    @property
-    def frame_settings(self) -> FrameSettings:
-        """The record of how these frames are made (checkpoints and eval read it back)."""
-        return FrameSettings(
-            size=self.frame_size,
-            short_side=self.short_side,
-            step=self.step,
-            flow_algorithm=self.algo,
-            flow_implementation=self.impl or "opencv",
-            bound=self.bound,
-            source="frames",
-        )
-
-    def settings(self) -> dict[str, Any]:
-        """The resolved settings saved as OUT/flow_config.yaml: the frame settings + modality."""
-        return {**self.frame_settings.to_dict(), "modality": self.modality}
-
-
-def save_flow_settings(frames_dir: str | Path, config: FlowConfig) -> Path:
-    """Write OUT/flow_config.yaml (settings plus a note on the layout), atomically."""
-    extra = {
-        "modality": config.modality,
-        "layout": "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)",
-        "counts": "N frames -> (N-1)//step+1 images, (N-1)//step flows",
-        "tsn_version": __version__,
-    }
-    return save_frame_settings(Path(frames_dir) / FLOW_CONFIG_FILE, config.frame_settings, extra)
-
-
-def load_flow_settings(frames_dir: str | Path) -> dict[str, Any] | None:
-    """`<frames_dir>/flow_config.yaml` in the current shape (`FlowConfig.settings()`), whichever
-    tsn wrote it; None if there is none."""
-    frames = load_frame_settings(Path(frames_dir) / FLOW_CONFIG_FILE)
-    if frames is None:
-        return None
-    data = read_settings_file(Path(frames_dir) / FLOW_CONFIG_FILE) or {}
-    return {**frames.to_dict(), "modality": data.get("modality", "both")}
-
-
-def load_frames_settings(frames_dir: str | Path) -> FrameSettings | None:
-    """The FrameSettings a frames folder was made with (its flow_config.yaml); None if unknown."""
-    return load_frame_settings(Path(frames_dir) / FLOW_CONFIG_FILE)
-
-
-@dataclass(frozen=True)
-class VideoTask:
-    """One video to extract (picklable, sent to a worker)."""
-
-    video_id: str
-    path: str
-    out_root: str
-    config: FlowConfig
-
-
-@dataclass
-class VideoResult:
-    """What a worker did with one video; `error` is set when it failed."""
-
-    video_id: str
-    path: str
-    status: str  # "done" | "skipped" | "failed" | "cancelled"
-    frames: int = 0
-    images: int = 0
-    flows: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def remove_stale_temp_dirs(out_root: Path, video_id: str) -> int:
-    """Delete temporary folders a killed run left for `video_id`; returns how many."""
-    legacy = out_root.glob(f".{glob.escape(video_id)}.*.tmp")  # the names tsn <= 0.1 used
-    stale = [p for p in (*stale_temp_paths(out_root / video_id), *legacy) if p.is_dir()]
-    for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
-    return len(stale)
 
 
 def _write_jpeg(path: Path, image: np.ndarray) -> None:

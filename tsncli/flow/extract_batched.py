@@ -21,7 +21,7 @@ import torch
 from tsncli.errors import DataError
 from tsncli.flow.backends import BatchFlowFn, create_batch_flow_fn
 from tsncli.flow.encoding import encode_flow
-from tsncli.flow.extract import VideoResult, VideoTask, remove_stale_temp_dirs
+from tsncli.flow.job import VideoResult, VideoTask, remove_stale_temp_dirs
 from tsncli.flow.stream import FLOW_TEMPLATES, RGB_TEMPLATE, encode_jpeg
 from tsncli.fsutil import atomic_dir
 from tsncli.parallel import current_device

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsncli.acquire.catalog import FLOW_WEIGHTS, cached_weights_path
+from tsncli.acquire.catalog import FLOW_WEIGHTS, cached_raft_weights
 from tsncli.errors import UsageError
 
 RAFT_MODELS = tuple(FLOW_WEIGHTS)  # ("raft_small", "raft_large")
@@ -37,11 +37,6 @@ def create_raft(name: str, *, weights: str | Path | None = "cache") -> nn.Module
         path = cached_raft_weights(name) if weights == "cache" else Path(weights)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
-
-
-def cached_raft_weights(name: str) -> Path:
-    """The file `tsn fetch weights NAME` saved; a DataError naming that command if missing."""
-    return cached_weights_path(name, f"{name} weights")
 
 
 def pad_to_multiple(

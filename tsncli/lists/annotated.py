@@ -29,7 +29,7 @@ from tsncli.lists.listfile import (
 )
 from tsncli.lists.video_tree import VideoTree
 from tsncli.modality import LIST_MODALITIES, check_list_modalities
-from tsncli.video.decode import check_size_options
+from tsncli.video.files import check_size_options
 from tsncli.video.index import VideoIndex
 
 if TYPE_CHECKING:  # the progress protocol is only a type here

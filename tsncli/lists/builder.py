@@ -33,7 +33,7 @@ from tsncli.lists.splits import DATASETS, ParsedSplits, load_official_splits
 from tsncli.lists.video_lists import VideoFileFinder
 from tsncli.modality import LIST_MODALITIES, check_list_modalities
 from tsncli.progress import ProgressFn
-from tsncli.video.decode import check_size_options
+from tsncli.video.files import check_size_options
 
 SUBSETS = ("train", "val")
 SOURCES = ("frames", "videos")

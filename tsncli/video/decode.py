@@ -1,5 +1,5 @@
-"""The one decoder every step uses (`tsn flow`, video lists, `tsn predict`, `tsn probe`): find
-videos, probe them, and stream resized BGR uint8 [H, W, 3] frames one at a time with PyAV.
+"""The one decoder every step uses (`tsn flow`, video lists, `tsn predict`, `tsn probe`): probe
+videos and stream resized BGR uint8 [H, W, 3] frames one at a time with PyAV.
 Memory does not grow with video length; `tsncli.video.sparse` reads chosen frames exactly.
 """
 
@@ -8,49 +8,18 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from tsncli.errors import DataError, UsageError
-from tsncli.frame_settings import parse_size  # re-exported: flow, lists and probe use it here
-from tsncli.fsutil import unreadable_warning, walk_files
 from tsncli.video.backend import AV_ERRORS, VideoInfo, frame_to_bgr, open_container, short_error
 from tsncli.video.fallback import iter_opencv_frames, probe_opencv, use_opencv_instead
+from tsncli.video.files import resolve_frame_size
 
 log = logging.getLogger("tsncli.video.decode")
 
-VIDEO_EXTENSIONS: tuple[str, ...] = ("avi", "mp4", "mkv", "webm", "mov", "m4v", "mpg", "mpeg")
-LIST_EXTENSIONS: tuple[str, ...] = ("txt", "lst", "list")
 __all__ = ["VideoInfo"]  # re-exported: callers import it from here
-
-
-def resolve_frame_size(
-    width: int, height: int, size: tuple[int, int] | None = None, short_side: int | None = None
-) -> tuple[int, int]:
-    """The (width, height) frames are resized to: `size` exactly, or the shorter side scaled to
-    `short_side` keeping the aspect ratio, or unchanged when neither is given."""
-    if size is not None and short_side is not None:
-        raise UsageError("give either a size (WxH) or a short side, not both")
-    if size is not None:
-        return size
-    if short_side is not None:
-        if short_side <= 0:
-            raise UsageError(f"short side must be positive, got {short_side}")
-        scale = short_side / min(width, height)
-        return max(1, round(width * scale)), max(1, round(height * scale))
-    return width, height
-
-
-def check_size_options(size: str | None, short_side: int | None) -> None:
-    """Validate the `--size WxH` / `--short-side S` pair that flow and lists share."""
-    if size is not None and short_side is not None:
-        raise UsageError("give either --size WxH or --short-side S, not both")
-    if size is not None:
-        parse_size(size)
-    if short_side is not None and short_side <= 0:
-        raise UsageError(f"--short-side must be positive, got {short_side}")
 
 
 def resize_frame(
@@ -141,59 +110,3 @@ def read_video_frames(
 ) -> list[np.ndarray]:
     """All frames of a (short) video in memory; prefer `iter_video_frames` for long ones."""
     return list(iter_video_frames(path, size=size, short_side=short_side, step=step))
-
-
-def list_videos(
-    src: str | os.PathLike[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS
-) -> list[Path]:
-    """Resolve SRC: one video file, a folder searched recursively, or a text file of paths.
-
-    In a list file, blank lines and `#` comments are skipped; relative paths are taken from the
-    list file's folder; a line `path label` (split-file style) uses its first field.
-    """
-    root = Path(src)
-    exts = {e.lower().lstrip(".") for e in extensions}
-    if root.is_dir():
-        files, unreadable = walk_files(root)
-        if unreadable:
-            log.warning("%s", unreadable_warning(root, unreadable))
-        return sorted(p for p in map(Path, files) if p.suffix.lower().lstrip(".") in exts)
-    if not root.is_file():
-        raise UsageError(f"{root} does not exist; pass a video, a folder of videos or a list file")
-    suffix = root.suffix.lower().lstrip(".")
-    if suffix in exts or suffix not in LIST_EXTENSIONS:
-        return [root]
-    return _read_video_list(root)
-
-
-def _read_video_list(list_file: Path) -> list[Path]:
-    videos: list[Path] = []
-    missing: list[str] = []
-    for raw in list_file.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        path = _list_entry(list_file.parent, line)
-        if path is None:
-            missing.append(line)
-        else:
-            videos.append(path)
-    if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise UsageError(
-            f"{len(missing)} video(s) listed in {list_file} do not exist ({shown}); "
-            "fix the list (relative paths are read from the list file's folder)"
-        )
-    return videos
-
-
-def _list_entry(base: Path, line: str) -> Path | None:
-    candidates = [line]
-    if len(line.split()) > 1:
-        candidates.append(line.split()[0])
-    for text in candidates:
-        p = Path(text).expanduser()
-        p = p if p.is_absolute() else base / p
-        if p.is_file():
-            return p
-    return None

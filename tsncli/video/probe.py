@@ -16,7 +16,8 @@ from tsncli.errors import DataError, UsageError
 from tsncli.fsutil import atomic_write_bytes
 from tsncli.parallel import run_pool
 from tsncli.video.backend import AV_ERRORS, open_container, short_error
-from tsncli.video.decode import list_videos, resize_frame
+from tsncli.video.decode import resize_frame
+from tsncli.video.files import list_videos
 from tsncli.video.sparse import SparseReader
 from tsncli.video.timeline import StreamLayout, scan_layout
 
