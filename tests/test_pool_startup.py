@@ -75,3 +75,41 @@ def test_a_task_named_by_module_pickles_without_its_module_and_runs_in_a_worker(
     assert named(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
     one_arg = ByName("math", "sqrt")
     assert sorted(run_pool(one_arg, [4.0, 9.0], workers=2)) == [(0, 2.0), (1, 3.0)]
+
+
+CONSOLE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from tsncli.cli import run_as_module  # like the `tsn` script: the CLI at module level
+    from tsncli.parallel import run_pool
+
+    if __name__ == "__main__":
+        if sys.argv[1] == "as-module":
+            run_as_module()
+        from probe_mod import loaded
+        print(sorted(r for _, r in run_pool(loaded, ["tsncli.cli", "tsncli.cli"], workers=2)))
+    """
+)
+
+
+def test_spawned_workers_of_the_tsn_script_do_not_import_the_cli_again(tmp_path):
+    # spawn re-runs a main *script* in every worker before its task: for `tsn` that is the
+    # whole CLI (~0.25 CPU s each); `run_as_module` (called by `tsn`'s entry point) names the
+    # script `tsncli.__main__`, which spawn skips
+    (tmp_path / "probe_mod.py").write_text(
+        "import sys\n\n\ndef loaded(name):\n    return name in sys.modules\n"
+    )
+    script = tmp_path / "tsn_like.py"
+    script.write_text(CONSOLE_SCRIPT)
+    seen = {}
+    for mode in ("as-script", "as-module"):
+        done = subprocess.run(
+            [sys.executable, str(script), mode],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        seen[mode] = done.stdout.strip()
+    assert seen == {"as-script": "[True, True]", "as-module": "[False, False]"}

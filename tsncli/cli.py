@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import importlib.util
 import re
 import sys
 from typing import Annotated
@@ -140,7 +141,19 @@ def main_callback(
 
 def main() -> None:
     """Console-script entry point."""
+    run_as_module()
     try:
         app()
     except KeyboardInterrupt:  # raised outside a command (e.g. during start-up)
         sys.exit(130)
+
+
+def run_as_module() -> None:
+    """Make the `tsn` script's `__main__` say it is `tsncli.__main__` (what `python -m tsncli`
+    runs: the same program). A spawned worker re-runs a main *script* before its task, which
+    here means importing the whole CLI (~0.25 CPU s per worker, on the critical path of every
+    `tsn flow`, eval and training run); a main module named `*.__main__` it skips, as nothing a
+    worker runs is defined in it."""
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None and hasattr(main, "__file__"):
+        main.__spec__ = importlib.util.find_spec("tsncli.__main__")
