@@ -233,9 +233,9 @@ def _worker_function(config: FlowConfig, workers: int) -> tuple[Callable, int]:
         # threads; extract_video sets OpenCV to one thread itself. Named, so that this process
         # (which only plans) never imports OpenCV and PyAV; each worker does.
         return ByName("tsncli.flow.extract", "extract_video"), 0
-    # Batched torch flow, named like extract_video: this process loads neither torch (~4 s)
-    # nor OpenCV. The worker's cores are shared by torch (CPU flow) or by its decode/JPEG
-    # threads (GPU flow).
+    # Batched torch flow, named like extract_video so that this process needs neither the
+    # flow code nor OpenCV (nor torch on CPU; `--gpus` imported it to count the GPUs). The
+    # worker's cores are shared by torch (CPU flow) or by its decode/JPEG threads (GPU flow).
     if config.algo in RAFT_ALGORITHMS:  # missing weights: one error now, not one per video
         cached_raft_weights(config.algo)
     batched = ByName("tsncli.flow.extract_batched", "extract_video_batched")
