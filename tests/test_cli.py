@@ -65,6 +65,13 @@ def test_unknown_subcommand_is_a_usage_error_with_exit_2(runner, cli):
     assert result.exit_code == 2
 
 
+def test_a_mistyped_command_suggests_the_nearest_one(runner, cli):
+    # commands load lazily; the suggestion must still see all of them
+    result = runner.invoke(cli, ["flwo"])
+    assert result.exit_code == 2
+    assert "Did you mean 'flow'?" in result.output
+
+
 def test_core_error_becomes_one_line_error_and_exit_1(runner, cli):
     result = runner.invoke(cli, ["completion", "tcsh"])
     assert result.exit_code == 1

@@ -89,6 +89,14 @@ class LazyTsnGroup(TsnGroup):
             self.commands[cmd_name] = load_command(cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: typer.Context, args: list[str]
+    ) -> tuple[str | None, TyperCommand | TyperGroup | None, list[str]]:
+        if args and args[0] not in SUMMARIES and args[0] not in self.commands:
+            for name in SUMMARIES:  # not a command: load them all, so typer suggests the nearest
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)  # type: ignore[return-value]
+
     def shell_complete(self, ctx: typer.Context, incomplete: str) -> list[CompletionItem]:
         names = [
             CompletionItem(n, help=h) for n, h in SUMMARIES.items() if n.startswith(incomplete)
