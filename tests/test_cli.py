@@ -176,7 +176,7 @@ def test_a_command_imports_only_its_own_module():
         "from typer.testing import CliRunner\nfrom tsncli.cli import app\n"
         "assert CliRunner().invoke(app, ['fuse', '--help']).exit_code == 0"
     )
-    assert loaded == {"tsncli.commands.fuse"}
+    assert {m for m in loaded if m.startswith("tsncli.")} == {"tsncli.commands.fuse"}
 
 
 def test_each_command_has_the_summary_of_the_command_table(runner, cli):
