@@ -156,8 +156,8 @@ def _fresh_modules(statement: str) -> set[str]:
 
 
 def test_the_cli_imports_no_command_until_one_runs():
-    # Every `tsn` start-up (and each spawned pool worker, which re-imports the CLI) would
-    # otherwise import all commands: torch, OpenCV and PyAV, about 1 CPU second.
+    # Every `tsn` start-up would otherwise import all commands (torch, OpenCV, PyAV and the
+    # model code): about 1 CPU second before anything runs.
     assert _fresh_modules("import tsncli.cli") == set()
 
 

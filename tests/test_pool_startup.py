@@ -33,13 +33,15 @@ FLOW_PARENT = textwrap.dedent(
     import sys
     from tsncli.cli import main
 
-    sys.argv = ["tsn", "-q", "flow", sys.argv[1], sys.argv[2], "--workers", "2", "--algo", "dis"]
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    heavy = [m for m in ("cv2", "av", "numpy", "torch") if m in sys.modules]
-    print(code, heavy)
+    if __name__ == "__main__":
+        argv = ["flow", sys.argv[1], sys.argv[2], "--workers", "2", "--algo", "dis"]
+        sys.argv = ["tsn", "-q", *argv]
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+        heavy = [m for m in ("cv2", "av", "numpy", "torch") if m in sys.modules]
+        print(code, heavy)
     """
 )
 
@@ -93,8 +95,8 @@ CONSOLE_SCRIPT = textwrap.dedent(
 
 
 def test_spawned_workers_of_the_tsn_script_do_not_import_the_cli_again(tmp_path):
-    # spawn re-runs a main *script* in every worker before its task: for `tsn` that is the
-    # whole CLI (~0.25 CPU s each); `run_as_module` (called by `tsn`'s entry point) names the
+    # spawn re-runs a main *script* in every worker before its task: for `tsn` that is typer,
+    # rich and the CLI (~0.15 s each); `run_as_module` (called by `tsn`'s entry point) names the
     # script `tsncli.__main__`, which spawn skips
     (tmp_path / "probe_mod.py").write_text(
         "import sys\n\n\ndef loaded(name):\n    return name in sys.modules\n"
