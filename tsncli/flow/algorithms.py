@@ -9,7 +9,7 @@ Algorithms (speed per 340x256 pair on one core of this 2-core CPU, measured in T
   5 warps, epsilon 0.01, 30 inner / 10 outer iterations, median filtering 5, gamma 0. ~1.8 s.
 - `farneback`: pyramid scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2. ~25 ms.
 - `dis`: DIS optical flow, MEDIUM preset (with variational refinement). ~7 ms.
-- `warp_tvl1`, `warp_dis`: TSN's warped flow (camera motion removed), see `WarpedFlow`.
+- `warp_tvl1`, `warp_dis`: TSN's warped flow (camera motion removed), see `flow/warped.py`.
 - `raft_small`, `raft_large`: torchvision's RAFT (`tsn fetch weights NAME`), torch only.
 `tvl1` and `warp_tvl1` also run in PyTorch, batched, on CPU or CUDA (`flow/backends.py`).
 
