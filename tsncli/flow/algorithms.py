@@ -115,21 +115,8 @@ def _checked(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> FlowFn:
 def _create_tvl1() -> FlowFn:
     import cv2
 
-    p = TVL1_PARAMS
-    tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(
-        tau=p["tau"],
-        lambda_=p["lambda_"],
-        theta=p["theta"],
-        nscales=p["nscales"],
-        warps=p["warps"],
-        epsilon=p["epsilon"],
-        innnerIterations=p["innnerIterations"],
-        outerIterations=p["outerIterations"],
-        scaleStep=p["scaleStep"],
-        gamma=p["gamma"],
-        medianFiltering=p["medianFiltering"],
-        useInitialFlow=p["useInitialFlow"],
-    )
+    # TVL1_PARAMS are named as DualTVL1OpticalFlow_create's keyword arguments
+    tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(**TVL1_PARAMS)
     return _checked(lambda a, b: tvl1.calc(a, b, None))
 
 
