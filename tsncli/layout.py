@@ -1,0 +1,72 @@
+"""The on-disk layout every step shares: frame file names (dense_flow's), the frames folder's
+settings file, a training run's files and evaluation's score and shard files.
+
+A step never re-types another step's file names; it imports them from here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# --- frame folders: OUT/<video_id>/ (dense_flow's names, 1-based) -------------------------------
+RGB_PREFIX = "img_"
+FLOW_X_PREFIX = "flow_x_"
+FLOW_Y_PREFIX = "flow_y_"
+RGB_TEMPLATE = RGB_PREFIX + "{:05d}.jpg"
+FLOW_TEMPLATES = (FLOW_X_PREFIX + "{:05d}.jpg", FLOW_Y_PREFIX + "{:05d}.jpg")
+# what a list counts per video: rgb images, or flow_x images (one per flow pair)
+COUNTED_PREFIX = {"rgb": RGB_PREFIX, "flow": FLOW_X_PREFIX}
+LAYOUT_NOTE = "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)"
+FLOW_CONFIG_FILE = "flow_config.yaml"  # how the frames under OUT were made (FrameSettings)
+
+# --- a training run's folder ---------------------------------------------------------------------
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+RUN_CONFIG = "config.yaml"
+METRICS_JSONL = "metrics.jsonl"
+METRICS_CSV = "metrics.csv"
+_EPOCH_CHECKPOINT = re.compile(r"epoch_(\d+)\.pt")
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """RUN/last.pt: written every epoch, what `--resume` reads."""
+    return Path(run_dir) / LAST_CHECKPOINT
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """RUN/best.pt: a copy of last.pt from the epoch with the best monitored metric."""
+    return Path(run_dir) / BEST_CHECKPOINT
+
+
+def epoch_checkpoint(run_dir: Path, epoch: int) -> Path:
+    """RUN/epoch_XXX.pt (1-based epoch, at least 3 digits): kept with `--keep-last N`."""
+    return Path(run_dir) / f"epoch_{epoch:03d}.pt"
+
+
+def epoch_checkpoints(run_dir: Path) -> list[Path]:
+    """The epoch_XXX.pt files in RUN, oldest epoch first."""
+    found = [p for p in Path(run_dir).glob("epoch_*.pt") if _EPOCH_CHECKPOINT.fullmatch(p.name)]
+    return sorted(found, key=epoch_of_checkpoint)
+
+
+def epoch_of_checkpoint(path: Path) -> int:
+    """The epoch in an epoch_XXX.pt name."""
+    match = _EPOCH_CHECKPOINT.fullmatch(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path} is not named epoch_XXX.pt")
+    return int(match.group(1))
+
+
+# --- evaluation: sharded score files ---------------------------------------------------------------
+SHARD_RUN_FILE = "run.json"  # the fingerprint of the run a shard folder belongs to
+
+
+def score_shard(shard_dir: Path, start: int) -> Path:
+    """One shard's scores: the videos of a list from index `start` on."""
+    return Path(shard_dir) / f"shard_{start:07d}.npz"
+
+
+def score_shards(shard_dir: Path) -> list[Path]:
+    """Every shard score file in `shard_dir`, in list order."""
+    return sorted(Path(shard_dir).glob("shard_*.npz"))
