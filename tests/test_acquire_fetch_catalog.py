@@ -16,7 +16,7 @@ def test_catalog_lists_datasets_models_and_every_backbone():
     names = entry_names()
     for name in ("ucf101", "hmdb51", "tsn-init", "tsn-reference", "weights/bninception"):
         assert name in names
-    for arch in catalog.TORCHVISION_WEIGHTS:
+    for arch in catalog.weight_archs():
         assert f"weights/{arch}" in names
 
 

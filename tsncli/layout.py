@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# --- frame folders: OUT/<video_id>/ (dense_flow's names, 1-based) -------------------------------
+# --- frame folders: OUT/<video_id>/ (dense_flow's names, 1-based) ---
 RGB_PREFIX = "img_"
 FLOW_X_PREFIX = "flow_x_"
 FLOW_Y_PREFIX = "flow_y_"
@@ -20,7 +20,7 @@ COUNTED_PREFIX = {"rgb": RGB_PREFIX, "flow": FLOW_X_PREFIX}
 LAYOUT_NOTE = "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)"
 FLOW_CONFIG_FILE = "flow_config.yaml"  # how the frames under OUT were made (FrameSettings)
 
-# --- a training run's folder ---------------------------------------------------------------------
+# --- a training run's folder ---
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 RUN_CONFIG = "config.yaml"
@@ -58,7 +58,7 @@ def epoch_of_checkpoint(path: Path) -> int:
     return int(match.group(1))
 
 
-# --- evaluation: sharded score files ---------------------------------------------------------------
+# --- evaluation: sharded score files ---
 SHARD_RUN_FILE = "run.json"  # the fingerprint of the run a shard folder belongs to
 
 

@@ -12,26 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tsncli.acquire.catalog_types import CatalogEntry, RemoteFile, cache_dir
-from tsncli.acquire.weights import (
-    BNINCEPTION_URL,
-    FLOW_WEIGHTS,
-    FLOW_WEIGHTS_VERSION,
-    TORCHVISION_WEIGHTS,
-    TORCHVISION_WEIGHTS_VERSION,
-    WEIGHT_ARCHS,
-    WEIGHTS_PREFIX,
-    bninception_entry,
-    raft_entry,
-    torchvision_entry,
-)
+from tsncli.acquire.weights import WEIGHTS_PREFIX, weight_archs, weights_catalog_entry
 from tsncli.errors import DataError, UsageError
 from tsncli.registry import Registry
 
 __all__ = [  # re-exported: callers import the catalog's whole vocabulary from here
-    "BNINCEPTION_URL", "CATALOG", "FLOW_WEIGHTS", "FLOW_WEIGHTS_VERSION", "TORCHVISION_WEIGHTS",
-    "TORCHVISION_WEIGHTS_VERSION", "WEIGHT_ARCHS", "WEIGHTS_PREFIX", "CatalogEntry", "RemoteFile",
-    "cache_dir", "cached_weights_path", "entry_names", "fetch_weights_command", "get_entry",
-    "weights_entry_name", "weights_path",
+    "CATALOG", "WEIGHTS_PREFIX", "CatalogEntry", "RemoteFile", "cache_dir", "cached_weights_path",
+    "entry_names", "fetch_weights_command", "get_entry", "weight_archs", "weights_entry_name",
+    "weights_path",
 ]  # fmt: skip
 
 CATALOG: Registry[Callable[[], CatalogEntry]] = Registry("catalog entry")
@@ -49,8 +37,9 @@ def get_entry(name: str) -> CatalogEntry:
 
 def weights_entry_name(arch: str) -> str:
     """The catalog name of ImageNet weights for `arch` (unknown arch -> error listing archs)."""
-    if arch not in WEIGHT_ARCHS:
-        raise UsageError(f"no ImageNet weights for {arch!r}; use one of: {', '.join(WEIGHT_ARCHS)}")
+    archs = weight_archs()
+    if arch not in archs:
+        raise UsageError(f"no ImageNet weights for {arch!r}; use one of: {', '.join(archs)}")
     return WEIGHTS_PREFIX + arch
 
 
@@ -227,8 +216,5 @@ for _name in _KINETICS:
 CATALOG.add("sthv2", _sthv2)
 CATALOG.add("tsn-init", _tsn_init)
 CATALOG.add("tsn-reference", _tsn_reference)
-for _arch in TORCHVISION_WEIGHTS:
-    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: torchvision_entry(a))
-CATALOG.add(WEIGHTS_PREFIX + "bninception", bninception_entry)
-for _arch in FLOW_WEIGHTS:
-    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: raft_entry(a))
+for _arch in weight_archs():
+    CATALOG.add(WEIGHTS_PREFIX + _arch, lambda a=_arch: weights_catalog_entry(a))

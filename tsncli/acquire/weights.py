@@ -80,3 +80,17 @@ def bninception_entry() -> CatalogEntry:
         "ImageNet weights for BN-Inception (the TSN PyTorch port's .pth)",
         (file,),
     )
+
+
+def weight_archs() -> tuple[str, ...]:
+    """Every name `tsn fetch weights NAME` takes: backbones, then flow models."""
+    return WEIGHT_ARCHS
+
+
+def weights_catalog_entry(arch: str) -> CatalogEntry:
+    """The catalog entry of `arch`'s pretrained weights."""
+    if arch in TORCHVISION_WEIGHTS:
+        return torchvision_entry(arch)
+    if arch in FLOW_WEIGHTS:
+        return raft_entry(arch)
+    return bninception_entry()

@@ -11,9 +11,9 @@ import typer
 from rich.table import Table
 
 from tsncli.acquire.catalog import (
-    WEIGHT_ARCHS,
     WEIGHTS_PREFIX,
     entry_names,
+    weight_archs,
     weights_entry_name,
 )
 from tsncli.commands import SUMMARIES
@@ -32,7 +32,7 @@ def complete_names(ctx: typer.Context, incomplete: str) -> list[str]:
     """Shell completion: catalog names, `weights`, `toy`; after `weights`, the architectures."""
     typed = ctx.params.get("names") or []
     if typed and typed[0] == "weights":
-        choices = list(WEIGHT_ARCHS)
+        choices = list(weight_archs())
     else:
         choices = [n for n in entry_names() if not n.startswith(WEIGHTS_PREFIX)] + list(SPECIAL)
     return [c for c in choices if c.startswith(incomplete)]
@@ -118,7 +118,7 @@ def _resolve_names(names: list[str]) -> list[str]:
             raise UsageError("`toy` and `weights ARCH...` must come first and alone")
         return names
     if len(names) == 1:
-        raise UsageError(f"name an architecture: tsn fetch weights {{{','.join(WEIGHT_ARCHS)}}}")
+        raise UsageError(f"name an architecture: tsn fetch weights {{{','.join(weight_archs())}}}")
     return [weights_entry_name(arch) for arch in names[1:]]
 
 

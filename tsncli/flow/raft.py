@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsncli.acquire.catalog import FLOW_WEIGHTS, cached_raft_weights
+from tsncli.acquire.catalog import cached_raft_weights
+from tsncli.acquire.weights import FLOW_WEIGHTS
 from tsncli.errors import UsageError
 
 RAFT_MODELS = tuple(FLOW_WEIGHTS)  # ("raft_small", "raft_large")
