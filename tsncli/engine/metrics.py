@@ -110,3 +110,97 @@ def compute_metrics(scores: Any, labels: Any, num_classes: int | None = None) ->
         per_class=per_class_accuracy(cf),
         confusion=cf,
     )
+
+
+# --- untrimmed classification: ActivityNet's official metrics -------------------------------------
+@dataclass(frozen=True)
+class UntrimmedMetrics:
+    """ActivityNet classification metrics: mAP over the ground truth's classes, hit@1, hit@3."""
+
+    map: float
+    hit1: float
+    hit3: float
+    per_class_ap: dict[str, float] = field(default_factory=dict)  # class name -> AP
+
+
+def interpolated_average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
+    """VOC 2011's AP: precision made non-increasing from the right, summed over recall steps."""
+    p = np.concatenate([[0.0], precision, [0.0]])
+    r = np.concatenate([[0.0], recall, [1.0]])
+    for i in range(len(p) - 2, -1, -1):
+        p[i] = max(p[i], p[i + 1])
+    steps = np.flatnonzero(r[1:] != r[:-1]) + 1
+    return float(np.sum((r[steps] - r[steps - 1]) * p[steps]))
+
+
+def _class_average_precision(positives: set[str], videos: list[str], scores: np.ndarray) -> float:
+    """AP of one class: `videos`/`scores` are every prediction of that class, in file order;
+    `positives` the videos labelled with it. A video's first (highest-ranked) prediction is a true
+    positive, any later one of the same video a false positive, as the official evaluation."""
+    order = scores.argsort()[::-1]  # the official ranking, ties included (numpy's default sort)
+    matched: set[str] = set()
+    tp = np.zeros(len(order))
+    for rank, i in enumerate(order):
+        video = videos[i]
+        if video in positives and video not in matched:
+            tp[rank] = 1
+            matched.add(video)
+    tp_cum = np.cumsum(tp)
+    fp_cum = np.cumsum(1 - tp)
+    recall = tp_cum / len(positives)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = tp_cum / (tp_cum + fp_cum)
+    return interpolated_average_precision(precision, recall)
+
+
+def _hit_at_k(
+    labels: dict[str, set[str]], predictions: dict[str, list[tuple[str, float]]], k: int
+) -> float:
+    """Per ground-truth video, 1 if any of its labels is among its k best predictions (else 0),
+    averaged over the videos (the official default, not the per-label average)."""
+    hits = []
+    for video in sorted(labels):
+        preds = predictions.get(video, [])
+        if not preds:
+            hits.append(0.0)
+            continue
+        scores = np.array([s for _, s in preds], dtype=np.float64)
+        top = {preds[i][0] for i in scores.argsort()[::-1][:k]}
+        hits.append(float(np.ceil(np.mean([label in top for label in labels[video]]))))
+    return float(np.mean(hits)) if hits else 0.0
+
+
+def compute_untrimmed_metrics(
+    ground_truth: dict[str, set[str]], predictions: dict[str, list[tuple[str, float]]]
+) -> UntrimmedMetrics:
+    """ActivityNet's `eval_classification.py`, in our words: `ground_truth` maps each video of
+    the subset to its distinct labels (videos without any are left out), `predictions` maps video
+    ids (as in the submission: no `v_`) to (label, score) rows in the submission's order.
+
+    mAP is the mean AP over the classes of the ground truth; hit@k as `_hit_at_k`. A predicted
+    label that is no class of the ground truth is a ValueError (the official script fails on it
+    too); predictions for videos outside the ground truth count as false positives."""
+    labels = {v: set(ls) for v, ls in ground_truth.items() if ls}
+    classes = sorted({label for ls in labels.values() for label in ls})
+    known = set(classes)
+    per_class: dict[str, tuple[list[str], list[float]]] = {c: ([], []) for c in classes}
+    for video, rows in predictions.items():
+        for label, score in rows:
+            if label not in known:
+                raise ValueError(
+                    f"predicted label {label!r} (video {video}) is not a class of the annotations"
+                )
+            per_class[label][0].append(video)
+            per_class[label][1].append(float(score))
+    ap = {}
+    for c in classes:
+        positives = {v for v, ls in labels.items() if c in ls}
+        videos, scores = per_class[c]
+        ap[c] = _class_average_precision(positives, videos, np.array(scores, dtype=np.float64))
+    mean_ap = float(np.mean(list(ap.values()))) if ap else 0.0
+    return UntrimmedMetrics(
+        map=mean_ap,
+        hit1=_hit_at_k(labels, predictions, 1),
+        hit3=_hit_at_k(labels, predictions, 3),
+        per_class_ap=ap,
+    )
