@@ -80,7 +80,8 @@ def write_dataset(root: Path, videos: int, seed: int = 0) -> dict[str, list[tupl
 
 def prebuild_index(root: Path, out: Path) -> int:
     """Frame counts for every empty file, as a finished earlier run would have left them."""
-    from tsncli.video.index import VideoEntry, VideoIndex
+    from tsncli.video.index import VideoIndex
+    from tsncli.video.index_store import VideoEntry
     from tsncli.video.timeline import Timeline
 
     timeline = Timeline(250, 0, 512)  # a constant-rate stream, stored compactly as real ones are
@@ -108,8 +109,7 @@ def prebuild_index(root: Path, out: Path) -> int:
 
 
 def time_lists(root: Path, out: Path) -> tuple[float, object]:
-    from tsncli.lists.annotated import AnnotatedListsConfig
-    from tsncli.lists.annotation_sets import build_lists_from_annotations
+    from tsncli.lists.annotated import AnnotatedListsConfig, build_lists_from_annotations
 
     config = AnnotatedListsConfig(
         dataset="kinetics400",

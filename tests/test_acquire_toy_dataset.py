@@ -11,7 +11,7 @@ import pytest
 from tsncli.acquire.toy import generate_toy_dataset, load_toy_meta
 from tsncli.acquire.toy_render import TOY_CLASSES
 from tsncli.errors import UsageError
-from tsncli.lists.splits import parse_ucf101_splits
+from tsncli.specs.datasets.ucf101 import parse_ucf101_splits
 
 SMALL = {"width": 64, "height": 48, "min_frames": 6, "max_frames": 8}
 

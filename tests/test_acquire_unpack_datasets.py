@@ -186,7 +186,8 @@ def test_complete_splits_raise_no_missing_video_warning(tmp_path):
 @pytest.mark.reference(SPLITS)
 @pytest.mark.parametrize("dataset", ["ucf101", "hmdb51"])
 def test_official_splits_name_every_official_video(dataset):
-    from tsncli.acquire.unpack import EXPECTED, split_video_paths
+    from tsncli.acquire.unpack import split_video_paths
+    from tsncli.specs.datasets import DATASETS
 
     splits = SPLITS / dataset
-    assert len(split_video_paths(dataset, splits)) == EXPECTED[dataset][0]
+    assert len(split_video_paths(dataset, splits)) == DATASETS.get(dataset).unpack.videos

@@ -10,8 +10,8 @@ import pytest
 from tsncli.errors import DataError
 from tsncli.lists.custom_split import read_split_csv
 from tsncli.lists.listfile import read_classes, read_list
-from tsncli.lists.splits import parse_ucf101_splits
 from tsncli.models.convert import read_class_names
+from tsncli.specs.datasets.ucf101 import parse_ucf101_splits
 
 BOM = b"\xef\xbb\xbf"
 

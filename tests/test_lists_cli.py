@@ -14,7 +14,7 @@ from lists_helpers import (
     write_ucf101_splits,
 )
 
-from tsncli.lists.splits import load_official_splits
+from tsncli.lists.builder import load_official_splits
 
 TOY_CLASSES = ["Circle", "Square"]
 TOY_TRAIN = ["Circle/v_Circle_g01_c01", "Square/v_Square_g01_c01"]

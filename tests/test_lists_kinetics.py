@@ -10,8 +10,7 @@ import pytest
 from video_helpers import make_video
 
 from tsncli.errors import DataError, UsageError
-from tsncli.lists.annotated import AnnotatedListsConfig
-from tsncli.lists.annotation_sets import build_lists_from_annotations
+from tsncli.lists.annotated import AnnotatedListsConfig, build_lists_from_annotations
 from tsncli.lists.kinetics import find_kinetics_csvs, load_kinetics_annotations
 from tsncli.lists.listfile import read_classes, read_list, read_list_header
 

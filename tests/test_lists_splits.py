@@ -1,4 +1,4 @@
-"""The official split parsers (UCF101 and HMDB51 formats as shipped) and the dataset registry."""
+"""The official split parsers (UCF101 and HMDB51 formats as shipped), read through the registry."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import pytest
 from lists_helpers import REFERENCE_SPLITS, write_hmdb51_splits, write_ucf101_splits
 
 from tsncli.errors import DataError, UsageError
-from tsncli.lists.splits import (
-    DATASETS,
-    SplitEntry,
-    load_official_splits,
-    parse_hmdb51_splits,
-    parse_ucf101_splits,
-)
+from tsncli.lists.builder import load_official_splits
+from tsncli.specs.datasets import DATASETS
+from tsncli.specs.datasets.hmdb51 import parse_hmdb51_splits
+from tsncli.specs.datasets.splitfiles import SplitEntry
+from tsncli.specs.datasets.ucf101 import parse_ucf101_splits
 
 CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
 
@@ -127,18 +125,11 @@ def test_hmdb51_parser_rejects_an_unknown_flag(tmp_path):
         parse_hmdb51_splits(folder)
 
 
-def test_dataset_registry_holds_the_datasets_and_rejects_others():
-    assert DATASETS.names() == [
-        "ucf101",
-        "hmdb51",
-        "toy",
-        "custom",
-        "kinetics400",
-        "kinetics600",
-        "kinetics700",
-        "sthv2",
-    ]
-    assert DATASETS.get("toy").split_format == "ucf101"
+def test_the_toy_dataset_reads_ucf101_format_split_files():
+    assert DATASETS.get("toy").splits is DATASETS.get("ucf101").splits
+
+
+def test_an_unknown_dataset_lists_the_registered_ones():
     with pytest.raises(UsageError, match=r"unknown dataset 'kinetics'; use one of: ucf101"):
         load_official_splits("kinetics", ".")
 

@@ -9,11 +9,10 @@ import pytest
 from video_helpers import make_video
 
 from tsncli.errors import DataError
-from tsncli.lists.annotated import AnnotatedListsConfig
-from tsncli.lists.annotation_sets import build_lists_from_annotations
+from tsncli.lists.annotated import AnnotatedListsConfig, build_lists_from_annotations
 from tsncli.lists.listfile import read_classes, read_list
-from tsncli.lists.splits import flip_policy
 from tsncli.lists.sthv2 import load_sthv2_annotations, normalize_template
+from tsncli.specs.datasets import flip_policy
 
 LABELS = {
     "Pushing something from left to right": "1",

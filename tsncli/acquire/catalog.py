@@ -1,6 +1,7 @@
 """The catalog of fetchable things (datasets, annotations, Caffe models, ImageNet weights).
 
-Entries are registered by name; `tsn fetch NAME` and shell completion read this registry. Each
+Entries are registered by name; `tsn fetch NAME` and shell completion read this registry.
+Datasets' files come from their specs (`tsncli.specs.datasets`), models' are written here. Each
 file lists its URLs in the order they are tried; sizes and sha256 sums are the published ones
 (`checksum_source` names where), never computed here. torchvision URLs and hash prefixes come
 from torchvision's `*_Weights` enums, read lazily so completion never imports torchvision.
@@ -8,6 +9,7 @@ from torchvision's `*_Weights` enums, read lazily so completion never imports to
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from tsncli.acquire.catalog_types import CatalogEntry, RemoteFile, cache_dir
 from tsncli.acquire.weights import WEIGHTS_PREFIX, weight_archs, weights_catalog_entry
 from tsncli.errors import DataError, UsageError
 from tsncli.registry import Registry
+from tsncli.specs.datasets import DATASETS, DatasetSpec
 
 __all__ = [  # re-exported: callers import the catalog's whole vocabulary from here
     "CATALOG", "WEIGHTS_PREFIX", "CatalogEntry", "RemoteFile", "cache_dir", "cached_weights_path",
@@ -74,64 +77,14 @@ def fetch_weights_command(arch: str) -> str:
     return f"tsn fetch weights {arch}"
 
 
-_UCF = "https://www.crcv.ucf.edu"
-_HMDB = "serre-lab.clps.brown.edu/wp-content/uploads/2013/10"
 _TSN_BLOB = "https://yjxiong.blob.core.windows.net"
-GB = 1_000_000_000
-# TensorFlow Datasets' published size and sha256 of the UCF101 split ZIP (the URL is theirs):
-# github.com/tensorflow/datasets, tensorflow_datasets/url_checksums/ucf101.txt
-_TFDS_UCF101 = "TensorFlow Datasets url_checksums/ucf101.txt"
 
 
-def _ucf101() -> CatalogEntry:
-    return CatalogEntry(
-        "ucf101",
-        "dataset",
-        "UCF101: 13320 videos, 101 classes (videos RAR + official splits ZIP)",
-        (
-            RemoteFile(
-                "UCF101.rar",
-                f"{_UCF}/data/UCF101/UCF101.rar",
-                approx_bytes=int(6.5 * GB),
-                # the path FiftyOne's UCF101 downloader uses since the site moved
-                mirrors=(f"{_UCF}/datasets/human-actions/ucf101/UCF101.rar",),
-            ),
-            RemoteFile(
-                "UCF101TrainTestSplits-RecognitionTask.zip",
-                f"{_UCF}/data/UCF101/UCF101TrainTestSplits-RecognitionTask.zip",
-                size=113_943,
-                sha256="5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27",
-                checksum_source=_TFDS_UCF101,
-                mirrors=(
-                    f"{_UCF}/wp-content/uploads/2019/03/UCF101TrainTestSplits-RecognitionTask.zip",
-                ),
-            ),
-        ),
-    )
-
-
-def _hmdb51() -> CatalogEntry:
-    # The Brown host is reported defunct (2025). No maintained loader publishes a checksum for
-    # these RARs, and the copies other tools moved to (Google Drive folders, re-packed ZIPs on
-    # the Hugging Face Hub) are different files, so only the original host's URLs are listed;
-    # use --mirror or --from for a copy you trust.
-    return CatalogEntry(
-        "hmdb51",
-        "dataset",
-        "HMDB51: 6766 videos, 51 classes (RAR of 51 RARs + official splits RAR)",
-        tuple(
-            RemoteFile(
-                name,
-                f"https://{_HMDB}/{name}",
-                approx_bytes=approx,
-                mirrors=(f"http://{_HMDB}/{name}",),
-            )
-            for name, approx in (
-                ("hmdb51_org.rar", int(2.1 * GB)),
-                ("test_train_splits.rar", 200_000),
-            )
-        ),
-    )
+def _dataset_entry(spec: DatasetSpec) -> CatalogEntry:
+    """The catalog entry of a registered dataset's download (its files, in order)."""
+    assert spec.download is not None  # only datasets with a download are registered
+    files = tuple(RemoteFile(**dataclasses.asdict(f)) for f in spec.download.files)
+    return CatalogEntry(spec.name, "dataset", spec.download.description, files)
 
 
 def _tsn_init() -> CatalogEntry:
@@ -165,55 +118,9 @@ def _tsn_reference() -> CatalogEntry:
     )
 
 
-# Kinetics annotations on CVDF's S3 bucket, the URLs torchvision's `Kinetics` dataset downloads
-# (K600 serves its CSVs as .txt); MMAction2's copies (tools/data/kinetics) as the fall-back.
-# Nobody publishes checksums for them. The videos come from YouTube or CVDF's tarballs.
-_KINETICS_S3 = "https://s3.amazonaws.com/kinetics"
-_OPENMMLAB = "https://download.openmmlab.com/mmaction/dataset"
-_KINETICS = {  # name -> (S3 folder, S3 extension, MMAction2 mirror?)
-    "kinetics400": ("400", "csv", True),
-    "kinetics600": ("600", "txt", True),
-    "kinetics700": ("700_2020", "csv", False),  # MMAction2's copy is the older Kinetics-700
-}
-_STHV2_LABELS = "20bn-something-something-download-package-labels.zip"
-_QUALCOMM = "https://softwarecenter.qualcomm.com/api/download/software/dataset/AIDataset"
-
-
-def _kinetics(name: str) -> CatalogEntry:
-    folder, ext, mirrored = _KINETICS[name]
-    files = []
-    for subset in ("train", "val"):
-        mirrors = (f"{_OPENMMLAB}/{name}/annotations/kinetics_{subset}.csv",) if mirrored else ()
-        url = f"{_KINETICS_S3}/{folder}/annotations/{subset}.{ext}"
-        files.append(RemoteFile(f"annotations/{subset}.csv", url, mirrors=mirrors))
-    classes = name.removeprefix("kinetics")
-    return CatalogEntry(
-        name,
-        "dataset",
-        f"Kinetics-{classes} train/val annotation CSVs (videos not included)",
-        tuple(files),
-    )
-
-
-def _sthv2() -> CatalogEntry:
-    # Qualcomm hosts the dataset since 2021; the label package holds labels/labels.json,
-    # train.json, validation.json and test.json. The videos need a (free) registration.
-    label_zip = RemoteFile(
-        f"annotations/{_STHV2_LABELS}", f"{_QUALCOMM}/Something-Something-V2/{_STHV2_LABELS}"
-    )
-    return CatalogEntry(
-        "sthv2",
-        "dataset",
-        "Something-Something V2 label package (videos not included)",
-        (label_zip,),
-    )
-
-
-CATALOG.add("ucf101", _ucf101)
-CATALOG.add("hmdb51", _hmdb51)
-for _name in _KINETICS:
-    CATALOG.add(_name, lambda n=_name: _kinetics(n))
-CATALOG.add("sthv2", _sthv2)
+for _spec in map(DATASETS.get, DATASETS):
+    if _spec.download is not None:
+        CATALOG.add(_spec.name, lambda s=_spec: _dataset_entry(s))
 CATALOG.add("tsn-init", _tsn_init)
 CATALOG.add("tsn-reference", _tsn_reference)
 for _arch in weight_archs():

@@ -1,5 +1,7 @@
-"""`tsn unpack ucf101|hmdb51` core: archives -> `DEST/videos/<Class>/<video>.avi` + `DEST/splits/`.
+"""`tsn unpack DATASET` core: archives -> `DEST/videos/<Class>/<video>.avi` + `DEST/splits/`.
 
+Which datasets it knows, and how many videos and classes a complete copy holds, comes from the
+dataset registry (`tsncli.specs.datasets`); the split files are read with the dataset's parser.
 Archives are told apart by content (videos, inner RARs, or split .txt files), so renamed files
 work. HMDB51's outer RAR is unpacked once, then each inner RAR is unpacked and deleted, so an
 interrupted run resumes with the classes left. `videos/` and `splits/` appear only when complete.
@@ -16,13 +18,12 @@ from pathlib import Path
 
 from tsncli.acquire.archives import extract_archive, list_member_names
 from tsncli.acquire.catalog import get_entry
-from tsncli.errors import DataError, UsageError
+from tsncli.errors import DataError, TsnError, UsageError
 from tsncli.progress import ProgressFn, Tracker
+from tsncli.specs.datasets import DATASETS, unpackable_datasets
 
 log = logging.getLogger("tsncli.unpack")
 
-DATASETS = ("ucf101", "hmdb51")
-EXPECTED = {"ucf101": (13320, 101), "hmdb51": (6766, 51)}  # (videos, classes)
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm")
 DONE_MARKER = ".tsn-unpacked"
 
@@ -125,19 +126,18 @@ def _unpack_splits(archives: list[Path], dest: Path, work: Path) -> None:
 
 
 def split_video_paths(dataset: str, splits: Path) -> set[str]:
-    """Every video the official split files name, as lower-case `<Class>/<video>` paths."""
+    """Every video the official split files name, as lower-case `<Class>/<video>` paths.
+
+    Each split is parsed on its own, so split files that disagree on their classes (a partial
+    extra archive) still name their videos.
+    """
+    split_format = DATASETS.get(dataset).splits
+    assert split_format is not None  # unpackable datasets have official split files
     named = set()
-    if dataset == "ucf101":
-        for path in sorted(splits.glob("*list0*.txt")):  # trainlist0k.txt / testlist0k.txt
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                if line.strip():
-                    named.add(line.split()[0].lower())
-    else:
-        for path in sorted(splits.glob("*_test_split*.txt")):
-            cls = path.name.rsplit("_test_split", 1)[0]
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                if line.strip():
-                    named.add(f"{cls}/{line.split()[0]}".lower())
+    for k in split_format.split_numbers(splits):
+        parsed = split_format.parse(splits, [k])
+        for entry in parsed.named_entries():
+            named.add(f"{parsed.classes[entry.label]}/{entry.file_name}".lower())
     return named
 
 
@@ -152,13 +152,19 @@ def check_unpacked(dataset: str, dest: Path) -> UnpackSummary:
     summary.splits = len(list(splits.glob("*.txt"))) if splits.is_dir() else 0
     if videos.is_dir() and summary.splits:
         on_disk = {f"{d.name}/{v.name}".lower() for d in classes for v in d.iterdir()}
-        missing = sorted(split_video_paths(dataset, splits) - on_disk)
+        try:
+            missing = sorted(split_video_paths(dataset, splits) - on_disk)
+        except TsnError as exc:  # unreadable split files: the count check below still runs
+            missing = []
+            summary.warnings.append(f"cannot read the split files in {splits}: {exc}")
         if missing:
             summary.warnings.append(
                 f"{len(missing)} videos named in {splits} are not under {videos} "
                 f"(first: {missing[0]}); unpack the complete video archive"
             )
-    want_videos, want_classes = EXPECTED[dataset]
+    counts = DATASETS.get(dataset).unpack
+    assert counts is not None  # checked by unpack_dataset
+    want_videos, want_classes = counts.videos, counts.classes
     if (summary.videos, summary.classes) != (want_videos, want_classes):
         summary.warnings.append(
             f"found {summary.videos} videos in {summary.classes} classes under {videos}; "
@@ -175,13 +181,14 @@ def unpack_dataset(
     force: bool = False,
     on_progress: ProgressFn | None = None,
 ) -> UnpackSummary:
-    """Unpack UCF101 or HMDB51 archives into `dest` (default `data/<dataset>`) and check counts.
+    """Unpack a dataset's archives into `dest` (default `data/<dataset>`) and check counts.
 
     Finished parts (`videos/`, `splits/`) are skipped unless `force`. Progress: one task per
     video archive (members), then `inner archives` (HMDB51's per-class RARs).
     """
-    if dataset not in DATASETS:
-        raise UsageError(f"unknown dataset {dataset!r}; use one of: {', '.join(DATASETS)}")
+    known = unpackable_datasets()
+    if dataset not in known:
+        raise UsageError(f"unknown dataset {dataset!r}; use one of: {', '.join(known)}")
     dest = Path(dest) if dest is not None else Path("data") / dataset
     paths = [Path(a) for a in archives] if archives else default_archives(dataset, dest)
     groups: dict[str, list[Path]] = {"videos": [], "splits": []}

@@ -11,9 +11,10 @@ import typer
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
-from tsncli.lists.splits import DATASETS
+from tsncli.specs.datasets import DATASETS
 
 SUMMARY = SUMMARIES["lists"]
+_ANNOTATED = [name for name in DATASETS if DATASETS.get(name).annotations is not None]
 
 
 def complete_dataset(incomplete: str) -> list[tuple[str, str]]:
@@ -76,7 +77,7 @@ def lists_command(
     annotations: Annotated[
         Path | None,
         typer.Option(
-            help="kinetics400/600/700, sthv2: folder of the annotation files (train/validate "
+            help=f"{', '.join(_ANNOTATED)}: folder of the annotation files (train/validate "
             "CSVs; labels/train/validation JSON). Default data/<dataset>/annotations."
         ),
     ] = None,
@@ -111,13 +112,12 @@ def lists_command(
 ) -> None:
     """Write `{ds}_{rgb|flow}_{train|val}_split_{k}.txt` and `{ds}_classes.txt`."""
     from tsncli.config import resolve_config
-    from tsncli.lists.annotation_sets import is_annotated
+    from tsncli.lists.annotated import is_annotated
     from tsncli.lists.builder import ListsConfig, build_lists
 
     overrides = cli_overrides(ctx, exclude=("config", "json_output"))
     if is_annotated(dataset):  # Kinetics, Something-Something: video lists from annotations
-        from tsncli.lists.annotated import AnnotatedListsConfig
-        from tsncli.lists.annotation_sets import build_lists_from_annotations
+        from tsncli.lists.annotated import AnnotatedListsConfig, build_lists_from_annotations
 
         if "frames" in overrides:
             overrides["videos"] = overrides.pop("frames")
@@ -162,10 +162,10 @@ def register(app: typer.Typer) -> None:
         name="lists",
         help=SUMMARY,
         epilog=example(
-            "tsn lists ucf101 data/ucf101/frames --split 1,2,3",
-            "tsn lists hmdb51 data/hmdb51/frames --modality rgb --allow-missing",
-            "tsn lists custom data/mine/frames --videos data/mine/videos --val-ratio 0.2",
-            "tsn lists ucf101 data/ucf101/videos --source videos --out data/ucf101/video_lists",
-            "tsn lists kinetics400 data/k400/videos --annotations data/k400/annotations",
+            *(
+                f"tsn lists {name} {arguments}"
+                for name in DATASETS
+                for arguments in DATASETS.get(name).lists_examples
+            )
         ),
     )(lists_command)

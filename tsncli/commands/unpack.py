@@ -12,16 +12,22 @@ from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.errors import UsageError
+from tsncli.specs.datasets import DATASETS, unpackable_datasets
 
 log = logging.getLogger("tsncli.unpack")
 
 SUMMARY = SUMMARIES["unpack"]
-DATASET_CHOICES = ("ucf101", "hmdb51")
+_DATASETS = unpackable_datasets()
+
+
+def _one_of(names: list[str]) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
 
 def complete_target(incomplete: str) -> list[str]:
-    """Shell completion for the first argument: the dataset names."""
-    return [name for name in DATASET_CHOICES if name.startswith(incomplete)]
+    """Shell completion for the first argument: the datasets `tsn unpack` knows."""
+    return [name for name in _DATASETS if name.startswith(incomplete)]
 
 
 def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
@@ -31,7 +37,8 @@ def _generic(paths: list[str], dest: Path | None, force: bool) -> None:
         paths, dest = paths[:1], Path(paths[1])  # `tsn unpack ARCHIVE DEST`
     for raw in paths:
         if not Path(raw).is_file():
-            raise UsageError(f"{raw}: no such archive; give ucf101, hmdb51 or a .rar/.zip path")
+            known = ", ".join(_DATASETS)
+            raise UsageError(f"{raw}: no such archive; give {known} or a .rar/.zip path")
     with ProgressView() as show:
         for raw in paths:
             archive = Path(raw)
@@ -46,7 +53,7 @@ def unpack_command(
     target: Annotated[
         str,
         typer.Argument(
-            help="ucf101 or hmdb51 (dataset-aware), or a .rar/.zip archive.",
+            help=f"{_one_of(_DATASETS)} (dataset-aware), or a .rar/.zip archive.",
             autocompletion=complete_target,
             show_default=False,
         ),
@@ -77,7 +84,7 @@ def unpack_command(
     Member paths are checked first: absolute paths, `..`, device files and links that leave DEST
     are refused. Work happens in temporary folders, so an interrupted run resumes.
     """
-    if target not in DATASET_CHOICES:
+    if target not in _DATASETS:
         _generic([target, *(archives or [])], dest, force)
         return
     from tsncli.acquire.unpack import unpack_dataset
@@ -97,13 +104,18 @@ def unpack_command(
     typer.echo(str(summary.dest))
 
 
+def _archives_in_downloads(dataset: str) -> str:
+    download = DATASETS.get(dataset).download
+    return " ".join(f"~/Downloads/{f.filename}" for f in download.files) if download else ""
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         name="unpack",
         help=SUMMARY,
         epilog=example(
-            "tsn unpack ucf101",
-            "tsn unpack hmdb51 ~/Downloads/hmdb51_org.rar ~/Downloads/test_train_splits.rar",
+            f"tsn unpack {_DATASETS[0]}",
+            f"tsn unpack {_DATASETS[-1]} {_archives_in_downloads(_DATASETS[-1])}",
             "tsn unpack archive.zip out/",
         ),
     )(unpack_command)

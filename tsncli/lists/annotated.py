@@ -8,6 +8,7 @@ Writes `{ds}_{rgb|flow}_{train|val}_split_1.txt` (video lists, `# tsn-list: kind
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import os
 import random
@@ -29,6 +30,8 @@ from tsncli.lists.listfile import (
 )
 from tsncli.lists.video_tree import VideoTree
 from tsncli.modality import LIST_MODALITIES, check_list_modalities
+from tsncli.specs.datasets import DATASETS
+from tsncli.specs.datasets.kinetics import DEFAULT as DEFAULT_KINETICS
 from tsncli.video.files import check_size_options
 from tsncli.video.index import VideoIndex
 
@@ -58,9 +61,9 @@ class Annotations:
 
 @dataclass(frozen=True)
 class AnnotatedListsConfig:
-    """Options of `tsn lists kinetics400|kinetics600|kinetics700|sthv2`."""
+    """Options of `tsn lists DATASET` for datasets read from annotation files."""
 
-    dataset: str = "kinetics400"
+    dataset: str = DEFAULT_KINETICS
     videos: str | None = None  # default data/<dataset>/videos
     annotations: str | None = None  # default data/<dataset>/annotations
     out: str = "data"
@@ -250,3 +253,26 @@ def build_annotated_lists(
     saved = save_config(resolved, out / f"{config.prefix}_lists_config.yaml")
     result.files.append(WrittenFile(str(saved), 0, saved.stat().st_size))
     return result
+
+
+def is_annotated(dataset: str) -> bool:
+    """True for registered datasets read from annotation files rather than split files."""
+    return dataset in DATASETS and DATASETS.get(dataset).annotations is not None
+
+
+def load_annotations(dataset: str, folder: str | os.PathLike[str]) -> Annotations:
+    """Read a dataset's annotation files with the reader its spec names ("module:function")."""
+    reference = DATASETS.get(dataset).annotations
+    if reference is None:
+        raise UsageError(f"{dataset} has no annotation files; `tsn lists {dataset}` reads splits")
+    module, _, function = reference.partition(":")
+    read = getattr(importlib.import_module(module), function)
+    return read(Path(folder), dataset)
+
+
+def build_lists_from_annotations(
+    config: AnnotatedListsConfig, on_progress: ProgressFn | None = None
+) -> AnnotatedListsResult:
+    """Read the dataset's annotation files, then write its video lists (see the module doc)."""
+    annotations = load_annotations(config.dataset, config.annotations_dir)
+    return build_annotated_lists(config, annotations, on_progress)

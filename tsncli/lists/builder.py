@@ -9,6 +9,7 @@ frame counts from `{ds}_video_index.json`, which `tsn train`/`eval` reuse for ke
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import random
 from dataclasses import dataclass, field
@@ -29,11 +30,14 @@ from tsncli.lists.listfile import (
     write_list,
 )
 from tsncli.lists.matching import match_folders, usable_counts
-from tsncli.lists.splits import DATASETS, ParsedSplits, load_official_splits
 from tsncli.lists.video_lists import VideoFileFinder
 from tsncli.modality import LIST_MODALITIES, check_list_modalities
 from tsncli.progress import ProgressFn
+from tsncli.specs.datasets import DATASETS, ucf101
+from tsncli.specs.datasets.splitfiles import ParsedSplits
 from tsncli.video.files import check_size_options
+
+log = logging.getLogger("tsncli.lists")
 
 SUBSETS = ("train", "val")
 SOURCES = ("frames", "videos")
@@ -52,7 +56,7 @@ def _as_tuple(value: Any, kind: type) -> tuple | None:
 class ListsConfig:
     """Options of `tsn lists`; empty paths mean the defaults under `data/<dataset>/`."""
 
-    dataset: str = "ucf101"
+    dataset: str = ucf101.NAME
     frames: str | None = None  # default data/<dataset>/frames
     splits: str | None = None  # default data/<dataset>/splits (where `tsn unpack` puts them)
     out: str = "data"
@@ -125,9 +129,26 @@ class ListsResult:
         return dataclasses.asdict(self)
 
 
+def load_official_splits(
+    dataset: str, folder: str | os.PathLike[str], wanted: list[int] | None = None
+) -> ParsedSplits:
+    """Parse the split files of a registered dataset (`wanted` None = every split present)."""
+    spec = DATASETS.get(dataset)
+    if spec.splits is None:
+        if spec.annotations is not None:
+            raise UsageError(
+                f"{dataset} is read from annotation files: `tsn lists {dataset} VIDEOS`"
+            )
+        raise UsageError(f"{dataset} has no official split files; use `tsn lists custom`")
+    parsed = spec.splits.parse(Path(folder), wanted)
+    for note in parsed.notes:
+        log.info("%s", note)
+    return parsed
+
+
 def load_parsed_splits(config: ListsConfig) -> ParsedSplits:
     """Official splits from the split folder, or a custom dataset's class folders / CSV."""
-    if DATASETS.get(config.dataset).split_format is not None:
+    if DATASETS.get(config.dataset).official:
         return load_official_splits(config.dataset, config.splits_dir, _list(config.split))
     if config.split not in (None, (1,)):
         raise UsageError("a custom dataset has one split; leave out --split")
@@ -206,7 +227,7 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
         saved_index = index.index.path
         count = len(index.index.entries)
         result.files.append(WrittenFile(str(saved_index), count, saved_index.stat().st_size))
-    official = DATASETS.get(config.dataset).split_format is not None
+    official = DATASETS.get(config.dataset).official
     resolved = dataclasses.replace(
         config,
         frames=str(index.root),

@@ -15,7 +15,12 @@ from pathlib import Path
 
 from tsncli.errors import DataError, UsageError
 from tsncli.fsutil import unreadable_warning
-from tsncli.lists.splits import VIDEO_EXTENSIONS, ParsedSplits, SplitEntry, video_id_of
+from tsncli.specs.datasets.splitfiles import (
+    VIDEO_EXTENSIONS,
+    ParsedSplits,
+    SplitEntry,
+    video_id_of,
+)
 from tsncli.textio import read_text
 
 log = logging.getLogger(__name__)

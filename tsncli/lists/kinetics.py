@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tsncli.errors import DataError, UsageError
 from tsncli.lists.annotated import AnnotatedEntry, Annotations
+from tsncli.specs.datasets.kinetics import DEFAULT as DEFAULT_KINETICS
 
 REQUIRED = ("label", "youtube_id", "time_start", "time_end")
 # train.csv, val.csv, validate.csv (DeepMind), kinetics_train.csv (MMAction2), train.txt (K600 S3)
@@ -21,7 +22,7 @@ _NAME = re.compile(r"^(?:.*[_-])?(train|val|validate|validation)\.(csv|txt)$", r
 _SUBSET = {"train": "train", "val": "val", "validate": "val", "validation": "val"}
 
 
-def find_kinetics_csvs(folder: str | Path, dataset: str = "kinetics400") -> dict[str, Path]:
+def find_kinetics_csvs(folder: str | Path, dataset: str = DEFAULT_KINETICS) -> dict[str, Path]:
     """{"train": path, "val": path} from `folder` or one of its subfolders (as unpacked)."""
     root = Path(folder)
     if not root.is_dir():
@@ -85,7 +86,7 @@ def clip_name(youtube_id: str, start: int, end: int) -> str:
     return f"{youtube_id}_{start:06d}_{end:06d}"
 
 
-def load_kinetics_annotations(folder: str | Path, dataset: str = "kinetics400") -> Annotations:
+def load_kinetics_annotations(folder: str | Path, dataset: str = DEFAULT_KINETICS) -> Annotations:
     """Train and val entries of the official CSVs; labels index the sorted class names."""
     files = find_kinetics_csvs(folder, dataset)
     rows = {subset: read_kinetics_csv(path) for subset, path in files.items()}

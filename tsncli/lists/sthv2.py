@@ -13,6 +13,7 @@ from typing import Any
 
 from tsncli.errors import DataError, UsageError
 from tsncli.lists.annotated import AnnotatedEntry, Annotations
+from tsncli.specs.datasets.sthv2 import NAME as STHV2
 
 FILES = {"labels": "labels.json", "train": "train.json", "val": "validation.json"}
 
@@ -22,7 +23,7 @@ def _names(kind: str) -> tuple[str, ...]:
     return (FILES[kind], f"something-something-v2-{FILES[kind]}")
 
 
-def find_sthv2_files(folder: str | Path, dataset: str = "sthv2") -> dict[str, Path]:
+def find_sthv2_files(folder: str | Path, dataset: str = STHV2) -> dict[str, Path]:
     """{"labels", "train", "val"} -> path, from `folder` or one of its subfolders (`labels/`)."""
     root = Path(folder)
     if not root.is_dir():
@@ -70,7 +71,7 @@ def load_sthv2_classes(path: Path) -> list[str]:
     return [by_index[i] for i in range(len(by_index))]
 
 
-def load_sthv2_annotations(folder: str | Path, dataset: str = "sthv2") -> Annotations:
+def load_sthv2_annotations(folder: str | Path, dataset: str = STHV2) -> Annotations:
     """Train and val entries; each template (brackets stripped) picks its class index."""
     files = find_sthv2_files(folder, dataset)
     classes = load_sthv2_classes(files["labels"])

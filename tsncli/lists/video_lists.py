@@ -16,8 +16,8 @@ from pathlib import Path
 from tsncli.errors import DataError
 from tsncli.fsutil import unreadable_warning
 from tsncli.lists.frame_index import FolderCounts
-from tsncli.lists.splits import VIDEO_EXTENSIONS, video_id_of
 from tsncli.progress import ProgressFn
+from tsncli.specs.datasets.splitfiles import VIDEO_EXTENSIONS, video_id_of
 from tsncli.video.index import VideoIndex
 
 log = logging.getLogger("tsncli.lists")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tsncli.errors import DataError
 from tsncli.fsutil import unreadable_warning
-from tsncli.lists.splits import VIDEO_EXTENSIONS
+from tsncli.specs.datasets.splitfiles import VIDEO_EXTENSIONS
 
 log = logging.getLogger("tsncli.lists")
 _name = attrgetter("name")
