@@ -36,7 +36,7 @@ from tsncli.flow.algorithms import create_flow_fn  # noqa: E402
 from tsncli.flow.batch import run_flow_extraction  # noqa: E402
 from tsncli.flow.encoding import encode_flow  # noqa: E402
 from tsncli.flow.job import FlowConfig  # noqa: E402
-from tsncli.video.decode import read_video_frames  # noqa: E402
+from tsncli.video.decode import iter_video_frames  # noqa: E402
 
 SIZE = (340, 256)
 SOURCE = (320, 240)
@@ -90,7 +90,7 @@ class Measure:
 def bench_algorithm(algo: str, video: Path) -> Measure:
     """(a) the bare flow function on pre-decoded, pre-resized greyscale frames."""
     cv2.setNumThreads(1)
-    grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in read_video_frames(video, size=SIZE)]
+    grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in iter_video_frames(video, size=SIZE)]
     fn = create_flow_fn(algo)
     fn(grays[0], grays[1])  # warm-up
     with Measure() as m:
@@ -127,7 +127,7 @@ def bench_pool_startup() -> float:
 def naive_extract(video: str, out: str, algo: str) -> int:
     """The baseline: whole video in memory, all flows in memory, then write everything."""
     cv2.setNumThreads(1)
-    frames = read_video_frames(video, size=SIZE)  # [N] x [H, W, 3]
+    frames = list(iter_video_frames(video, size=SIZE))  # [N] x [H, W, 3]
     grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
     fn = create_flow_fn(algo)
     flows = [fn(a, b) for a, b in zip(grays[:-1], grays[1:], strict=True)]  # [N-1] x [H, W, 2]
@@ -192,7 +192,7 @@ def _real_pairs(count: int) -> tuple[np.ndarray, np.ndarray, str]:
     if clip is None or not clip.is_file():
         clip = make_video(Path(tempfile.mkdtemp(prefix="tsn-bench-")) / "pan.avi", count + 1)
     grey = []
-    for frame in read_video_frames(clip, size=SIZE)[: count + 1]:
+    for frame in list(iter_video_frames(clip, size=SIZE))[: count + 1]:
         grey.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
     return np.stack(grey[:-1]), np.stack(grey[1:]), source
 
@@ -277,7 +277,7 @@ def _bench_cuda(algo: str, prev, nxt, shifted, opencv) -> tuple[str, float, floa
         fn = TorchBatchFlow(algo, "cuda:0", max_batch=len(prev))
     except DataError:  # no cached RAFT weights (the GPU machine may be offline)
         trained = False
-        fn = TorchBatchFlow(algo, "cuda:0", max_batch=len(prev), raft_weights=None)
+        fn = TorchBatchFlow(algo, "cuda:0", max_batch=len(prev), weights=None)
     fn(prev[:2], nxt[:2])  # warm-up: kernels, allocator
     torch.cuda.reset_peak_memory_stats()
     out, fps = _timed(fn, prev, nxt, torch.cuda.synchronize)

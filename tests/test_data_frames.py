@@ -10,14 +10,20 @@ import pytest
 from train_fixtures import COLOURS, FLOW_X, FLOW_Y, make_video
 
 from tsncli.data.frames import (
-    load_snippets,
     missing_frames,
     read_frames,
     read_image,
+    stack_frames,
     validate_records,
 )
 from tsncli.errors import DataError
 from tsncli.lists.listfile import VideoRecord
+
+
+def load_snippets(folder, indices, modality):
+    """The frames `indices` [S, L] of one folder as uint8 (H, W, S*L*C), read and stacked as
+    the dataset's frame-folder source and test mode do."""
+    return stack_frames(read_frames(folder, indices, modality))
 
 
 def test_rgb_snippets_stack_frames_on_channels_in_rgb_order(tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import yaml
 from flow_helpers import moving_video
 
-from tsncli.flow.batch import in_shard, parse_shard, plan_videos
+from tsncli.flow.batch import plan_videos
 from tsncli.flow.job import load_flow_settings, load_frames_settings
+from tsncli.shards import in_shard, parse_shard
 
 FAST = ["--algo", "dis", "--size", "64x48", "--workers", "1"]
 

@@ -184,3 +184,58 @@ def test_the_shared_frame_loop_computes_only_the_wanted_flows(tmp_path):
     assert steps[2].flow.shape == (8, 8, 2) and (steps[2].flow == 128).all()  # zero flow
     names = [name for name, _ in steps[2].images(rgb=False)]
     assert names == ["flow_x_00002.jpg", "flow_y_00002.jpg"]
+
+
+# --- one wrapper for both paths: per pair (OpenCV) and batched (torch) ---
+
+PATHS = {  # config, and the name in flow.extract that builds its flow function
+    "per pair": (SMALL, "create_flow_fn"),
+    "batched": (FlowConfig(algo="tvl1", impl="torch", size="64x48"), "_batch_flow_fn"),
+}
+
+
+def _flow_that(monkeypatch, path, flow):
+    """The config of `path`, with its flow function replaced by `flow`."""
+    config, builder = PATHS[path]
+    monkeypatch.setattr(extract_module, builder, lambda *args: flow)
+    return config
+
+
+def test_the_batched_path_runs_only_for_torch_flow():
+    assert PATHS["batched"][0].batched and not PATHS["per pair"][0].batched
+    assert not FlowConfig(algo="tvl1", impl="torch", modality="rgb").batched  # no flow
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_both_paths_cancel_the_queued_videos_of_an_interrupted_worker(tmp_path, monkeypatch, path):
+    def interrupting(a, b):
+        raise KeyboardInterrupt
+
+    config = _flow_that(monkeypatch, path, interrupting)
+    monkeypatch.setattr(extract_module.multiprocessing, "parent_process", lambda: object())
+    monkeypatch.setattr(extract_module, "_INTERRUPTED", False)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, n=3, name="first", config=config)
+    assert list((tmp_path / "out").iterdir()) == []  # no half-written folder
+    result, folder = _run(tmp_path, n=3, name="queued", config=config)
+    assert result.status == "cancelled" and result.frames == 0 and not folder.exists()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_both_paths_say_opencv_failed_when_it_did(tmp_path, monkeypatch, path):
+    def failing(a, b):
+        raise cv2.error("bad pair")
+
+    result, folder = _run(tmp_path, n=3, config=_flow_that(monkeypatch, path, failing))
+    assert result.status == "failed" and not folder.exists()
+    assert result.error.startswith("OpenCV could not process") and "bad pair" in result.error
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_both_paths_refuse_flow_from_a_single_frame(tmp_path, monkeypatch, path):
+    def never(a, b):
+        raise AssertionError("one frame has no pair")
+
+    result, folder = _run(tmp_path, n=1, config=_flow_that(monkeypatch, path, never))
+    assert result.status == "failed" and "flow needs at least 2" in result.error
+    assert not folder.exists()

@@ -7,26 +7,26 @@ from flow_helpers import moving_video
 
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import parse_size
-from tsncli.video.decode import iter_video_frames, probe_video, read_video_frames
+from tsncli.video.decode import iter_video_frames, probe_video
 from tsncli.video.files import list_videos, resolve_frame_size
 
 
 def test_frames_are_resized_to_the_given_size(tmp_path):
     video = moving_video(tmp_path / "v.avi", n=4, width=64, height=48)
-    frames = read_video_frames(video, size=(34, 26))
+    frames = list(iter_video_frames(video, size=(34, 26)))
     assert len(frames) == 4
     assert all(f.shape == (26, 34, 3) and f.dtype.name == "uint8" for f in frames)
 
 
 def test_short_side_keeps_the_aspect_ratio(tmp_path):
     video = moving_video(tmp_path / "v.avi", n=2, width=64, height=48)
-    assert read_video_frames(video, short_side=24)[0].shape == (24, 32, 3)
+    assert list(iter_video_frames(video, short_side=24))[0].shape == (24, 32, 3)
     assert resolve_frame_size(640, 480, short_side=256) == (341, 256)
 
 
 def test_step_keeps_frames_one_step_apart(tmp_path):
     video = moving_video(tmp_path / "v.avi", n=7)
-    assert len(read_video_frames(video, step=3)) == 3  # frames 1, 4, 7
+    assert len(list(iter_video_frames(video, step=3))) == 3  # frames 1, 4, 7
 
 
 def test_probe_reads_size_and_frame_count(tmp_path):

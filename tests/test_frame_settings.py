@@ -12,7 +12,7 @@ from caffe_fixtures import RGB_PROTOTXT, encode_caffemodel, needs_prototxts, syn
 from video_helpers import make_video
 
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.job import FLOW_CONFIG_FILE, FlowConfig, load_flow_settings, save_flow_settings
+from tsncli.flow.job import FlowConfig, load_flow_settings, save_flow_settings
 from tsncli.frame_settings import (
     FrameSettings,
     describe_mismatch,
@@ -20,6 +20,7 @@ from tsncli.frame_settings import (
     resolve_frame_settings,
     save_frame_settings,
 )
+from tsncli.layout import FLOW_CONFIG_FILE
 from tsncli.lists.builder import ListsConfig
 
 TSN = FrameSettings(size=(340, 256), step=1, flow_algorithm="tvl1", bound=20.0, source="frames")

@@ -19,10 +19,10 @@ from evalkit import make_dataset as make_eval_dataset
 from flow_helpers import moving_video
 from train_fixtures import make_dataset, two_process_config
 
-from tsncli.engine.eval_ranks import wait_for_ranks
-from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.eval.evaluate import EvalSettings, evaluate
+from tsncli.engine.eval.ranks import wait_for_ranks
 from tsncli.engine.scores import load_scores
-from tsncli.engine.train import train
+from tsncli.engine.train.run import train
 from tsncli.errors import DataError
 from tsncli.launch import resolve_launch
 from tsncli.models.checkpoint import load_checkpoint
@@ -159,11 +159,11 @@ def test_srun_tsn_eval_ranks_score_their_shares_and_rank_0_merges_as_one_process
 
 def test_rank_0_names_the_ranks_whose_shards_never_arrived(tmp_path):
     launch = resolve_launch(rank=0, world_size=3, env={})
-    (tmp_path / "rank_1-of-3.json").write_text('{"rank": 0, "lost": []}')
-    (tmp_path / "rank_3-of-3.json").write_text('{"rank": 2, "lost": [["v1", "died"]]}')
+    (tmp_path / "rank.1-of-3.json").write_text('{"rank": 0, "lost": []}')
+    (tmp_path / "rank.3-of-3.json").write_text('{"rank": 2, "lost": [["v1", "died"]]}')
     with pytest.raises(DataError, match=r"rank\(s\) 2 of 3"):
         wait_for_ranks(tmp_path, launch, timeout=0.0)
-    (tmp_path / "rank_2-of-3.json").write_text('{"rank": 1, "lost": []}')
+    (tmp_path / "rank.2-of-3.json").write_text('{"rank": 1, "lost": []}')
     assert wait_for_ranks(tmp_path, launch, timeout=0.0) == [("v1", "died")]
 
 
@@ -176,7 +176,10 @@ print(json.dumps({"frames": {p: e.num_frames for p, e in entries.items()}, "erro
 
 
 def test_srun_tasks_build_one_video_index_each_indexing_a_disjoint_share(tmp_path):
-    videos = [str(moving_video(tmp_path / "v" / f"clip{i}.avi", n=3 + i)) for i in range(6)]
+    # crc32 ownership is linear in the name's bits: clip0..clip7 alone would all go to one rank
+    # whatever tmp_path is; clip8 and clip9 go to the other
+    names = [f"clip{c}.avi" for c in "012389"]
+    videos = [str(moving_video(tmp_path / "v" / name, n=3 + i)) for i, name in enumerate(names)]
     videos.append(str(tmp_path / "v" / "broken.avi"))
     Path(videos[-1]).write_bytes(b"not a video")
     index = tmp_path / "index.json"
@@ -193,7 +196,7 @@ def test_srun_tasks_build_one_video_index_each_indexing_a_disjoint_share(tmp_pat
     expected = {v: 3 + i for i, v in enumerate(videos[:-1])}
     for result in results:  # every rank ends with the whole index, errors included
         assert result["frames"] == expected and list(result["errors"]) == [videos[-1]]
-    parts = [json.loads(index.with_name(f"index.json.part-{k}-of-2").read_text()) for k in (1, 2)]
+    parts = [json.loads(index.with_name(f"index.{k}-of-2.json").read_text()) for k in (1, 2)]
     shares = [set(part["videos"]) | set(part["errors"]) for part in parts]
     assert not shares[0] & shares[1] and shares[0] | shares[1] == set(videos)
     assert all(shares)  # both ranks did some of the work

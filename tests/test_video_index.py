@@ -10,8 +10,9 @@ from video_helpers import decode_all, make_video
 
 from tsncli.errors import DataError
 from tsncli.video import index as video_index
-from tsncli.video.index import VideoEntry, VideoIndex, index_video, keyframe_at_or_before
-from tsncli.video.timeline import Timeline
+from tsncli.video.index import VideoIndex, index_video
+from tsncli.video.index_store import VideoEntry
+from tsncli.video.timeline import Timeline, keyframe_at_or_before
 
 
 def test_index_reads_frame_count_size_and_keyframes_from_the_container(tmp_path):

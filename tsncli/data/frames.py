@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from tsncli.errors import DataError
-from tsncli.flow.stream import FLOW_TEMPLATES, RGB_TEMPLATE
 from tsncli.fsutil import needs_bytes_path
+from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE
 from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import check_modality
 
@@ -108,11 +108,6 @@ def stack_frames(frames: Sequence[np.ndarray]) -> np.ndarray:
     """Frames of a clip (each (H, W, C)) as one uint8 (H, W, S*L*C), in (snippet, frame,
     channel) order: RGB r,g,b per frame; flow x, y per frame (x0, y0, x1, y1, ...)."""
     return frames[0].copy() if len(frames) == 1 else np.concatenate(frames, axis=2)
-
-
-def load_snippets(folder: str | os.PathLike[str], indices: np.ndarray, modality: str) -> np.ndarray:
-    """Read the frames `indices` [S, L] (1-based) of one video as uint8 (H, W, S*L*C)."""
-    return stack_frames(read_frames(folder, indices, modality))
 
 
 def missing_frames(record: VideoRecord, modality: str) -> list[str]:

@@ -1,8 +1,8 @@
 """`tsn flow` over many videos: find, check stems, shard, skip done ones, run the pool, report.
 
 Resume rule: an existing `OUT/<video_id>/` is done (it only appears by an atomic rename).
-Sharding: a video belongs to shard K of N (1-based) when crc32(video_id) % N == K - 1, so N
-machines given the same SRC split it exactly, without coordination or a shared listing.
+Sharding: a video belongs to the shard that owns its video id (`tsncli.shards`), so N machines
+given the same SRC split it exactly, without coordination or a shared listing.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ import logging
 import os
 import shutil
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tsncli.acquire.catalog import cached_raft_weights
 from tsncli.errors import UsageError
-from tsncli.flow.algorithms import RAFT_ALGORITHMS
+from tsncli.flow.algorithms import require_cached_weights
 from tsncli.flow.job import (
     SETTING_KEYS,
     FlowConfig,
@@ -32,6 +30,7 @@ from tsncli.fsutil import atomic_write_text, temp_prefix
 from tsncli.locks import hold_lock
 from tsncli.parallel import ByName, available_cpus, run_pool
 from tsncli.progress import ProgressFn, Tracker
+from tsncli.shards import Shard, in_shard, part_name
 from tsncli.video.files import list_videos
 
 log = logging.getLogger("tsncli.flow")
@@ -53,28 +52,6 @@ class FlowSummary:
     @property
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """Parse `--shard K/N` (1 <= K <= N) into (K, N)."""
-    if not text:
-        return None
-    try:
-        k_text, n_text = text.split("/")
-        k, n = int(k_text), int(n_text)
-    except ValueError:
-        raise UsageError(f"--shard {text!r} is not K/N; use e.g. --shard 1/4") from None
-    if n < 1 or not 1 <= k <= n:
-        raise UsageError(f"--shard {text!r} needs 1 <= K <= N; use e.g. --shard 1/4 ... 4/4")
-    return k, n
-
-
-def in_shard(video_id: str, shard: tuple[int, int] | None) -> bool:
-    """Whether `video_id` belongs to `shard` (K, N); every id is in exactly one of the N."""
-    if shard is None:
-        return True
-    k, n = shard
-    return zlib.crc32(video_id.encode("utf-8")) % n == k - 1
 
 
 def plan_videos(src: str | Path, extensions: tuple[str, ...]) -> dict[str, Path]:
@@ -113,14 +90,15 @@ def _check_settings(out: Path, config: FlowConfig, force: bool) -> None:
         )
 
 
-def lock_file_name(shard: tuple[int, int] | None) -> str:
-    """The lock a run holds in OUT: one per shard, so the N shards of a job run side by side."""
-    return ".tsn-flow.lock" if shard is None else f".tsn-flow.{shard[0]}-of-{shard[1]}.lock"
+def lock_file_name(shard: Shard | None) -> str:
+    """The lock a run holds in OUT: one per shard (`.tsn-flow.K-of-N.lock`), so the N shards of
+    a job run side by side."""
+    return part_name(".tsn-flow.lock", shard)
 
 
-def failed_file_name(shard: tuple[int, int] | None) -> str:
+def failed_file_name(shard: Shard | None) -> str:
     """`failed.tsv`, or `failed.K-of-N.tsv` per shard so parallel shards never share a file."""
-    return "failed.tsv" if shard is None else f"failed.{shard[0]}-of-{shard[1]}.tsv"
+    return part_name("failed.tsv", shard)
 
 
 def run_flow_extraction(
@@ -130,7 +108,7 @@ def run_flow_extraction(
     *,
     workers: int = 1,
     devices: list[str] | None = None,
-    shard: tuple[int, int] | None = None,
+    shard: Shard | None = None,
     force: bool = False,
     on_progress: ProgressFn | None = None,
 ) -> FlowSummary:
@@ -160,7 +138,7 @@ def _extract_all(
     out_root: Path,
     config: FlowConfig,
     pool_size: tuple[int, list[str] | None],
-    shard: tuple[int, int] | None,
+    shard: Shard | None,
     force: bool,
     on_progress: ProgressFn | None,
 ) -> FlowSummary:
@@ -228,18 +206,18 @@ def _remove_temp_dirs(out_root: Path, tasks: list[VideoTask]) -> None:
 
 def _worker_function(config: FlowConfig, workers: int) -> tuple[Callable, int]:
     """What each worker runs, and the threads it gets (0: the pool leaves threads alone)."""
-    if config.impl != "torch" or config.modality == "rgb":
+    # Named, so that this process (which only plans) never imports OpenCV and PyAV, nor the
+    # flow code (nor torch on CPU; `--gpus` imported it to count the GPUs); each worker does.
+    # extract_video runs per pair or batched as `config.batched` says.
+    extract = ByName("tsncli.flow.extract", "extract_video")
+    if not config.batched:
         # OpenCV: the pool does not import torch (~2-6 s per spawned worker) just to set its
-        # threads; extract_video sets OpenCV to one thread itself. Named, so that this process
-        # (which only plans) never imports OpenCV and PyAV; each worker does.
-        return ByName("tsncli.flow.extract", "extract_video"), 0
-    # Batched torch flow, named like extract_video so that this process needs neither the
-    # flow code nor OpenCV (nor torch on CPU; `--gpus` imported it to count the GPUs). The
-    # worker's cores are shared by torch (CPU flow) or by its decode/JPEG threads (GPU flow).
-    if config.algo in RAFT_ALGORITHMS:  # missing weights: one error now, not one per video
-        cached_raft_weights(config.algo)
-    batched = ByName("tsncli.flow.extract_batched", "extract_video_batched")
-    return batched, max(1, available_cpus() // max(1, workers))
+        # threads; extract_video sets OpenCV to one thread itself.
+        return extract, 0
+    # Batched torch flow: the worker's cores are shared by torch (CPU flow) or by its
+    # decode/JPEG threads (GPU flow).
+    require_cached_weights(config.algo)  # missing weights: one error now, not one per video
+    return extract, max(1, available_cpus() // max(1, workers))
 
 
 def _worker_died(task: VideoTask, reason: str) -> VideoResult:

@@ -17,8 +17,9 @@ from typing import Any
 
 from tsncli import __version__
 from tsncli.errors import UsageError
-from tsncli.flow.algorithms import DEFAULT_ALGORITHM, DEFAULT_BATCH_PAIRS, resolve_implementation
+from tsncli.flow.algorithms import DEFAULT_BATCH_PAIRS, resolve_implementation
 from tsncli.frame_settings import (
+    DEFAULT_ALGORITHM,
     DEFAULT_BOUND,
     FrameSettings,
     format_size,
@@ -29,11 +30,11 @@ from tsncli.frame_settings import (
 )
 from tsncli.frame_settings import DEFAULT_SIZE as FRAME_SIZE
 from tsncli.fsutil import stale_temp_paths
+from tsncli.layout import FLOW_CONFIG_FILE, LAYOUT_NOTE
 from tsncli.video.files import VIDEO_EXTENSIONS, check_size_options
 
 EXTRACT_OUTPUTS = ("rgb", "flow", "both")  # what `tsn flow --modality` writes
 DEFAULT_SIZE = format_size(FRAME_SIZE)
-FLOW_CONFIG_FILE = "flow_config.yaml"
 # The settings that change the files; a frames folder must not mix two sets of them.
 SETTING_KEYS = (*FrameSettings().to_dict(), "modality")
 
@@ -93,6 +94,11 @@ class FlowConfig:
             source="frames",
         )
 
+    @property
+    def batched(self) -> bool:
+        """Whether flow is computed in torch, `batch_pairs` pairs per call (else per pair)."""
+        return self.impl == "torch" and self.modality != "rgb"
+
     def settings(self) -> dict[str, Any]:
         """The resolved settings saved as OUT/flow_config.yaml: the frame settings + modality."""
         return {**self.frame_settings.to_dict(), "modality": self.modality}
@@ -102,7 +108,7 @@ def save_flow_settings(frames_dir: str | Path, config: FlowConfig) -> Path:
     """Write OUT/flow_config.yaml (settings plus a note on the layout), atomically."""
     extra = {
         "modality": config.modality,
-        "layout": "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)",
+        "layout": LAYOUT_NOTE,
         "counts": "N frames -> (N-1)//step+1 images, (N-1)//step flows",
         "tsn_version": __version__,
     }

@@ -1,5 +1,6 @@
 """The one frame loop of `tsn flow` and `tsn predict`: decoded frames in; each frame with the
-encoded flow that ends at it out, under the dense_flow file names, and their JPEG encoding.
+encoded flow that ends at it out, under the dense_flow file names (`tsncli.layout`), and their
+JPEG encoding.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import numpy as np
 
 from tsncli.errors import DataError
 from tsncli.flow.algorithms import FlowFn
-from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
+from tsncli.flow.encoding import encode_flow
+from tsncli.frame_settings import DEFAULT_BOUND
+from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE
 
-RGB_TEMPLATE = "img_{:05d}.jpg"
-FLOW_TEMPLATES = ("flow_x_{:05d}.jpg", "flow_y_{:05d}.jpg")
 JPEG_QUALITY = 95  # OpenCV's (and dense_flow's) default
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tsncli.errors import DataError
 from tsncli.fsutil import unreadable_warning
+from tsncli.layout import FLOW_X_PREFIX, FLOW_Y_PREFIX, RGB_PREFIX
 
 log = logging.getLogger("tsncli.lists")
 
@@ -36,11 +37,11 @@ def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:
     with os.scandir(folder) as entries:
         for entry in entries:
             name = entry.name
-            if name.startswith("img_"):
+            if name.startswith(RGB_PREFIX):
                 img += 1
-            elif name.startswith("flow_x_"):
+            elif name.startswith(FLOW_X_PREFIX):
                 flow_x += 1
-            elif name.startswith("flow_y_"):
+            elif name.startswith(FLOW_Y_PREFIX):
                 flow_y += 1
     return FolderCounts(img, flow_x, flow_y)
 

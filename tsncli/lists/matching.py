@@ -6,15 +6,16 @@ from __future__ import annotations
 import logging
 
 from tsncli.errors import DataError
+from tsncli.layout import COUNTED_PREFIX
 from tsncli.lists.frame_index import FrameIndex
-from tsncli.lists.splits import ParsedSplits
 from tsncli.lists.video_lists import VideoFileFinder
 from tsncli.progress import ProgressEvent, ProgressFn
+from tsncli.specs.datasets.splitfiles import ParsedSplits
 
 log = logging.getLogger("tsncli.lists")
 
 Index = FrameIndex | VideoFileFinder
-PATTERNS = {"rgb": "img_*", "flow": "flow_x_*"}
+PATTERNS = {modality: prefix + "*" for modality, prefix in COUNTED_PREFIX.items()}  # in errors
 SHOW = 5  # names quoted in an error before "..."
 
 

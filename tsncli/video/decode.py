@@ -19,8 +19,6 @@ from tsncli.video.files import resolve_frame_size
 
 log = logging.getLogger("tsncli.video.decode")
 
-__all__ = ["VideoInfo"]  # re-exported: callers import it from here
-
 
 def resize_frame(
     frame: np.ndarray, *, size: tuple[int, int] | None = None, short_side: int | None = None
@@ -99,14 +97,3 @@ def _iter_bgr(path: str | os.PathLike[str], step: int, threads: int | None) -> I
         log.warning("%s: decoding stopped early (%s)", path, short_error(exc))
     finally:
         container.close()
-
-
-def read_video_frames(
-    path: str | os.PathLike[str],
-    *,
-    size: tuple[int, int] | None = None,
-    short_side: int | None = None,
-    step: int = 1,
-) -> list[np.ndarray]:
-    """All frames of a (short) video in memory; prefer `iter_video_frames` for long ones."""
-    return list(iter_video_frames(path, size=size, short_side=short_side, step=step))

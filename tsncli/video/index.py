@@ -25,12 +25,12 @@ from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.backend import AV_ERRORS
 from tsncli.video.check import count_decoded_frames, ends_as_listed
 from tsncli.video.fallback import probe_opencv, use_opencv_instead
-from tsncli.video.index_entry import VideoEntry as VideoEntry  # defined there, imported from here
 from tsncli.video.index_shards import exchange_shares, rank_share
 from tsncli.video.index_store import (
     STORE_VERSION,
     LazyEntries,
     Row,
+    VideoEntry,
     dump_rows,
     entry_from_json,
     entry_from_row,
@@ -39,12 +39,9 @@ from tsncli.video.index_store import (
     load_rows,
     size_and_mtime,
 )
-from tsncli.video.timeline import keyframe_at_or_before as keyframe_at_or_before  # re-exported
 from tsncli.video.timeline import scan_layout
 
 log = logging.getLogger("tsncli.video.index")
-
-INDEX_VERSION = STORE_VERSION  # 2: frame timestamps (PyAV); 3: columns (index_store), 2 still read
 
 
 def _stat(path: str) -> tuple[int, int]:

@@ -1,6 +1,7 @@
-"""The video index file's compact layout (version 3): one JSON object of columns, a row per video,
-paths split into shared folder prefixes and names; entries to and from rows (and the version-2
-JSON objects, still read); and the mapping that decodes rows on demand.
+"""What the video index knows about one video (`VideoEntry`) and how the index file stores it:
+the compact layout (version 3), one JSON object of columns, a row per video, paths split into
+shared folder prefixes and names; entries to and from rows (and the version-2 JSON objects,
+still read); and the mapping that decodes rows on demand.
 
 A Kinetics-sized index (240k videos) loads as a dozen flat lists instead of 240k nested objects;
 only the rows a caller reads become entries.
@@ -10,14 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from itertools import accumulate
 from typing import Any, Generic, TypeVar
 
-from tsncli.video.index_entry import VideoEntry
-from tsncli.video.timeline import Timeline
+from tsncli.video.timeline import Timeline, keyframe_at_or_before
 
-STORE_VERSION = 3
+STORE_VERSION = 3  # 2: one object per video, with frame timestamps (still read); 3: columns
 # the row of one video, in this order (keyframes and timeline are compact text, see entry_to_row);
 # VideoIndex.frame_counts reads num_frames by its position
 COLUMNS = (
@@ -27,6 +27,27 @@ COLUMNS = (
 
 Row = tuple[Any, ...]
 V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """What the index knows about one video file (positions are 0-based, display order)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    num_frames: int  # decodable frames
+    container_frames: int  # what the container's header claimed
+    keyframes: tuple[int, ...] | None  # None: unknown, decode forward instead of seeking
+    counted: bool  # True when the container lied and a decode pass gave num_frames
+    width: int
+    height: int
+    fps: float
+    timeline: Timeline | None = None  # frame timestamps; None: number frames by decoding
+
+    def keyframe_at_or_before(self, frame: int) -> int:
+        """The last keyframe at or before `frame` (0 when keyframes are unknown)."""
+        return keyframe_at_or_before(self.keyframes, frame)
 
 
 def load_rows(data: dict[str, Any]) -> dict[str, Row]:
