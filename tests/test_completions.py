@@ -43,7 +43,7 @@ def test_completion_command_prints_the_script(runner, cli):
 
 
 def test_registry_values_complete_for_arch_algo_and_dataset(runner, cli):
-    from tsncli.models.backbones import BACKBONES
+    from tsncli.specs.backbones import BACKBONES
 
     archs = complete_bash(runner, cli, "tsn train toy rgb --arch ")
     assert archs == BACKBONES.names()

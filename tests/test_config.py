@@ -80,8 +80,8 @@ def test_presets_are_shipped_for_every_stream_of_the_paper():
 def test_every_shipped_preset_resolves_into_the_train_config_the_cli_builds(name):
     """The `tsn train DATASET MODALITY` path: a misspelt key or a bad value in a preset fails."""
     from tsncli.commands.train import resolve_train_config
-    from tsncli.models.backbones import BACKBONES
     from tsncli.models.consensus import CONSENSUS
+    from tsncli.specs.backbones import BACKBONES
 
     preset = load_preset(name)
     assert set(preset) == {"train"}, "presets hold one `train:` section"

@@ -15,10 +15,11 @@ from flow_helpers import shifted_frames, texture
 from reference import needs
 
 from tsncli.flow import tvl1_torch
-from tsncli.flow.algorithms import TVL1_PARAMS, create_flow_fn
+from tsncli.flow.algorithms import create_flow_fn
 from tsncli.flow.backends import create_batch_flow_fn
 from tsncli.flow.encoding import encode_flow
 from tsncli.flow.tvl1_torch import TVL1Options, tvl1_flow
+from tsncli.specs.flow_algorithms import TVL1_PARAMS
 
 
 @pytest.fixture(autouse=True)

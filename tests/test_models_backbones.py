@@ -8,9 +8,9 @@ from torch import nn
 
 from tsncli.errors import UsageError
 from tsncli.modality import input_channels
-from tsncli.models.backbones import BACKBONES, create_backbone, get_backbone
-from tsncli.models.normalize import CONVENTIONS
+from tsncli.models.backbones import create_backbone, get_backbone
 from tsncli.models.tsn import TSN
+from tsncli.specs.backbones import BACKBONES, CONVENTIONS
 
 torch.set_num_threads(1)
 

@@ -1,35 +1,50 @@
-"""ImageNet and optical-flow weights in the catalog: torchvision's URLs and hash prefixes,
-read from its `*_Weights` enums only when an entry is built (completion never imports it)."""
+"""Pretrained weights in the catalog: one entry per backbone and flow algorithm whose registry
+entry (`tsncli.specs`) names a weights source. torchvision's URLs and hash prefixes are read from
+its `*_Weights` enums only when an entry is built (completion never imports torchvision)."""
 
 from __future__ import annotations
 
+import importlib
 import re
 
 from tsncli.acquire.catalog_types import CatalogEntry, RemoteFile
+from tsncli.specs.backbones import BACKBONES
+from tsncli.specs.flow_algorithms import FLOW_ALGORITHMS
+from tsncli.specs.weights import TorchvisionWeights, UrlWeights, WeightsSource
 
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")  # torch.hub convention: name-<sha256 prefix>.ext
 
-
-# arch -> torchvision enum class name; IMAGENET1K_V1 is what TSN-era work and MMAction2 used.
-TORCHVISION_WEIGHTS = {
-    "resnet18": "ResNet18_Weights",
-    "resnet34": "ResNet34_Weights",
-    "resnet50": "ResNet50_Weights",
-    "resnet101": "ResNet101_Weights",
-    "resnet152": "ResNet152_Weights",
-    "mobilenet_v2": "MobileNet_V2_Weights",
-    "mobilenet_v3_large": "MobileNet_V3_Large_Weights",
-    "efficientnet_b0": "EfficientNet_B0_Weights",
-}
-TORCHVISION_WEIGHTS_VERSION = "IMAGENET1K_V1"
-BNINCEPTION_URL = "https://yjxiong.blob.core.windows.net/models/bn_inception-9f5701afb96c8044.pth"
-# optical-flow models for `tsn flow --algo raft_*`: torchvision enum class name, version
-FLOW_WEIGHTS = {"raft_small": "Raft_Small_Weights", "raft_large": "Raft_Large_Weights"}
-FLOW_WEIGHTS_VERSION = "C_T_V2"
-WEIGHT_ARCHS = (*TORCHVISION_WEIGHTS, "bninception", *FLOW_WEIGHTS)
-
-
 WEIGHTS_PREFIX = "weights/"
+
+
+def weight_sources() -> dict[str, WeightsSource]:
+    """Every name `tsn fetch weights NAME` takes, with its source: backbones, then flow models."""
+    sources: dict[str, WeightsSource] = {}
+    for registry in (BACKBONES, FLOW_ALGORITHMS):
+        for name in registry:
+            weights = registry.get(name).weights
+            if weights is not None:
+                sources[name] = weights
+    return sources
+
+
+def weight_archs() -> tuple[str, ...]:
+    """Every name `tsn fetch weights NAME` takes: backbones, then flow models."""
+    return tuple(weight_sources())
+
+
+def url_weight_archs() -> tuple[str, ...]:
+    """The names whose weights URL is ours (`tsn fetch --check` probes them; torchvision's URLs
+    come from torchvision itself)."""
+    return tuple(n for n, s in weight_sources().items() if isinstance(s, UrlWeights))
+
+
+def weights_catalog_entry(arch: str) -> CatalogEntry:
+    """The catalog entry of `arch`'s pretrained weights."""
+    source = weight_sources()[arch]
+    if isinstance(source, TorchvisionWeights):
+        return _torchvision_entry(arch, source)
+    return _url_entry(arch, source)
 
 
 def _hash_prefix(url: str) -> str | None:
@@ -37,60 +52,27 @@ def _hash_prefix(url: str) -> str | None:
     return match.group(1) if match else None
 
 
-def torchvision_entry(arch: str) -> CatalogEntry:
-    import torchvision.models
-
-    enum = getattr(torchvision.models, TORCHVISION_WEIGHTS[arch])
-    weights = enum[TORCHVISION_WEIGHTS_VERSION]
+def _torchvision_entry(arch: str, source: TorchvisionWeights) -> CatalogEntry:
+    module = importlib.import_module(f"torchvision.{source.module}")
+    weights = getattr(module, source.enum)[source.version]
     mb = weights.meta.get("_file_size")
-    approx = int(mb * 1024 * 1024) if mb else None
-    name = weights.url.rsplit("/", 1)[-1]
-    file = RemoteFile(name, weights.url, hash_prefix=_hash_prefix(weights.url), approx_bytes=approx)
-    return CatalogEntry(
-        WEIGHTS_PREFIX + arch,
-        "weights",
-        f"ImageNet weights for {arch} (torchvision {enum.__name__}.{TORCHVISION_WEIGHTS_VERSION})",
-        (file,),
-    )
-
-
-def raft_entry(arch: str) -> CatalogEntry:
-    import torchvision.models.optical_flow
-
-    enum = getattr(torchvision.models.optical_flow, FLOW_WEIGHTS[arch])
-    weights = enum[FLOW_WEIGHTS_VERSION]
-    mb = weights.meta.get("_file_size")
-    name = weights.url.rsplit("/", 1)[-1]
     file = RemoteFile(
-        name,
+        weights.url.rsplit("/", 1)[-1],
         weights.url,
         hash_prefix=_hash_prefix(weights.url),
         approx_bytes=int(mb * 1024 * 1024) if mb else None,
     )
-    label = f"torchvision {enum.__name__}.{FLOW_WEIGHTS_VERSION}"
-    return CatalogEntry(WEIGHTS_PREFIX + arch, "weights", f"{arch} optical flow ({label})", (file,))
-
-
-def bninception_entry() -> CatalogEntry:
-    # The suffix of this name is not documented as a sha256 prefix, so it is not checked.
-    file = RemoteFile(BNINCEPTION_URL.rsplit("/", 1)[-1], BNINCEPTION_URL, approx_bytes=45_000_000)
+    label = f"torchvision {source.enum}.{source.version}"
     return CatalogEntry(
-        WEIGHTS_PREFIX + "bninception",
-        "weights",
-        "ImageNet weights for BN-Inception (the TSN PyTorch port's .pth)",
-        (file,),
+        WEIGHTS_PREFIX + arch, "weights", f"{source.what} for {arch} ({label})", (file,)
     )
 
 
-def weight_archs() -> tuple[str, ...]:
-    """Every name `tsn fetch weights NAME` takes: backbones, then flow models."""
-    return WEIGHT_ARCHS
-
-
-def weights_catalog_entry(arch: str) -> CatalogEntry:
-    """The catalog entry of `arch`'s pretrained weights."""
-    if arch in TORCHVISION_WEIGHTS:
-        return torchvision_entry(arch)
-    if arch in FLOW_WEIGHTS:
-        return raft_entry(arch)
-    return bninception_entry()
+def _url_entry(arch: str, source: UrlWeights) -> CatalogEntry:
+    name = source.url.rsplit("/", 1)[-1]
+    file = RemoteFile(
+        name, source.url, hash_prefix=source.sha256_prefix, approx_bytes=source.approx_bytes
+    )
+    return CatalogEntry(
+        WEIGHTS_PREFIX + arch, "weights", f"{source.what} for {arch} ({name})", (file,)
+    )

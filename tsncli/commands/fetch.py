@@ -16,6 +16,7 @@ from tsncli.acquire.catalog import (
     weight_archs,
     weights_entry_name,
 )
+from tsncli.acquire.weights import url_weight_archs
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example
 from tsncli.commands._progress import ProgressView
@@ -88,7 +89,7 @@ def _fetch_toy(dest: Path | None, videos_per_class: int | None, seed: int | None
 def _checkable_names() -> list[str]:
     """Every entry but torchvision's weights (their URLs come from torchvision itself)."""
     return [n for n in entry_names() if not n.startswith(WEIGHTS_PREFIX)] + [
-        WEIGHTS_PREFIX + "bninception"
+        WEIGHTS_PREFIX + arch for arch in url_weight_archs()
     ]
 
 

@@ -12,18 +12,20 @@ from tsncli.commands._common import cli_overrides, example, finite, output_folde
 from tsncli.commands._progress import ProgressView
 from tsncli.config import resolve_config
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.algorithms import (
-    DEFAULT_ALGORITHM,
-    DEFAULT_BATCH_PAIRS,
-    FLOW_ALGORITHMS,
-    IMPLEMENTATIONS,
-    TORCH_ALGORITHMS,
-)
-from tsncli.flow.batch import parse_shard, run_flow_extraction
+from tsncli.flow.algorithms import DEFAULT_BATCH_PAIRS
+from tsncli.flow.batch import run_flow_extraction
 from tsncli.flow.job import EXTRACT_OUTPUTS, FlowConfig
+from tsncli.frame_settings import DEFAULT_ALGORITHM
 from tsncli.launch import resolve_devices, resolve_launch
 from tsncli.logs import stderr_console
 from tsncli.parallel import available_cpus
+from tsncli.shards import parse_shard
+from tsncli.specs.flow_algorithms import (
+    IMPLEMENTATIONS,
+    describe_algorithms,
+    flow_algorithm_names,
+    torch_algorithms,
+)
 
 SUMMARY = SUMMARIES["flow"]
 
@@ -32,7 +34,7 @@ _NOT_CONFIG = ("config", "src", "out", "workers", "gpus", "shard", "force")
 
 def complete_algo(incomplete: str) -> list[str]:
     """Shell completion for --algo, read from the flow-algorithm registry."""
-    return [name for name in FLOW_ALGORITHMS.names() if name.startswith(incomplete)]
+    return [name for name in flow_algorithm_names() if name.startswith(incomplete)]
 
 
 def complete_modality(incomplete: str) -> list[str]:
@@ -74,7 +76,7 @@ def flow_command(
         str | None,
         typer.Option(
             help=f"Flow implementation: {' or '.join(IMPLEMENTATIONS)} (default: opencv on CPU, "
-            f"torch on CUDA). torch runs {', '.join(TORCH_ALGORITHMS)}; recorded in "
+            f"torch on CUDA). torch runs {', '.join(torch_algorithms())}; recorded in "
             "flow_config.yaml."
         ),
     ] = None,
@@ -90,8 +92,7 @@ def flow_command(
         str,
         typer.Option(
             autocompletion=complete_algo,
-            help=f"Flow algorithm: {', '.join(FLOW_ALGORITHMS.names())}. tvl1 matches TSN; "
-            "dis is ~100-1000x faster with somewhat worse flow.",
+            help=f"Flow algorithm: {describe_algorithms()}.",
         ),
     ] = DEFAULT_ALGORITHM,
     modality: Annotated[

@@ -16,7 +16,7 @@ from tsncli.data import frames
 from tsncli.errors import DataError
 from tsncli.flow.backends import create_pair_flow_fn, flow_device
 from tsncli.flow.stream import encode_jpeg, stream_flow
-from tsncli.frame_settings import FrameSettings
+from tsncli.frame_settings import DEFAULT_ALGORITHM, FrameSettings
 from tsncli.lists.listfile import VideoRecord
 from tsncli.video.decode import iter_video_frames
 
@@ -52,7 +52,7 @@ class MemoryFrameSource:
         flow = modality == "flow"
         needed = set(np.asarray(indices).reshape(-1).tolist())
         st = self.settings
-        algorithm, impl = st.flow_algorithm or "tvl1", st.flow_implementation
+        algorithm, impl = st.flow_algorithm or DEFAULT_ALGORITHM, st.flow_implementation
         # the recorded implementation (`tsn flow --impl/--gpus`), so the flow is the same
         flow_fn = (
             create_pair_flow_fn(algorithm, impl, flow_device(impl, self.device)) if flow else None

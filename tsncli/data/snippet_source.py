@@ -19,18 +19,21 @@ from typing import Any, Protocol
 import numpy as np
 from torch.utils.data import default_collate
 
-from tsncli.acquire.catalog import cached_raft_weights
 from tsncli.data import frames
 from tsncli.data.video_source import VideoFileSource, _neighbour, report_once
 from tsncli.errors import DataError, UsageError
-from tsncli.flow.algorithms import RAFT_ALGORITHMS
-from tsncli.frame_settings import FrameSettings
+from tsncli.flow.algorithms import require_cached_weights
+from tsncli.frame_settings import DEFAULT_ALGORITHM, FrameSettings
 from tsncli.lists.listfile import VideoRecord, read_list_header
+from tsncli.specs.flow_algorithms import (
+    get_flow_algorithm,
+    on_the_fly_algorithms,
+    on_the_fly_choices,
+)
 from tsncli.video.index import VideoIndex
 
 log = logging.getLogger("tsncli.data.snippet_source")
 
-FLOW_ON_THE_FLY = ("dis", "farneback")
 DEFAULT_INDEX_NAME = "video_index.json"
 
 
@@ -99,10 +102,10 @@ def check_flow_on_the_fly(name: str | None) -> str | None:
     """None, or a valid on-the-fly flow algorithm name (UsageError listing them otherwise)."""
     if name in (None, "", "none"):
         return None
-    if name not in FLOW_ON_THE_FLY:
+    if name not in on_the_fly_algorithms():
         raise UsageError(
-            f"--flow-on-the-fly {name!r} is not one of: {', '.join(FLOW_ON_THE_FLY)} "
-            "(fast CPU algorithms; extract tvl1 flow with `tsn flow` instead)"
+            f"--flow-on-the-fly {name!r} is not one of: {', '.join(on_the_fly_algorithms())} "
+            f"(fast CPU algorithms; extract {DEFAULT_ALGORITHM} flow with `tsn flow` instead)"
         )
     return name
 
@@ -118,13 +121,15 @@ def _on_the_fly(
         return algo, "opencv"
     if trained is None:
         raise UsageError(
-            f"{list_file} is a video list: a flow model needs --flow-on-the-fly dis (or farneback)"
+            f"{list_file} is a video list: a flow model needs --flow-on-the-fly "
+            f"{on_the_fly_choices()}"
         )
-    algo = trained.flow_algorithm or "tvl1"
-    impl = "torch" if algo in RAFT_ALGORITHMS else trained.flow_implementation
-    if algo in FLOW_ON_THE_FLY or impl == "torch":
-        if algo in RAFT_ALGORITHMS:
-            cached_raft_weights(algo)  # missing weights: fail now, naming `tsn fetch weights`
+    algo = trained.flow_algorithm or DEFAULT_ALGORITHM
+    entry = get_flow_algorithm(algo)
+    torch_only = "opencv" not in entry.implementations
+    impl = "torch" if torch_only else trained.flow_implementation
+    if entry.on_the_fly or impl == "torch":
+        require_cached_weights(algo)  # missing weights: fail now, naming `tsn fetch weights`
         if impl == "torch":
             log.info("computing %s flow on the fly in torch (slow on CPU; --gpus N)", algo)
         return algo, impl

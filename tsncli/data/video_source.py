@@ -16,10 +16,11 @@ import cv2
 import numpy as np
 
 from tsncli.errors import DataError
-from tsncli.flow.encoding import DEFAULT_BOUND, encode_flow
-from tsncli.frame_settings import FrameSettings
+from tsncli.flow.encoding import encode_flow
+from tsncli.frame_settings import DEFAULT_BOUND, FrameSettings
 from tsncli.lists.listfile import VideoRecord
 from tsncli.parallel import current_device
+from tsncli.specs.flow_algorithms import on_the_fly_choices
 from tsncli.video.backend import VideoDecodeError
 from tsncli.video.decode import resize_frame
 from tsncli.video.sparse import SparseReader
@@ -29,8 +30,6 @@ log = logging.getLogger("tsncli.data.video_source")
 
 _REPORTED: set[str] = set()  # videos this process already reported as undecodable
 _SCANNED: dict[str, tuple[Timeline | None, tuple[int, ...]]] = {}  # per worker, when not indexed
-
-__all__ = ["VideoDecodeError"]  # re-exported: loaders and tests catch it from here
 
 
 class SparseVideoReader(SparseReader):
@@ -173,7 +172,7 @@ class VideoFileSource:
         if self.flow_algo is None:
             raise DataError(
                 "a flow model on a video list needs flow computed on the fly; "
-                "pass --flow-on-the-fly dis (or farneback)"
+                f"pass --flow-on-the-fly {on_the_fly_choices()}"
             )
         flow_fn = self._flow_fn(self.flow_algo)
         # flow k (1-based) goes from video frame k to k + 1, like `tsn flow`'s flow_x_k

@@ -1,5 +1,6 @@
-"""Flow by algorithm, implementation and device: OpenCV per pair, or batched in PyTorch (TV-L1,
-warped TV-L1, RAFT) on CPU or CUDA. Both take and return numpy arrays, so callers never care.
+"""Flow by algorithm, implementation and device: OpenCV per pair, or batched in PyTorch (the
+algorithms whose registry entry names a torch builder) on CPU or CUDA. Both take and return
+numpy arrays, so callers never care.
 
 A batch flow function maps grey uint8 [B, H, W] pairs to float32 [B, H, W, 2] pixels. On CUDA
 frames travel through pinned host buffers with non-blocking copies, and an out-of-memory error
@@ -18,15 +19,14 @@ import torch
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import (
     DEFAULT_BATCH_PAIRS,
-    TORCH_ALGORITHMS,
-    TVL1_PARAMS,
     FlowFn,
     create_flow_fn,
+    resolve_builder,
     resolve_implementation,
 )
-from tsncli.flow.raft import RAFT_MODELS, create_raft, raft_flow
 from tsncli.flow.tvl1_torch import TVL1Options, tvl1_flow
 from tsncli.flow.warped import WarpedFlow
+from tsncli.specs.flow_algorithms import FlowAlgorithm, get_flow_algorithm, torch_algorithms
 
 log = logging.getLogger("tsncli.flow")
 
@@ -35,26 +35,27 @@ BatchFlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class TorchBatchFlow:
-    """Batched flow on one torch device; call with grey uint8 [B, H, W] numpy pairs."""
+    """Batched flow on one torch device; call with grey uint8 [B, H, W] numpy pairs.
+
+    The algorithm's registry entry names its torch builder; a warped one (`warp_of`) aligns
+    each pair on the CPU first, then runs its base algorithm's builder.
+    """
 
     def __init__(
         self,
         algo: str,
         device: str = "cpu",
         max_batch: int = DEFAULT_BATCH_PAIRS,
-        raft_weights: str | None = "cache",  # see `create_raft`; None: random (benchmarks)
+        weights: str | None = "cache",  # for algorithms with weights: see `create_raft`
     ) -> None:
-        if algo not in TORCH_ALGORITHMS:
-            raise UsageError(f"no torch flow {algo!r}; use one of: {', '.join(TORCH_ALGORITHMS)}")
+        entry = get_flow_algorithm(algo)
+        if "torch" not in entry.implementations:
+            raise UsageError(f"no torch flow {algo!r}; use one of: {', '.join(torch_algorithms())}")
         self.device = torch.device(device)
         self.batch = max(1, max_batch)
-        self.aligner = WarpedFlow(None) if algo == "warp_tvl1" else None
-        if algo in RAFT_MODELS:
-            model = create_raft(algo, weights=raft_weights).to(self.device)
-            self.compute: Callable = lambda a, b: raft_flow(model, a, b)
-        else:
-            options = TVL1Options.from_opencv_params(TVL1_PARAMS)
-            self.compute = lambda a, b: tvl1_flow(a, b, options)
+        self.aligner = WarpedFlow(None) if entry.warp_of is not None else None
+        base = get_flow_algorithm(entry.warp_of) if entry.warp_of is not None else entry
+        self.compute: Callable = resolve_builder(base.batch)(base, self.device, weights)
         self._pinned: dict[str, torch.Tensor] = {}
 
     def _host(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
@@ -116,6 +117,15 @@ def create_batch_flow_fn(
         return np.stack([pair_fn(p, n) for p, n in zip(prev, nxt, strict=True)])
 
     return opencv_batch
+
+
+def create_tvl1_batch(
+    entry: FlowAlgorithm, device: torch.device, weights: str | None = None
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The torch TV-L1 of `entry` (its OpenCV parameters), on grey [B, H, W] batches on
+    `device`; TV-L1 has no weights."""
+    options = TVL1Options.from_opencv_params(dict(entry.params))
+    return lambda prev, nxt: tvl1_flow(prev, nxt, options)
 
 
 def flow_device(impl: str, device: str) -> str:

@@ -1,43 +1,54 @@
 """RAFT optical flow (torchvision's `raft_small` / `raft_large`) on grey frame pairs, batched.
 
-Weights are torchvision's C_T_V2 (FlyingChairs + FlyingThings), fetched by
-`tsn fetch weights raft_small|raft_large` into the weights cache. RAFT flow is not TV-L1 flow:
-a flow stream must be trained on the flow it is tested with.
+The registry entries (`tsncli.specs.flow_algorithms`) name `create_raft_batch` and carry the
+weights: torchvision's C_T_V2 (FlyingChairs + FlyingThings), fetched by
+`tsn fetch weights NAME` into the weights cache. RAFT flow is not TV-L1 flow: a flow stream must
+be trained on the flow it is tested with.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tsncli.acquire.catalog import cached_raft_weights
-from tsncli.acquire.weights import FLOW_WEIGHTS
 from tsncli.errors import UsageError
+from tsncli.flow.algorithms import require_cached_weights
+from tsncli.specs.flow_algorithms import FLOW_ALGORITHMS, FlowAlgorithm, get_flow_algorithm
 
-RAFT_MODELS = tuple(FLOW_WEIGHTS)  # ("raft_small", "raft_large")
 RAFT_ITERATIONS = 12  # torchvision's default num_flow_updates
 _MULTIPLE = 8  # RAFT works on 1/8-resolution features
 _MIN_SIDE = 128  # its correlation pyramid needs 1/8-resolution maps of at least 16
+_BUILDER = f"{__name__}:create_raft_batch"  # what RAFT entries name as their torch builder
 
 
 def create_raft(name: str, *, weights: str | Path | None = "cache") -> nn.Module:
-    """Build `raft_small` or `raft_large` in eval mode.
+    """Build a registered RAFT (entries named as torchvision's builders) in eval mode.
 
     `weights`: "cache" (the file `tsn fetch weights NAME` saved; a DataError naming that command
     when it is missing), a path to a state dict, or None for random weights (tests).
     """
     from torchvision.models import optical_flow
 
-    if name not in RAFT_MODELS:
-        raise UsageError(f"unknown RAFT model {name!r}; use one of: {', '.join(RAFT_MODELS)}")
+    if get_flow_algorithm(name).batch != _BUILDER:
+        rafts = [n for n in FLOW_ALGORITHMS if FLOW_ALGORITHMS.get(n).batch == _BUILDER]
+        raise UsageError(f"unknown RAFT model {name!r}; use one of: {', '.join(rafts)}")
     model = getattr(optical_flow, name)(weights=None)
     if weights is not None:
-        path = cached_raft_weights(name) if weights == "cache" else Path(weights)
+        path = require_cached_weights(name) if weights == "cache" else Path(weights)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
+
+
+def create_raft_batch(
+    entry: FlowAlgorithm, device: torch.device, weights: str | Path | None = "cache"
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The torch builder RAFT entries name: RAFT on `device`, grey [B, H, W] batches there."""
+    model = create_raft(entry.name, weights=weights).to(device)
+    return lambda prev, nxt: raft_flow(model, prev, nxt)
 
 
 def pad_to_multiple(

@@ -28,8 +28,9 @@ from tsncli.frame_settings import FrameSettings
 from tsncli.fsutil import atomic_path
 from tsncli.modality import check_modality, default_dropout
 from tsncli.models.backbones import get_backbone
-from tsncli.models.normalize import InputConvention, resolve_convention
+from tsncli.models.normalize import resolve_convention
 from tsncli.models.tsn import TSN, create_tsn, unwrap_model
+from tsncli.specs.backbones import InputConvention
 
 FORMAT = "tsn-checkpoint"
 VERSION = 1

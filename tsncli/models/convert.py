@@ -22,9 +22,9 @@ from tsncli.models.backbones import get_backbone
 from tsncli.models.bninception import caffe_to_module_name
 from tsncli.models.caffemodel import read_caffemodel
 from tsncli.models.checkpoint import save_checkpoint
-from tsncli.models.normalize import CONVENTIONS
 from tsncli.models.pretrained import extract_state_dict, load_foreign_file
 from tsncli.models.tsn import TSN, create_tsn
+from tsncli.specs.backbones import CONVENTIONS
 from tsncli.textio import read_text_lines
 
 # The frames the released TSN models were trained on (dense_flow, TSN-FACTS.md).

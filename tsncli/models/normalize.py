@@ -1,6 +1,7 @@
 """Input normalisation: uint8 clips -> the float input a backbone expects, batched on the device.
 
-Two conventions exist. `caffe_bgr255` (BN-Inception, the released Caffe/tsn-pytorch weights):
+The conventions (`InputConvention`, `CONVENTIONS`) are data in the backbone table,
+`tsncli.specs.backbones`: `caffe_bgr255` (BN-Inception, the released Caffe/tsn-pytorch weights):
 BGR, 0..255, minus the Caffe means 104/117/123, no std; flow minus 128, no std. `imagenet_rgb01`
 (torchvision): RGB scaled to 0..1, ImageNet mean/std; flow minus 128, divided by 16.
 
@@ -13,7 +14,6 @@ raw 0..1 scale (1 px = 0.025) the flow stream did not learn (issue 9). Caffe kee
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
@@ -21,52 +21,7 @@ from torch import nn
 
 from tsncli.errors import UsageError
 from tsncli.modality import check_modality
-
-
-@dataclasses.dataclass(frozen=True)
-class InputConvention:
-    """How a backbone wants its input: colour order, value scale, mean/std per channel."""
-
-    name: str
-    channel_order: str  # "bgr" | "rgb": order of the 3 colour channels the backbone sees
-    scale: float  # uint8 values are divided by this first (1 keeps 0..255, 255 gives 0..1)
-    mean: tuple[float, float, float]  # in the backbone's channel order, after `scale`
-    std: tuple[float, float, float]
-    flow_mean: float  # on the 0..255 flow pixel scale
-    flow_std: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain mapping for checkpoint meta."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InputConvention:
-        """Inverse of `to_dict` (lists become tuples)."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
-        return cls(**values)
-
-
-CONVENTIONS: dict[str, InputConvention] = {
-    "caffe_bgr255": InputConvention(
-        name="caffe_bgr255",
-        channel_order="bgr",
-        scale=1.0,
-        mean=(104.0, 117.0, 123.0),
-        std=(1.0, 1.0, 1.0),
-        flow_mean=128.0,
-        flow_std=1.0,
-    ),
-    "imagenet_rgb01": InputConvention(
-        name="imagenet_rgb01",
-        channel_order="rgb",
-        scale=255.0,
-        mean=(0.485, 0.456, 0.406),
-        std=(0.229, 0.224, 0.225),
-        flow_mean=128.0,
-        flow_std=16.0,
-    ),
-}
+from tsncli.specs.backbones import CONVENTIONS, InputConvention
 
 
 def resolve_convention(convention: str | InputConvention | dict[str, Any]) -> InputConvention:
@@ -126,13 +81,3 @@ class Normalize(nn.Module):
             x = x.flip(-3)
         x = (x - self.mean.to(x.dtype)) * self.inv_std.to(x.dtype)
         return x.reshape(*lead, channels, height, width)
-
-
-def normalize_clip(
-    clip: torch.Tensor,
-    modality: str,
-    convention: str | InputConvention | dict[str, Any],
-    input_order: str = "rgb",
-) -> torch.Tensor:
-    """Normalise a uint8 batch (..., C*L, H, W) on its own device; see `Normalize`."""
-    return Normalize(modality, convention, input_order).to(clip.device)(clip)

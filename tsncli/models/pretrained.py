@@ -154,7 +154,7 @@ def load_imagenet_weights(
     else:
         backbone = net
     spec = get_backbone(arch)
-    if spec.weights_format == "none":
+    if spec.weights is None:
         raise UsageError(f"backbone {arch!r} has no ImageNet weights; use --pretrained none")
     file = Path(path) if path is not None else imagenet_weights_path(arch)
     source = read_state_dict(file)

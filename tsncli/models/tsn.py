@@ -28,8 +28,9 @@ from tsncli.modality import (
     default_new_length,
     input_channels,
 )
-from tsncli.models.backbones import BackboneSpec, get_backbone, set_submodule
+from tsncli.models.backbones import create_backbone, get_backbone, set_submodule
 from tsncli.models.consensus import create_consensus
+from tsncli.specs.backbones import DEFAULT_ARCH, BackboneSpec
 
 _BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
@@ -66,7 +67,7 @@ class TSN(nn.Module):
         num_classes: int,
         num_segments: int = 3,
         modality: str = "rgb",
-        arch: str = "resnet18",
+        arch: str = DEFAULT_ARCH,
         new_length: int | None = None,
         consensus: str = "avg",
         dropout: float | None = None,
@@ -89,7 +90,7 @@ class TSN(nn.Module):
             raise UsageError(f"new_length must be at least 1, not {self.new_length}")
         self.consensus_type = consensus
         self.dropout_p = dropout
-        self.backbone = self.spec.build()
+        self.backbone = create_backbone(arch)
         channels = backbone_channels(modality, self.new_length)
         if channels != 3:
             first = self.backbone.get_submodule(self.spec.first_conv)

@@ -1,5 +1,7 @@
 """Where a named model's pretrained weights come from: a torchvision `*_Weights` enum member
-(URL and hash prefix read from torchvision when asked) or a plain URL."""
+(URL and hash prefix read from torchvision when asked) or a plain URL. Registry entries
+(`tsncli.specs.backbones`, `tsncli.specs.flow_algorithms`) carry one; `tsn fetch weights NAME`
+and its catalog entry follow from it."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ class TorchvisionWeights:
     enum: str  # e.g. "ResNet50_Weights"
     version: str  # e.g. "IMAGENET1K_V1"
     module: str = "models"
-    what: str = "ImageNet weights"
+    what: str = "ImageNet weights"  # `tsn fetch --list` says "<what> for <name> (...)"
 
 
 @dataclass(frozen=True)
