@@ -29,8 +29,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tsncli.engine.evaluate import EvalSettings, evaluate  # noqa: E402
-from tsncli.engine.inference import load_scorer  # noqa: E402
+from tsncli.engine.eval.evaluate import EvalSettings, evaluate  # noqa: E402
+from tsncli.engine.eval.inference import load_scorer  # noqa: E402
 from tsncli.lists.listfile import VideoRecord, write_list  # noqa: E402
 from tsncli.models.checkpoint import save_checkpoint  # noqa: E402
 from tsncli.models.tsn import create_tsn  # noqa: E402

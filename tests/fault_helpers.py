@@ -36,7 +36,7 @@ def kill_on_doomed_videos() -> None:
 
 def kill_on_first_shard() -> None:
     """Pool initializer: this worker dies (SIGKILL) when it would save eval's first shard."""
-    from tsncli.engine import evaluate
+    from tsncli.engine.eval import evaluate
 
     real = evaluate.save_scores
 

@@ -93,14 +93,17 @@ def test_rgbdiff_reads_one_more_frame_than_new_length(lists):
 @pytest.mark.parametrize("mode", ["train", "val"])
 def test_frame_by_frame_path_equals_the_whole_group_transforms(lists, modality, length, mode):
     from tsncli.data import transforms
-    from tsncli.data.frames import load_snippets
+    from tsncli.data.frames import read_frames, stack_frames
 
     ds = TSNDataset(_records(lists, modality), modality, 3, length, mode, crop_size=20, seed=3)
     for index in range(len(ds)):
         rng = ds._rng(index)
-        group = load_snippets(ds.records[index].path, ds.frame_indices(index, rng), modality)
+        indices = ds.frame_indices(index, rng)
+        group = stack_frames(read_frames(ds.records[index].path, indices, modality))
         if mode == "train":
-            group = transforms.train_transform(group, 20, modality, rng)
+            height, width = group.shape[:2]
+            box, flip = transforms.sample_train_crop(width, height, 20, modality, rng)
+            group = transforms.crop_resize_flip(group, box, 20, flip, modality)
         else:
             group = transforms.val_transform(group, 20)
         expected = transforms.to_snippets(group, 3).astype(int)

@@ -10,7 +10,7 @@ import pytest
 
 from tsncli.config import load_preset
 from tsncli.data.dataset import TSNDataset
-from tsncli.engine.train_config import TrainConfig
+from tsncli.engine.train.config import TrainConfig
 from tsncli.lists.listfile import VideoRecord
 from tsncli.models.tsn import create_tsn
 
@@ -67,7 +67,7 @@ def test_presets_record_the_policy():
 
 
 def test_checkpoints_record_whether_training_flipped():
-    from tsncli.engine.train_plan import checkpoint_meta
+    from tsncli.engine.train.plan import checkpoint_meta
 
     config = TrainConfig(dataset="sthv2").resolved()
     plan = SimpleNamespace(config=config, class_names=["a"], frames=None, frames_dir=None)

@@ -15,7 +15,7 @@ import torch
 from tsncli.data import memory_source
 from tsncli.data.memory_source import MemoryFrameSource
 from tsncli.data.video_source import VideoFileSource
-from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.eval.evaluate import EvalSettings, evaluate
 from tsncli.engine.predict import predict_videos
 from tsncli.flow import backends
 from tsncli.flow.backends import create_pair_flow_fn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tsncli.data import crops as C
 from tsncli.data import transforms as T
 
 
@@ -54,14 +55,16 @@ def test_resize_handles_more_channels_than_opencv_wraps():
     assert T.resize(group[:, :, :1], 15, 10).shape == (10, 15, 1)
 
 
-def test_train_transform_gives_crop_size_and_flips_about_half_the_time():
+def test_train_crops_give_crop_size_and_flip_about_half_the_time():
     rng = np.random.default_rng(1)
     group = np.zeros((64, 85, 30), np.uint8)
     group[:, :, 0::2] = 100  # flow x
     group[:, :, 1::2] = 100  # flow y
     flipped = 0
     for _ in range(200):
-        out = T.train_transform(group, 56, "flow", rng)
+        # the dataset's path: one sampled box and flip decision, applied to every frame
+        box, flip = T.sample_train_crop(85, 64, 56, "flow", rng)
+        out = T.crop_resize_flip(group, box, 56, flip, "flow")
         assert out.shape == (56, 56, 30) and out.flags["C_CONTIGUOUS"]
         flipped += int(out[0, 0, 0] == 155)
         assert (out[:, :, 1::2] == 100).all()
@@ -74,7 +77,7 @@ def test_val_transform_is_a_centre_crop_after_short_side_resize():
     assert out.shape == (112, 112, 3)
     resized = T.resize_short_side(group, 128)
     assert resized.shape[:2] == (128, 170)
-    x, y, _, _ = T.center_crop_box(170, 128, 112)
+    x, y, _, _ = C.center_crop_box(170, 128, 112)
     assert np.array_equal(out, resized[y : y + 112, x : x + 112])
 
 

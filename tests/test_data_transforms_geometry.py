@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tsncli.data import crops as C
 from tsncli.data import transforms as T
 from tsncli.errors import UsageError
 
@@ -39,7 +40,7 @@ def test_sides_within_three_pixels_snap_to_the_crop_size():
 
 
 def test_fixed_grid_has_thirteen_offsets_in_tsn_order():
-    offsets = T.fixed_crop_offsets(340, 256, 224, 224)
+    offsets = C.fixed_crop_offsets(340, 256, 224, 224)
     ws, hs = (340 - 224) // 4, (256 - 224) // 4  # 29, 8
     assert offsets == [
         (0, 0),
@@ -56,7 +57,7 @@ def test_fixed_grid_has_thirteen_offsets_in_tsn_order():
         (ws, 3 * hs),
         (3 * ws, 3 * hs),
     ]
-    assert len(T.fixed_crop_offsets(340, 256, 224, 224, more_fix_crop=False)) == 5
+    assert len(C.fixed_crop_offsets(340, 256, 224, 224, more_fix_crop=False)) == 5
 
 
 def test_random_multiscale_box_stays_inside_and_uses_only_grid_offsets():
@@ -65,40 +66,40 @@ def test_random_multiscale_box_stays_inside_and_uses_only_grid_offsets():
     for _ in range(300):
         x, y, w, h = T.random_multiscale_box(340, 256, 224, T.RGB_SCALES, rng)
         assert 0 <= x and x + w <= 340 and 0 <= y and y + h <= 256
-        assert (x, y) in T.fixed_crop_offsets(340, 256, w, h)
+        assert (x, y) in C.fixed_crop_offsets(340, 256, w, h)
         seen_sizes.add((w, h))
     assert seen_sizes == set(T.multiscale_crop_sizes(340, 256, 224, T.RGB_SCALES))
 
 
 def test_centre_crop_is_the_grid_centre():
-    assert T.center_crop_box(340, 256, 224) == (58, 16, 224, 224)
+    assert C.center_crop_box(340, 256, 224) == (58, 16, 224, 224)
 
 
 def test_scale_size_is_256_for_224_and_scales_with_the_crop():
-    assert T.scale_size(224) == 256
-    assert T.scale_size(112) == 128
-    assert T.scale_size(96) == 110
+    assert C.scale_size(224) == 256
+    assert C.scale_size(112) == 128
+    assert C.scale_size(96) == 110
 
 
 def test_ten_crop_is_corners_and_centre_then_the_same_flipped():
-    boxes = T.test_crop_boxes(341, 256, 224, 10)
+    boxes = C.test_crop_boxes(341, 256, 224, 10)
     assert [flipped for _, flipped in boxes] == [False] * 5 + [True] * 5
     assert [b for b, _ in boxes[:5]] == [b for b, _ in boxes[5:]]
     assert [b[:2] for b, _ in boxes[:5]] == [(0, 0), (116, 0), (0, 32), (116, 32), (58, 16)]
 
 
 def test_five_three_and_one_crop_variants():
-    assert len(T.test_crop_boxes(341, 256, 224, 5)) == 5
-    assert T.test_crop_boxes(341, 256, 224, 1) == [((58, 16, 224, 224), False)]
-    three = [b for b, _ in T.test_crop_boxes(298, 224, 224, 3)]
+    assert len(C.test_crop_boxes(341, 256, 224, 5)) == 5
+    assert C.test_crop_boxes(341, 256, 224, 1) == [((58, 16, 224, 224), False)]
+    three = [b for b, _ in C.test_crop_boxes(298, 224, 224, 3)]
     assert [b[:2] for b in three] == [(0, 0), (36, 0), (72, 0)]
-    tall = [b for b, _ in T.test_crop_boxes(224, 298, 224, 3)]
+    tall = [b for b, _ in C.test_crop_boxes(224, 298, 224, 3)]
     assert [b[:2] for b in tall] == [(0, 0), (0, 36), (0, 72)]
 
 
 def test_unsupported_test_crop_count_names_the_valid_ones():
     with pytest.raises(UsageError, match="1, 3, 5, 10"):
-        T.test_crop_boxes(340, 256, 224, 4)
+        C.test_crop_boxes(340, 256, 224, 4)
 
 
 def test_test_crops_resize_the_short_side_first():

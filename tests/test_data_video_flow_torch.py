@@ -14,7 +14,7 @@ from tsncli.acquire.catalog import weights_path
 from tsncli.data import video_source
 from tsncli.data.snippet_source import create_snippet_source
 from tsncli.data.video_source import VideoFileSource
-from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.eval.evaluate import EvalSettings, evaluate
 from tsncli.errors import DataError, UsageError
 from tsncli.flow import backends
 from tsncli.flow.raft import create_raft

@@ -14,15 +14,12 @@ from video_fixtures import make_fixture
 from video_helpers import decode_all, make_video
 
 from tsncli.data import video_source
-from tsncli.data.video_source import (
-    SparseVideoReader,
-    VideoDecodeError,
-    VideoFileSource,
-)
+from tsncli.data.video_source import SparseVideoReader, VideoFileSource
 from tsncli.flow import extract
 from tsncli.flow.extract import extract_video
 from tsncli.flow.job import FlowConfig, VideoTask
 from tsncli.lists.listfile import VideoRecord
+from tsncli.video.backend import VideoDecodeError
 from tsncli.video.index import index_video
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tsncli.engine import evaluate as evaluate_module
-from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.eval import evaluate as evaluate_module
+from tsncli.engine.eval.evaluate import EvalSettings, evaluate
 from tsncli.engine.fusion import aggregate_video, fuse_scores
 from tsncli.engine.metrics import compute_metrics
 from tsncli.engine.predict import predict_videos

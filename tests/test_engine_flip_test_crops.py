@@ -9,9 +9,9 @@ import evalkit
 import pytest
 import torch
 
-from tsncli.data.transforms import resolve_test_crops
+from tsncli.data.crops import resolve_test_crops
 from tsncli.engine import predict as predict_module
-from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.eval.evaluate import EvalSettings, evaluate
 from tsncli.engine.predict import predict_videos
 from tsncli.engine.scores import load_scores
 from tsncli.errors import UsageError

@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from tsncli.engine.checkpoint_saver import CheckpointSaver
-from tsncli.engine.run_files import create_metric_sinks
+from tsncli.engine.train.checkpoints import CheckpointSaver
+from tsncli.engine.train.sinks import create_metric_sinks
 from tsncli.models.checkpoint import load_checkpoint
 from tsncli.models.tsn import create_tsn
 

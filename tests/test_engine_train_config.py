@@ -9,9 +9,9 @@ import yaml
 
 from tsncli.commands.train import resolve_train_config
 from tsncli.config import load_preset, resolve_config
-from tsncli.engine.optim import create_optimizer, lr_factor
-from tsncli.engine.train_config import TrainConfig
-from tsncli.engine.train_setup import batch_plan
+from tsncli.engine.train.config import TrainConfig
+from tsncli.engine.train.optim import create_optimizer, lr_factor
+from tsncli.engine.train.setup import batch_plan
 from tsncli.errors import UsageError
 from tsncli.models.tsn import create_tsn
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from train_fixtures import make_dataset, two_process_config
 
-from tsncli.engine.train import launch_local, prepare_run, train
-from tsncli.engine.train_setup import build_model
+from tsncli.engine.train.plan import prepare_run
+from tsncli.engine.train.run import launch_local, train
+from tsncli.engine.train.setup import build_model
 from tsncli.models.checkpoint import load_checkpoint
 
 

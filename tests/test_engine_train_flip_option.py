@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsncli.engine import train as train_module
+from tsncli.engine.train import run as train_module
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 import torch
 from train_fixtures import make_dataset
 
-from tsncli.engine.train import train
-from tsncli.engine.train_config import TrainConfig
+from tsncli.engine.train.config import TrainConfig
+from tsncli.engine.train.run import train
 from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoint
 
 
@@ -49,8 +49,8 @@ def test_a_tiny_dataset_is_learned_far_above_chance(lists, tmp_path):
     assert result.best_metric is not None and result.best_metric >= 0.9  # chance is 1/3
     kinds = {e.kind for e in events}
     assert {"start", "step", "epoch", "val", "end"} <= kinds
-    step = next(e for e in events if e.kind == "step")
-    assert step.lr == pytest.approx(0.05) and step.clips_per_s > 0 and step.steps == 2
+    step = next(e for e in events if e.kind == "step").stats
+    assert step["lr"] == pytest.approx(0.05) and step["clips_per_s"] > 0 and step["steps"] == 2
     run = result.run_dir
     assert (run / "config.yaml").is_file() and (run / "best.pt").is_file()
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -12,8 +12,8 @@ import torch
 from reference import needs
 from train_fixtures import make_dataset
 
-from tsncli.engine.checkpoint_saver import CheckpointSaver
-from tsncli.engine.trackers import MlflowSink, WandbSink, check_loggers, create_run_sinks
+from tsncli.engine.train.checkpoints import CheckpointSaver
+from tsncli.engine.train.sinks import MlflowSink, WandbSink, check_loggers, create_run_sinks
 from tsncli.errors import UsageError
 from tsncli.models.checkpoint import load_checkpoint
 from tsncli.models.tsn import create_tsn

@@ -11,8 +11,8 @@ import evalkit
 import pytest
 from flow_helpers import moving_video
 
-from tsncli.engine import evaluate as evaluate_module
-from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.eval import evaluate as evaluate_module
+from tsncli.engine.eval.evaluate import EvalSettings, evaluate
 from tsncli.engine.scores import load_scores
 from tsncli.errors import DataError
 from tsncli.locks import RunLockedError, hold_lock
@@ -135,7 +135,7 @@ def test_train_into_a_run_folder_another_run_is_writing_fails_naming_its_pid(
 ):
     from train_fixtures import make_dataset
 
-    from tsncli.engine.train import RUN_LOCK
+    from tsncli.engine.train.run import RUN_LOCK
 
     lists = make_dataset(tmp_path / "ds", num_classes=2, videos_per_class=2)
     run = tmp_path / "run"

@@ -8,8 +8,8 @@ import evalkit
 import fault_helpers
 from flow_helpers import moving_video
 
-from tsncli.engine import evaluate as evaluate_module
-from tsncli.engine.evaluate import EvalSettings, evaluate
+from tsncli.engine.eval import evaluate as evaluate_module
+from tsncli.engine.eval.evaluate import EvalSettings, evaluate
 from tsncli.flow import batch
 from tsncli.flow.job import FlowConfig
 from tsncli.parallel import run_pool

@@ -12,7 +12,7 @@ from reference import needs
 from tsncli.errors import UsageError
 from tsncli.models.checkpoint import create_model_from_checkpoint, save_checkpoint
 from tsncli.models.export import export_model
-from tsncli.models.normalize import normalize_clip
+from tsncli.models.normalize import Normalize
 from tsncli.models.tsn import TSN
 
 torch.set_num_threads(1)
@@ -33,7 +33,7 @@ def test_torchscript_export_matches_pytorch_and_takes_stacked_snippets(flow_ckpt
     exported = torch.jit.load(str(tmp_path / "m.ts"))
     clips = torch.randint(0, 256, (2, 12, 32, 32), dtype=torch.uint8)
     model, meta = create_model_from_checkpoint(flow_ckpt)
-    expected = model(normalize_clip(clips.reshape(2, 3, 4, 32, 32), "flow", meta["input"]))
+    expected = model(Normalize("flow", meta["input"])(clips.reshape(2, 3, 4, 32, 32)))
     assert torch.allclose(exported(clips), expected, atol=1e-4)
     assert torch.allclose(exported(clips.float()), expected, atol=1e-4)  # float 0..255 too
 

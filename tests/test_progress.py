@@ -16,8 +16,7 @@ from tsncli.acquire.catalog import RemoteFile
 from tsncli.acquire.download import Target, download_file
 from tsncli.acquire.fetching import FetchItem, run_fetch
 from tsncli.commands._progress import ProgressView
-from tsncli.commands._train_view import progress_events
-from tsncli.engine.train_loop import TrainEvent
+from tsncli.engine.train.loop import step_events
 from tsncli.flow.batch import run_flow_extraction
 from tsncli.flow.job import FlowConfig
 from tsncli.progress import ProgressEvent, Tracker
@@ -114,12 +113,31 @@ def test_flow_extraction_reports_each_video_with_the_frames_so_far(tmp_path):
 
 
 def test_a_training_step_becomes_a_run_bar_and_an_epoch_bar():
-    step = TrainEvent("step", epoch=2, epochs=3, step=4, steps=10, loss=0.5, lr=0.01, clips_per_s=8)
-    run, epoch = progress_events(step)
+    run, epoch = step_events(epoch=2, epochs=3, step=4, steps=10, loss=0.5, lr=0.01, clips_per_s=8)
     assert (run.task, run.done, run.total, run.message) == ("training", 14, 30, "epoch 2/3")
     assert (epoch.task, epoch.done, epoch.total) == ("epoch", 4, 10)
     assert epoch.message == "loss 0.5000  lr 1.00e-02  8.0 clips/s"
-    assert progress_events(TrainEvent("val", epoch=2, epochs=3)) == []
+    assert run.kind == "step" and run.stats["lr"] == 0.01
+
+
+def test_a_validation_adds_no_bar_and_leaves_the_run_bar_where_it_was():
+    (run, epoch) = step_events(
+        epoch=2, epochs=3, step=10, steps=10, loss=0.5, lr=0.01, clips_per_s=8
+    )
+    with ProgressView(enabled=True) as show:
+        show(run)
+        show(epoch)
+        before = [(t.description, t.completed, t.fields["message"]) for t in show.progress.tasks]
+        show(ProgressEvent("training", 20, 30, message="epoch 2/3", kind="val", stats={"best": 1}))
+        after = [(t.description, t.completed, t.fields["message"]) for t in show.progress.tasks]
+    assert after == before
+
+
+def test_an_info_event_is_a_log_line_and_no_bar(caplog):
+    with caplog.at_level(logging.INFO, logger="tsncli"), ProgressView(enabled=True) as show:
+        show(ProgressEvent("training", 0, kind="info", message="run folder runs/x"))
+        tasks = list(show.progress.tasks)
+    assert tasks == [] and "run folder runs/x" in caplog.text
 
 
 def test_the_renderer_draws_items_and_bytes_on_stderr_and_nothing_on_stdout(capsys):

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tsncli.engine.train_config import TrainConfig
+from tsncli.engine.train.config import TrainConfig
 from tsncli.lists.listfile import VideoRecord, write_classes, write_list
 
 COLOURS = [(220, 30, 30), (30, 200, 40), (40, 60, 220), (200, 200, 30)]  # RGB per class

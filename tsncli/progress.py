@@ -1,15 +1,21 @@
 """The one progress protocol: core loops report `ProgressEvent`s to a `ProgressFn`.
 
-Core code never draws; `tsncli.commands._progress` turns events into bars on stderr.
+Core code never draws; `tsncli.commands._progress` turns events into bars on stderr. Most events
+are plain counts; a stage with more to say (training: steps, epochs, validations) marks its events
+with a `kind` and carries its numbers in `stats`, and a `kind="info"` event is a note for the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 Unit = Literal["items", "bytes"]
+# progress: a count (the default); info: a note for the log, no bar; the rest are training's:
+# start (before the first epoch), step (every --log-every optimizer steps), epoch (an epoch's
+# row), val (a validation's metrics), end (the run is done)
+Kind = Literal["progress", "info", "start", "step", "epoch", "val", "end"]
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,8 @@ class ProgressEvent:
 
     `task` names the task and is the key a renderer draws one bar per; a `done` lower than the
     last one for the same task means the task started over (a new epoch, a restarted download).
+    `kind` says what happened (see `Kind`); `stats` holds its numbers (training: epoch, epochs,
+    step, steps, loss, lr, clips_per_s, the validation metrics).
     """
 
     task: str
@@ -25,6 +33,8 @@ class ProgressEvent:
     total: int | None = None
     unit: Unit = "items"
     message: str = ""
+    kind: Kind = "progress"
+    stats: Mapping[str, Any] = field(default_factory=dict)
 
 
 ProgressFn = Callable[[ProgressEvent], None]

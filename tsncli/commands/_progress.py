@@ -1,10 +1,12 @@
-"""The one progress renderer: `ProgressEvent`s become Rich bars on stderr, one per task.
+"""The one progress renderer: `ProgressEvent`s become Rich bars on stderr, one per task, and
+`info` events lines of the log.
 
 Thread-safe (parallel downloads report from several threads); draws nothing with -q.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -26,6 +28,8 @@ from rich.text import Text
 
 from tsncli.logs import is_quiet, stderr_console
 from tsncli.progress import ProgressEvent
+
+log = logging.getLogger("tsncli.progress")
 
 
 class _CountColumn(ProgressColumn):
@@ -54,7 +58,8 @@ class ProgressView:
     """A `ProgressFn` drawing each task's events as one bar on stderr; use it as a context.
 
     A task's bar appears with its first event; a `done` below the last one restarts the bar
-    (its clock and speed too). `enabled=None` means: hidden when -q was given.
+    (its clock and speed too). An `info` event draws no bar: its message goes to the log (which
+    -q silences). `enabled=None` means: hidden when -q was given.
     """
 
     def __init__(self, *, enabled: bool | None = None, console: Console | None = None) -> None:
@@ -83,6 +88,9 @@ class ProgressView:
             self.progress.stop()
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "info":
+            log.info(event.message)
+            return
         if not self.enabled:
             return
         fields = {"unit": event.unit, "message": event.message}

@@ -11,6 +11,7 @@ from tsncli.commands import SUMMARIES
 from tsncli.commands._common import DecodeThreads, example, output_file
 from tsncli.commands._progress import ProgressView
 from tsncli.commands._report import print_json, print_metrics
+from tsncli.data.crops import get_test_crops, test_crop_choices
 from tsncli.errors import UsageError
 
 SUMMARY = SUMMARIES["eval"]
@@ -35,7 +36,9 @@ def eval_command(
     segments: Annotated[int, typer.Option(help="Snippets per video, evenly spaced.")] = 25,
     crops: Annotated[
         int | None,
-        typer.Option(help="Crops per snippet: 10, 5, 3 or 1 (default 10; 5 if trained unflipped)."),
+        typer.Option(
+            help=f"Crops per snippet: {test_crop_choices()} (default 10; 5 if trained unflipped)."
+        ),
     ] = None,
     gpus: Annotated[int, typer.Option(help="Split the videos over this many GPUs.")] = 0,
     workers: Annotated[int, typer.Option(help="CPU worker processes (without --gpus).")] = 1,
@@ -63,18 +66,18 @@ def eval_command(
     ] = None,
 ) -> None:
     """Test a checkpoint with 25 snippets x 10 crops and save a score file."""
-    from tsncli.engine.evaluate import EvalSettings, evaluate
-    from tsncli.flow.batch import parse_shard
+    from tsncli.engine.eval.evaluate import EvalSettings, evaluate
     from tsncli.launch import resolve_launch
     from tsncli.logs import print_error, stderr_console
+    from tsncli.shards import parse_shard
     from tsncli.video.backend import set_decode_threads
 
     set_decode_threads(decode_threads)
     if gpus and workers > 1:
         raise UsageError("give either --gpus N or --workers N, not both")
     settings = EvalSettings(segments=segments, crops=crops, batch=batch, keep_raw=keep_raw)
-    if crops is not None and crops not in (1, 3, 5, 10):
-        raise UsageError(f"--crops must be 10, 5, 3 or 1, got {crops}")
+    if crops is not None:
+        get_test_crops(crops)  # an unregistered count fails before the checkpoint loads
     share = parse_shard(shard)
     launch = resolve_launch(share[0] - 1, share[1]) if share else resolve_launch()
     with ProgressView() as show:

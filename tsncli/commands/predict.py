@@ -10,6 +10,7 @@ import typer
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import DecodeThreads, example
 from tsncli.commands._report import console, print_json, print_topk, split_weights
+from tsncli.data.crops import get_test_crops, test_crop_choices
 from tsncli.errors import UsageError
 
 SUMMARY = SUMMARIES["predict"]
@@ -28,7 +29,9 @@ def predict_command(
     segments: Annotated[int, typer.Option(help="Snippets per video, evenly spaced.")] = 25,
     crops: Annotated[
         int | None,
-        typer.Option(help="Crops per snippet: 10, 5, 3 or 1 (default 10; 5 if trained unflipped)."),
+        typer.Option(
+            help=f"Crops per snippet: {test_crop_choices()} (default 10; 5 if trained unflipped)."
+        ),
     ] = None,
     timeline: Annotated[
         bool, typer.Option("--timeline", help="Also show the top class of every snippet.")
@@ -48,8 +51,8 @@ def predict_command(
     paths, weight_values = split_weights(videos, weights)
     if not paths:
         raise UsageError("give at least one video file or frames folder")
-    if crops is not None and crops not in (1, 3, 5, 10):
-        raise UsageError(f"--crops must be 10, 5, 3 or 1, got {crops}")
+    if crops is not None:
+        get_test_crops(crops)  # an unregistered count fails before the checkpoint loads
     if top_k < 1:
         raise UsageError("--top-k must be at least 1")
     device = "cpu"

@@ -11,6 +11,8 @@ import typer
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import DecodeThreads, cli_overrides, example, finite, output_folder
 from tsncli.errors import UsageError
+from tsncli.specs.backbones import DEFAULT_ARCH, list_backbones
+from tsncli.specs.flow_algorithms import on_the_fly_algorithms
 
 SUMMARY = SUMMARIES["train"]
 
@@ -20,9 +22,7 @@ def complete_modality(incomplete: str) -> list[str]:
 
 
 def complete_arch(incomplete: str) -> list[str]:
-    from tsncli.models.backbones import BACKBONES
-
-    return [name for name in BACKBONES.names() if name.startswith(incomplete)]
+    return [name for name in list_backbones() if name.startswith(incomplete)]
 
 
 def complete_consensus(incomplete: str) -> list[str]:
@@ -54,7 +54,8 @@ def resolve_train_config(
     """Layer defaults < preset (auto `{dataset}_{modality}`) < --config (or the run's saved
     config.yaml on --resume) < flags."""
     from tsncli.config import list_presets, resolve_config
-    from tsncli.engine.train_config import TrainConfig
+    from tsncli.engine.train.config import TrainConfig
+    from tsncli.layout import RUN_CONFIG
 
     values = dict(overrides, dataset=dataset, modality=modality)
     if preset is None:
@@ -65,7 +66,7 @@ def resolve_train_config(
     cfg = resolve_config(
         TrainConfig, section="train", preset=preset, config_file=config, overrides=values
     )
-    saved = Path(cfg.resolved().out or ".") / "config.yaml"
+    saved = Path(cfg.resolved().out or ".") / RUN_CONFIG
     if cfg.resume and config is None and saved.is_file():
         cfg = resolve_config(
             TrainConfig, section="train", preset=preset, config_file=saved, overrides=values
@@ -90,14 +91,17 @@ def train_command(
     ] = None,
     flow_on_the_fly: Annotated[
         str | None,
-        typer.Option(help="Video lists: compute flow while loading (dis or farneback)."),
+        typer.Option(
+            help="Video lists: compute flow while loading "
+            f"({' or '.join(on_the_fly_algorithms())})."
+        ),
     ] = None,
     arch: Annotated[
         str,
         typer.Option(
-            help="Backbone (bninception, resnet18/50, ...).", autocompletion=complete_arch
+            help=f"Backbone: {', '.join(list_backbones())}.", autocompletion=complete_arch
         ),
-    ] = "bninception",
+    ] = DEFAULT_ARCH,
     segments: Annotated[int, typer.Option(help="Segments (snippets) per video.")] = 3,
     epochs: Annotated[int, typer.Option(help="Epochs to train.")] = 80,
     batch_size: Annotated[
@@ -200,7 +204,7 @@ def train_command(
 ) -> None:
     """Train TSN on list files; every option can also come from --preset or --config YAML."""
     from tsncli.commands._train_view import TrainView
-    from tsncli.engine.train import train
+    from tsncli.engine.train.run import train
     from tsncli.video.backend import set_decode_threads
 
     set_decode_threads(decode_threads)  # a machine setting, not part of the recipe
@@ -217,7 +221,7 @@ def train_command(
             overrides[key] = str(overrides[key])
     cfg = resolve_train_config(dataset, modality, preset, config, overrides)
     with TrainView() as view:
-        result = train(cfg, on_event=view.handle)
+        result = train(cfg, on_event=view)
     if result is None:  # a torchrun or srun rank other than 0
         return
     summary = {

@@ -3,7 +3,7 @@
 A clip ("group") is one uint8 array (H, W, K): every image of every snippet stacked on the channel
 axis, K = S*L*C in (snippet, frame, channel) order; flow channels alternate x, y. One crop box and
 one flip decision apply to all K channels, as in TSN's group transforms. Train, eval and predict
-all call the crop geometry (`fixed_crop_offsets`, `multiscale_crop_sizes`) and the flip
+all call the crop geometry (`tsncli.data.crops`, `multiscale_crop_sizes`) and the flip
 (`flip_horizontal`) defined here, and nowhere else.
 """
 
@@ -12,25 +12,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tsncli.errors import UsageError
+from tsncli.data.crops import (
+    Box,
+    center_crop_box,
+    fixed_crop_offsets,
+    scale_size,
+    test_crop_boxes,
+    test_resize_size,
+)
 
 RGB_SCALES = (1.0, 0.875, 0.75, 0.66)
 FLOW_SCALES = (1.0, 0.875, 0.75)  # flow and RGB-diff (the PyTorch port's choice for both)
-TEST_CROP_COUNTS = (1, 3, 5, 10)
 SNAP_PIXELS = 3  # a crop side within 3 px of the crop size snaps to it
 _MAX_RESIZE_CHANNELS = 128  # OpenCV wraps at most 128 channels per array
-
-Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 
 
 def crop_scales(modality: str) -> tuple[float, ...]:
     """Multi-scale crop ratios: RGB {1, .875, .75, .66}; flow and RGB-diff {1, .875, .75}."""
     return RGB_SCALES if modality == "rgb" else FLOW_SCALES
-
-
-def scale_size(crop_size: int) -> int:
-    """The short side frames are resized to before val/test crops: 256 for 224, scaled alike."""
-    return int(round(crop_size * 256 / 224))
 
 
 def multiscale_crop_sizes(
@@ -53,31 +52,6 @@ def multiscale_crop_sizes(
     ]
 
 
-def fixed_crop_offsets(
-    width: int, height: int, crop_w: int, crop_h: int, more_fix_crop: bool = True
-) -> list[tuple[int, int]]:
-    """TSN's fixed crop grid (x, y): steps (W-w)//4, (H-h)//4.
-
-    Order: upper-left, upper-right, lower-left, lower-right, centre; with `more_fix_crop` also
-    centre-left, centre-right, lower-centre, upper-centre and the four quarter points (13 in all).
-    """
-    ws = (width - crop_w) // 4
-    hs = (height - crop_h) // 4
-    offsets = [(0, 0), (4 * ws, 0), (0, 4 * hs), (4 * ws, 4 * hs), (2 * ws, 2 * hs)]
-    if more_fix_crop:
-        offsets += [
-            (0, 2 * hs),
-            (4 * ws, 2 * hs),
-            (2 * ws, 4 * hs),
-            (2 * ws, 0),
-            (ws, hs),
-            (3 * ws, hs),
-            (ws, 3 * hs),
-            (3 * ws, 3 * hs),
-        ]
-    return offsets
-
-
 def random_multiscale_box(
     width: int,
     height: int,
@@ -93,69 +67,6 @@ def random_multiscale_box(
     offsets = fixed_crop_offsets(width, height, crop_w, crop_h, more_fix_crop)
     x, y = offsets[int(rng.integers(len(offsets)))]
     return x, y, crop_w, crop_h
-
-
-def center_crop_box(width: int, height: int, crop_size: int) -> Box:
-    """The centre crop, i.e. the centre point of the fixed grid."""
-    x, y = fixed_crop_offsets(width, height, crop_size, crop_size, more_fix_crop=False)[4]
-    return x, y, crop_size, crop_size
-
-
-def test_crop_boxes(
-    width: int, height: int, crop_size: int, num_crops: int
-) -> list[tuple[Box, bool]]:
-    """(box, flipped) per test crop of an already resized frame (see `test_resize_size`).
-
-    10: the 4 corners + centre, then the same 5 flipped; 5: corners + centre; 3: start, centre
-    and end along the long side; 1: centre.
-    """
-    if num_crops not in TEST_CROP_COUNTS:
-        valid = ", ".join(map(str, TEST_CROP_COUNTS))
-        raise UsageError(f"unsupported number of test crops {num_crops}; use one of: {valid}")
-    if num_crops == 1:
-        return [(center_crop_box(width, height, crop_size), False)]
-    if num_crops == 3:
-        grid = fixed_crop_offsets(width, height, crop_size, crop_size, more_fix_crop=True)
-        # along the long side: left/centre/right (landscape) or top/centre/bottom (portrait)
-        picks = (grid[5], grid[4], grid[6]) if width >= height else (grid[8], grid[4], grid[7])
-        return [((x, y, crop_size, crop_size), False) for x, y in picks]
-    grid = fixed_crop_offsets(width, height, crop_size, crop_size, more_fix_crop=False)
-    boxes = [((x, y, crop_size, crop_size), False) for x, y in grid]
-    if num_crops == 10:
-        boxes += [(box, True) for box, _ in boxes]
-    return boxes
-
-
-# pytest must not collect the public `test_*` helpers as tests
-test_crop_boxes.__test__ = False  # type: ignore[attr-defined]
-
-
-DEFAULT_TEST_CROPS = 10  # TSN's: 4 corners + centre, and the same 5 mirrored
-
-
-def resolve_test_crops(requested: int | None, flip: bool = True) -> int:
-    """The test crops per snippet for a model: `requested`, else 10, or 5 when the model was
-    trained without mirrored clips (`flip` False: classes that are not mirror-invariant, such
-    as sthv2's "left to right"), since 10 adds mirrored crops. Asking for 10 then is an error."""
-    if requested is None:
-        return DEFAULT_TEST_CROPS if flip else 5
-    if requested not in TEST_CROP_COUNTS:
-        valid = ", ".join(map(str, TEST_CROP_COUNTS))
-        raise UsageError(f"--crops must be one of {valid}, got {requested}")
-    if requested == 10 and not flip:
-        raise UsageError(
-            "this model was trained without mirrored clips (flip: false; its classes are not "
-            "mirror-invariant), and 10 crops include 5 mirrored ones; use --crops 5"
-        )
-    return requested
-
-
-def test_resize_size(crop_size: int, num_crops: int) -> int:
-    """Short side before test cropping: `scale_size(crop)` (256 for 224), or the crop for 3-crop."""
-    return crop_size if num_crops == 3 else scale_size(crop_size)
-
-
-test_resize_size.__test__ = False  # type: ignore[attr-defined]
 
 
 def crop(group: np.ndarray, box: Box) -> np.ndarray:
@@ -225,19 +136,6 @@ def crop_resize_flip(
     """Apply a sampled training crop: crop `box`, resize to crop_size, flip if asked."""
     out = resize(crop(group, box), crop_size, crop_size)
     return flip_horizontal(out, modality) if flipped else np.ascontiguousarray(out)
-
-
-def train_transform(
-    group: np.ndarray,
-    crop_size: int,
-    modality: str,
-    rng: np.random.Generator,
-    flip_probability: float = 0.5,
-) -> np.ndarray:
-    """Training augmentation: multi-scale fixed-grid crop, resize to crop_size, random flip."""
-    height, width = group.shape[:2]
-    box, flipped = sample_train_crop(width, height, crop_size, modality, rng, flip_probability)
-    return crop_resize_flip(group, box, crop_size, flipped, modality)
 
 
 def val_transform(group: np.ndarray, crop_size: int) -> np.ndarray:

@@ -1,2 +1,3 @@
-"""Engine: training loop and its bookkeeping, evaluation, score files and aggregation, fusion,
-metrics, trackers and distributed set-up."""
+"""Engine: training (train/: config, plan, the run, the loop, checkpoints and sinks), evaluation
+(eval/: scoring a list, inference, shards and ranks), predict, score files and aggregation,
+fusion, metrics and distributed set-up."""

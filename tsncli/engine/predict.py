@@ -19,12 +19,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tsncli.data.crops import resolve_test_crops
 from tsncli.data.memory_source import MemoryFrameSource
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource
-from tsncli.data.transforms import DEFAULT_TEST_CROPS, resolve_test_crops
 from tsncli.data.video_source import VideoFileSource
+from tsncli.engine.eval.inference import Scorer, load_scorer
 from tsncli.engine.fusion import aggregate_video, fuse_scores, softmax
-from tsncli.engine.inference import Scorer, load_scorer
 from tsncli.engine.scores import ScoreFile
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.job import load_frames_settings
@@ -121,15 +121,6 @@ def _score_one(
     return raw, [(int(i) - 1) * step + 1 for i in indices[:, 0]]
 
 
-def _test_crops(crops: int | None, scorer: Scorer, checkpoint: Any) -> int:
-    """The crops `scorer` is tested with (`resolve_test_crops`), said once when not 10."""
-    n = resolve_test_crops(crops, read_meta(scorer.meta).flip)
-    if crops is None and n != DEFAULT_TEST_CROPS:
-        name = Path(checkpoint).name
-        log.info("%s was trained without mirrored clips (flip: false): testing %d crops", name, n)
-    return n
-
-
 def predict_videos(
     videos: Sequence[str | os.PathLike[str]],
     checkpoints: Sequence[str | os.PathLike[str]],
@@ -147,7 +138,10 @@ def predict_videos(
         raise UsageError(f"{len(weights)} weights given for {len(checkpoints)} checkpoints")
     scorers = [load_scorer(c, device) for c in checkpoints]
     classes = scorers[0].class_names
-    test_crops = [_test_crops(crops, s, c) for s, c in zip(scorers, checkpoints, strict=True)]
+    test_crops = [
+        resolve_test_crops(crops, read_meta(s.meta).flip, model=Path(c).name)
+        for s, c in zip(scorers, checkpoints, strict=True)
+    ]
     for scorer, ckpt in zip(scorers[1:], checkpoints[1:], strict=True):
         if scorer.class_names != classes:
             raise UsageError(

@@ -17,28 +17,29 @@ from typing import Any
 
 import numpy as np
 
+from tsncli.data.crops import DEFAULT_TEST_CROPS, resolve_test_crops
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
-from tsncli.data.transforms import DEFAULT_TEST_CROPS, resolve_test_crops
-from tsncli.engine.eval_ranks import (
+from tsncli.engine.eval.inference import load_scorer, prefetched_clips
+from tsncli.engine.eval.ranks import (
     clear_mark,
     lock_name,
     mark_done,
     wait_for_ranks,
     wait_for_shard_dir,
 )
-from tsncli.engine.eval_shards import (
+from tsncli.engine.eval.shards import (
     finished_output,
     prepare_shard_dir,
     run_fingerprint,
     shard_tasks,
 )
 from tsncli.engine.fusion import aggregate_video
-from tsncli.engine.inference import load_scorer, prefetched_clips
 from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
 from tsncli.launch import LaunchInfo, resolve_devices
+from tsncli.layout import score_shards
 from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
 from tsncli.locks import hold_lock
 from tsncli.models.checkpoint import load_checkpoint, read_meta
@@ -141,19 +142,6 @@ def _warn_on_flow_mismatch(meta: dict, list_file: Path, frames_dir: Path) -> Non
     log_frames_mismatch(log, frames_dir, trained, actual, meta["modality"])
 
 
-def _test_crops(settings: EvalSettings, meta: dict, checkpoint: Path) -> EvalSettings:
-    """`settings` with the crops the model is tested with: without --crops, 5 instead of 10
-    (no mirrored crops) for a model trained without flips, said in one info line."""
-    crops = resolve_test_crops(settings.crops, read_meta(meta).flip)
-    if settings.crops is None and crops != DEFAULT_TEST_CROPS:
-        log.info(
-            "%s was trained without mirrored clips (flip: false): testing %d crops, not 10",
-            checkpoint.name,
-            crops,
-        )
-    return replace(settings, crops=crops)
-
-
 def evaluate(
     checkpoint: str | os.PathLike[str],
     list_file: str | os.PathLike[str],
@@ -179,7 +167,8 @@ def evaluate(
         raise UsageError("--segments and --batch must be at least 1")
     ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)
     meta = load_checkpoint(ckpt_path)["meta"]  # fails early with a clear message
-    settings = _test_crops(settings, meta, ckpt_path)
+    crops = resolve_test_crops(settings.crops, read_meta(meta).flip, model=ckpt_path.name)
+    settings = replace(settings, crops=crops)
     records = _read_checked_list(list_path, frames_root, int(meta["num_classes"]))
     num_classes = int(meta["num_classes"])
     tracker = Tracker(on_progress, "testing", len(records))
@@ -206,7 +195,7 @@ def evaluate(
         if launch.is_main:
             prepare_shard_dir(shard_dir, shard_run)
         else:
-            wait_for_shard_dir(shard_dir, shard_run)
+            wait_for_shard_dir(shard_dir, launch, shard_run)
         clear_mark(shard_dir, launch)
         job = ShardTask(0, (), str(ckpt_path), settings, "", source)  # what every shard shares
         tasks, resumed = shard_tasks(records, size, shard_dir, launch, job, tracker)
@@ -252,7 +241,7 @@ def _merge(
     shard_dir: Path, out: Path, meta: dict, run: dict, st: EvalSettings, ids: list, lost: list
 ) -> tuple[Metrics, Path, list[str], list[tuple[str, str]]]:
     """Merge the shards into `out`, checking that they account for every video of the list."""
-    shards = [load_scores(p) for p in sorted(shard_dir.glob("shard_*.npz"))]
+    shards = [load_scores(p) for p in score_shards(shard_dir)]
     failures = [tuple(f) for s in shards for f in s.meta.get("failures", [])] + lost
     merged = [v for s in shards for v in s.videos] + [v for v, _ in failures]
     if sorted(merged) != sorted(ids):

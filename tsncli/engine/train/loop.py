@@ -1,4 +1,4 @@
-"""One training epoch and one validation pass; progress leaves through an `emit` callback.
+"""One training epoch and one validation pass; progress leaves as `ProgressEvent`s.
 
 Batches arrive uint8 (B, S, C*L, H, W), are copied non-blocking to the device and normalised
 there. Gradient accumulation makes `batch_size` the effective batch on any device count.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,25 +22,26 @@ from tsncli.engine.distributed import DistContext, all_gather_objects, all_reduc
 from tsncli.engine.metrics import compute_metrics
 from tsncli.errors import TsnError
 from tsncli.models.tsn import unwrap_model
+from tsncli.progress import ProgressEvent, ProgressFn
+
+TASK = "training"  # the bar of the whole run; each epoch also has an "epoch" bar
 
 
-@dataclass
-class TrainEvent:
-    """A progress report. kind: start | step | epoch | val | end | info."""
-
-    kind: str
-    epoch: int = 0  # 1-based epoch in progress (or just finished)
-    epochs: int = 0
-    step: int = 0  # optimizer steps done in this epoch
-    steps: int = 0  # optimizer steps per epoch
-    loss: float | None = None
-    lr: float | None = None
-    clips_per_s: float | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    message: str = ""
-
-
-Emit = Callable[[TrainEvent], None]
+def step_events(
+    epoch: int, epochs: int, step: int, steps: int, loss: float, lr: float, clips_per_s: float
+) -> list[ProgressEvent]:
+    """What a logged optimizer step reports: the whole run's count (`kind="step"`, with the
+    numbers in `stats`) and this epoch's count, whose going back to 0 restarts its bar."""
+    stats = {"epoch": epoch, "epochs": epochs, "step": step, "steps": steps}
+    stats.update(loss=loss, lr=lr, clips_per_s=clips_per_s)
+    note = f"loss {loss:.4f}  lr {lr:.2e}  {clips_per_s:.1f} clips/s"
+    done, total = (epoch - 1) * steps + step, epochs * steps
+    return [
+        ProgressEvent(
+            TASK, done, total, message=f"epoch {epoch}/{epochs}", kind="step", stats=stats
+        ),
+        ProgressEvent("epoch", step, steps, message=note),
+    ]
 
 
 def set_train_mode(model: nn.Module, bn_mode: str) -> None:
@@ -48,12 +49,6 @@ def set_train_mode(model: nn.Module, bn_mode: str) -> None:
     model.train()
     if bn_mode == "frozen":
         unwrap_model(model).first_bn.eval()
-
-
-def freeze_all_bn(model: nn.Module) -> None:
-    """For bn=frozen: also stop training the first BN layer (partial BN froze the rest)."""
-    for param in unwrap_model(model).first_bn.parameters():
-        param.requires_grad_(False)
 
 
 def _no_sync(model: nn.Module) -> contextlib.AbstractContextManager:
@@ -114,7 +109,7 @@ def _accumulate(state: LoopState, batches: Iterator[Any]) -> tuple[torch.Tensor,
     return step_loss, clips
 
 
-def train_one_epoch(state: LoopState, epoch: int, emit: Emit) -> dict[str, float]:
+def train_one_epoch(state: LoopState, epoch: int, emit: ProgressFn) -> dict[str, float]:
     """Run `state.steps` optimizer steps of `state.accumulation` micro-batches each (`epoch` is
     1-based); return the epoch's stats."""
     optimizer, scaler, ctx = state.optimizer, state.scaler, state.ctx
@@ -146,18 +141,13 @@ def train_one_epoch(state: LoopState, epoch: int, emit: Emit) -> dict[str, float
             now = time.perf_counter()
             rate = window_clips * ctx.world_size / max(now - window_start, 1e-9)
             window_start, window_clips = now, 0
-            emit(
-                TrainEvent(
-                    "step",
-                    epoch,
-                    state.epochs,
-                    step + 1,
-                    state.steps,
-                    loss=float(step_loss),
-                    lr=optimizer.param_groups[0]["lr"] / optimizer.param_groups[0]["lr_mult"],
-                    clips_per_s=rate,
-                )
+            group = optimizer.param_groups[0]
+            lr = group["lr"] / group["lr_mult"]
+            events = step_events(
+                epoch, state.epochs, step + 1, state.steps, float(step_loss), lr, rate
             )
+            for event in events:
+                emit(event)
     elapsed = time.perf_counter() - start
     train_loss = all_reduce_mean(ctx, float(total) / max(done_steps, 1))  # the same on all ranks
     # checked before the epoch is saved, so last.pt keeps the last good epoch's weights

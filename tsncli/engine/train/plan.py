@@ -19,7 +19,8 @@ from tsncli.data.snippet_source import (
     check_flow_on_the_fly,
     create_snippet_source,
 )
-from tsncli.engine.train_config import TrainConfig
+from tsncli.engine.train.checkpoints import check_resume
+from tsncli.engine.train.config import TrainConfig
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.job import load_frames_settings
 from tsncli.frame_settings import FrameSettings, resolve_frame_settings
@@ -120,7 +121,7 @@ def resolve_pretrained(cfg: TrainConfig) -> str | None:
     if choice in ("none", "", None):
         return None
     if choice == "imagenet":
-        if get_backbone(cfg.arch).weights_format == "none":
+        if get_backbone(cfg.arch).weights is None:
             raise UsageError(f"{cfg.arch} has no ImageNet weights; use --pretrained none")
         path = imagenet_weights_path(cfg.arch)  # error names `tsn fetch weights ARCH`
         return str(path)
@@ -150,17 +151,7 @@ def prepare_run(config: TrainConfig) -> RunPlan:
                 f"label {record.label} of {record.path} is outside the {len(class_names)} "
                 f"classes in {classes_path}; rebuild the lists with `tsn lists`"
             )
-    run_dir = Path(cfg.out or ".")
-    if (run_dir / "last.pt").exists() and not cfg.resume:
-        raise UsageError(
-            f"{run_dir} already holds a run (last.pt); pass --resume to continue it "
-            "or --out for a new folder"
-        )
-    if cfg.resume and not (run_dir / "last.pt").exists() and not cfg.allow_fresh:
-        raise UsageError(
-            f"--resume: {run_dir} holds no run to resume (no last.pt); check --out, or pass "
-            "--allow-fresh to start a new run there"
-        )
+    check_resume(Path(cfg.out or "."), cfg.resume, cfg.allow_fresh)
     if cfg.init and not Path(cfg.init).is_file():
         raise UsageError(f"--init {cfg.init}: no such checkpoint file")
     frames_dir = cfg.frames or str(Path(train_records[0].path).parent)

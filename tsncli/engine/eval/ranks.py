@@ -1,7 +1,7 @@
 """`tsn eval` over the ranks of a launched job (srun tasks, SLURM array tasks, torchrun): which
 shards a rank scores, rank 0 preparing the shard folder, and rank 0 waiting for every rank.
 
-Every rank writes its shard files and then a `rank_K-of-N.json` marker (the videos it lost to
+Every rank writes its shard files and then a `rank.K-of-N.json` marker (the videos it lost to
 dead workers); rank 0 waits for all markers (a torch.distributed barrier first, when a process
 group exists), then merges the shards in list order as a local run does.
 """
@@ -9,51 +9,54 @@ group exists), then merges the shards in list order as a local run does.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import torch.distributed as dist
 
-from tsncli.engine.eval_shards import RUN_FILE
-from tsncli.errors import DataError
 from tsncli.fsutil import atomic_write_text
 from tsncli.launch import LaunchInfo
+from tsncli.layout import SHARD_RUN_FILE
+from tsncli.shards import part_name, wait_for_parts
 
 POLL_SECONDS = 2.0
+MARKER = "rank.json"  # rank K of N marks its shards written in rank.K-of-N.json
 WAIT_SECONDS = 24 * 3600.0  # how long rank 0 waits for the others (and they for rank 0)
 
 
 def lock_name(out: Path, launch: LaunchInfo) -> Path:
     """One lock per rank and output: ranks of one job share OUT, two jobs still cannot."""
-    if launch.shard is None:
-        return out.with_name(out.name + ".lock")
-    k, n = launch.shard
-    return out.with_name(f"{out.name}.{k}-of-{n}.lock")
+    return out.with_name(part_name(out.name + ".lock", launch.shard))
 
 
 def _marker(shard_dir: Path, launch: LaunchInfo, index: int) -> Path:
-    return shard_dir / f"rank_{index + 1}-of-{launch.shard_count}.json"
+    return shard_dir / part_name(MARKER, (index + 1, launch.shard_count))
 
 
 def wait_for_shard_dir(
-    shard_dir: Path, fingerprint: dict[str, Any], timeout: float = WAIT_SECONDS
+    shard_dir: Path, launch: LaunchInfo, fingerprint: dict[str, Any], timeout: float = WAIT_SECONDS
 ) -> None:
-    """A rank other than 0: wait until rank 0 has made `shard_dir` for this run."""
-    deadline = time.monotonic() + timeout
-    run_file = shard_dir / RUN_FILE
-    while True:
+    """A rank other than the first: wait until the first has made `shard_dir` for this run."""
+    run_file = shard_dir / SHARD_RUN_FILE
+
+    def collect() -> tuple[None, list[int]]:
         try:
             if json.loads(run_file.read_text(encoding="utf-8")) == fingerprint:
-                return
+                return None, []
         except (OSError, ValueError):
             pass
-        if time.monotonic() > deadline:
-            raise DataError(
-                f"rank 0 did not prepare {shard_dir} within {timeout:.0f} s; is `tsn eval` "
-                "running as rank 0 (SLURM_PROCID=0 / array task 1) with the same options?"
-            )
-        time.sleep(POLL_SECONDS)
+        return None, [1]
+
+    wait_for_parts(
+        collect,
+        count=launch.shard_count,
+        what="the shard folder",
+        where=f"as {shard_dir}",
+        hint="is `tsn eval` running as rank 1 (SLURM_PROCID=0 / array task 1) with the same "
+        "options?",
+        timeout=timeout,
+        poll_seconds=POLL_SECONDS,
+    )
 
 
 def clear_mark(shard_dir: Path, launch: LaunchInfo) -> None:
@@ -74,20 +77,20 @@ def wait_for_ranks(
     """Rank 0: wait until every rank has marked its shards done; the videos they lost."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-    deadline = time.monotonic() + timeout
     markers = [_marker(shard_dir, launch, i) for i in range(launch.shard_count)]
-    while True:
-        missing = [i + 1 for i, path in enumerate(markers) if not path.is_file()]
-        if not missing:
-            break
-        if time.monotonic() > deadline:
-            ranks = ", ".join(map(str, missing))
-            raise DataError(
-                f"eval shards of rank(s) {ranks} of {launch.shard_count} (1-based) did not "
-                f"arrive in {shard_dir} within {timeout:.0f} s; rerun those ranks, then rank 1 "
-                "again to merge (finished shards are kept)"
-            )
-        time.sleep(POLL_SECONDS)
+
+    def collect() -> tuple[None, list[int]]:
+        return None, [i + 1 for i, path in enumerate(markers) if not path.is_file()]
+
+    wait_for_parts(
+        collect,
+        count=launch.shard_count,
+        what="eval shards",
+        where=f"in {shard_dir}",
+        hint="rerun those ranks, then rank 1 again to merge (finished shards are kept)",
+        timeout=timeout,
+        poll_seconds=POLL_SECONDS,
+    )
     lost: list[tuple[str, str]] = []
     for path in markers:
         lost += [tuple(item) for item in json.loads(path.read_text(encoding="utf-8"))["lost"]]

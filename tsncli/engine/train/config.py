@@ -12,10 +12,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from tsncli.engine.trackers import LOGGERS
+from tsncli.engine.train.sinks import LOGGERS
 from tsncli.errors import UsageError
-from tsncli.lists.splits import flip_policy
 from tsncli.modality import check_modality, default_dropout, default_new_length
+from tsncli.specs.backbones import DEFAULT_ARCH
+from tsncli.specs.datasets import flip_policy
 
 SCHEDULES = ("step", "cosine")
 BN_MODES = ("partial", "frozen", "full")
@@ -39,8 +40,9 @@ class TrainConfig:
     split: int = 1
     lists_dir: str = "data"
     frames: str | None = None  # remap list folders to FRAMES/<video id>
-    flow_on_the_fly: str | None = None  # video lists: compute flow while loading (dis, farneback)
-    arch: str = "bninception"
+    flow_on_the_fly: str | None = None  # video lists: flow computed while loading, by an
+    # on-the-fly algorithm of `tsncli.specs.flow_algorithms` (`on_the_fly_algorithms()`)
+    arch: str = DEFAULT_ARCH
     segments: int = 3
     new_length: int | None = None  # None: 1 for rgb, 5 for flow/rgbdiff
     consensus: str = "avg"

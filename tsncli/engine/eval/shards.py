@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 from tsncli.engine.scores import ScoreFile, load_scores
 from tsncli.errors import DataError
 from tsncli.launch import LaunchInfo
+from tsncli.layout import SHARD_RUN_FILE, score_shard
 from tsncli.progress import Tracker
+from tsncli.shards import in_shard
 
 log = logging.getLogger("tsncli.engine.evaluate")
 
-RUN_FILE = "run.json"
 T = TypeVar("T")  # a shard task: a dataclass with start, records and path
 
 
@@ -43,7 +44,7 @@ def run_fingerprint(
 
 def prepare_shard_dir(shard_dir: Path, fingerprint: dict[str, Any]) -> None:
     """Keep `shard_dir` when the same run made it; otherwise start it over for this run."""
-    run_file = shard_dir / RUN_FILE
+    run_file = shard_dir / SHARD_RUN_FILE
     if shard_dir.is_dir():
         try:
             previous = json.loads(run_file.read_text(encoding="utf-8"))
@@ -76,11 +77,6 @@ def shard_finished(path: Path) -> bool:
         return False
 
 
-def owns(chunk: int, launch: LaunchInfo) -> bool:
-    """Whether this rank scores the chunk-th shard of the list (round robin over ranks)."""
-    return chunk % launch.shard_count == launch.shard_index
-
-
 def shard_tasks(
     records: Sequence[Any], size: int, shard_dir: Path, launch: LaunchInfo, job: T,
     tracker: Tracker,
@@ -90,9 +86,11 @@ def shard_tasks(
     tasks: list[T] = []
     resumed = 0
     for start in range(0, len(records), size):
-        if not owns(start // size, launch):
+        path = score_shard(shard_dir, start)
+        # every rank plans the same chunks (the shard size is part of the run's fingerprint), so
+        # the chunk's file name is a stable key for the one ownership rule of `tsncli.shards`
+        if not in_shard(path.name, launch.shard):
             continue
-        path = shard_dir / f"shard_{start:07d}.npz"
         if shard_finished(path):
             resumed += 1
             tracker.advance(len(records[start : start + size]))

@@ -1,22 +1,28 @@
-"""One rank's model and data for training: the batch plan, the model with its initial weights,
-the training and validation sets and their loaders.
+"""One rank's model and data for training: the batch plan, the model with its initial weights
+(ImageNet backbone, or `--init` from another TSN checkpoint), the training and validation sets and
+their loaders.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import Dataset, DistributedSampler
 
 from tsncli.data.dataset import TSNDataset, create_loader, default_workers
 from tsncli.engine.distributed import DistContext
-from tsncli.engine.train_loop import freeze_all_bn
-from tsncli.engine.train_plan import RunPlan
-from tsncli.engine.train_state import load_backbone_weights, load_init_checkpoint
+from tsncli.engine.train.plan import RunPlan
 from tsncli.errors import UsageError
-from tsncli.models.tsn import TSN, create_tsn
+from tsncli.models.checkpoint import load_checkpoint
+from tsncli.models.pretrained import load_backbone_from_checkpoint, load_imagenet_weights
+from tsncli.models.tsn import TSN, create_tsn, unwrap_model
+
+log = logging.getLogger("tsncli.train")
 
 
 class _Indexed(Dataset):
@@ -74,6 +80,26 @@ def build_model(plan: RunPlan, device: str) -> TSN:
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def load_backbone_weights(model: TSN, path: str | Path) -> None:
+    """Load ImageNet (or other backbone) weights; flow/RGB-diff conv1 gets cross-modality init."""
+    report = load_imagenet_weights(model, path=path)
+    log.info(
+        "loaded %d backbone tensors from %s (adapted: %s)", report.loaded, path, report.adapted
+    )
+
+
+def load_init_checkpoint(model: TSN, path: str | Path) -> None:
+    """`--init CKPT`: the backbone of another TSN checkpoint (e.g. Kinetics); a new fc."""
+    report = load_backbone_from_checkpoint(model, load_checkpoint(path), name=str(path))
+    log.info("initialised the backbone from %s (%d tensors)", path, report.loaded)
+
+
+def freeze_all_bn(model: nn.Module) -> None:
+    """For bn=frozen: also stop training the first BN layer (partial BN froze the rest)."""
+    for param in unwrap_model(model).first_bn.parameters():
+        param.requires_grad_(False)
 
 
 @dataclass(frozen=True)
