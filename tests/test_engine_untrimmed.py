@@ -132,3 +132,11 @@ def test_videos_without_predictions_miss_and_unknown_labels_fail():
     assert compute_untrimmed_metrics(truth, {"v1": [("A", 1.0)]}).hit1 == pytest.approx(0.5)
     with pytest.raises(ValueError, match="'Z'.*not a class"):
         compute_untrimmed_metrics(truth, {"v1": [("Z", 1.0)]})
+
+
+def test_known_classes_without_ground_truth_rank_but_have_no_ap():
+    truth = {"v1": {"A"}}
+    preds = {"v1": [("C", 0.9), ("A", 0.5)]}
+    m = compute_untrimmed_metrics(truth, preds, known_labels={"A", "B", "C"})
+    assert m.per_class_ap == pytest.approx({"A": 1.0})
+    assert m.hit1 == 0.0 and m.hit3 == 1.0

@@ -44,6 +44,24 @@ def print_metrics(metrics: Any, title: str, class_names: list[str] | None, per_c
         console.print(rows)
 
 
+def print_untrimmed(metrics: Any, per_class: bool) -> None:
+    """ActivityNet's official metrics (percent); with `per_class`, each class's AP."""
+    table = Table(title="ActivityNet classification (official metrics)", header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("mAP", f"{100 * metrics.map:.2f}%")
+    table.add_row("hit@1", f"{100 * metrics.hit1:.2f}%")
+    table.add_row("hit@3", f"{100 * metrics.hit3:.2f}%")
+    console.print(table)
+    if per_class:
+        rows = Table(title="per-class AP", header_style="bold")
+        rows.add_column("class")
+        rows.add_column("AP", justify="right")
+        for name, ap in metrics.per_class_ap.items():
+            rows.add_row(name, f"{100 * ap:.2f}%")
+        console.print(rows)
+
+
 def print_topk(title: str, rows: list[tuple[str, float]]) -> None:
     """A table of class names and probabilities, best first."""
     table = Table(title=title, header_style="bold")

@@ -5,6 +5,7 @@ aligned by video id (by order and labels for legacy files), a weight search, and
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -12,15 +13,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tsncli.engine.aggregate import aggregate_video, softmax
+from tsncli.engine.aggregate import (
+    DEFAULT_SNIPPETS_PER_SECOND,
+    aggregate_snippets,
+    aggregate_video,
+    parse_snippet_agg,
+    softmax,
+)
 from tsncli.engine.confusion import save_confusion_png
-from tsncli.engine.metrics import Metrics, compute_metrics
+from tsncli.engine.metrics import (
+    Metrics,
+    UntrimmedMetrics,
+    compute_metrics,
+    compute_untrimmed_metrics,
+)
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
+from tsncli.lists.activitynet import ActivityNet, video_id_of
+
+log = logging.getLogger("tsncli.engine.fusion")
+
+SNIPPET_RATE_KEY = "snippets_per_second"  # score-file meta: the rate M-TWI's windows assume
 
 
-def video_scores(sf: ScoreFile, crop_agg: str = "mean", use_softmax: bool = False) -> np.ndarray:
-    """Video-level scores [V, C] of a score file under the chosen aggregation."""
+def video_scores(
+    sf: ScoreFile, crop_agg: str = "mean", use_softmax: bool = False,
+    snippet_agg: str | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Video-level scores [V, C] of a score file under the chosen aggregation.
+
+    With `snippet_agg` (`mean`, `top-k:K` or `mtwi`, the original's untrimmed rules), each video's
+    raw snippet scores are aggregated by that rule, which fixes its own crop rule and ends in a
+    softmax; M-TWI reads the file's snippets-per-second rate (1 when it records none, as the
+    original assumes)."""
+    if snippet_agg is not None:
+        return _snippet_scores(sf, snippet_agg)
     if crop_agg == "mean":
         out = np.asarray(sf.scores, dtype=np.float32)  # stored exactly (raw may be float16)
     elif sf.raw is None:
@@ -30,6 +57,19 @@ def video_scores(sf: ScoreFile, crop_agg: str = "mean", use_softmax: bool = Fals
     else:
         out = np.stack([aggregate_video(r, crop_agg) for r in sf.raw])
     return softmax(out, axis=1) if use_softmax else out
+
+
+def _snippet_scores(sf: ScoreFile, snippet_agg: str) -> np.ndarray:
+    rule, k = parse_snippet_agg(snippet_agg)
+    if sf.raw is None:
+        raise UsageError(
+            f"{_name(sf)}: --snippet-agg needs per-snippet scores; rerun `tsn eval --keep-raw`"
+        )
+    rate = sf.meta.get(SNIPPET_RATE_KEY)
+    if rule == "mtwi" and rate is None:
+        log.info("%s records no snippet rate: M-TWI assumes 1 snippet per second", _name(sf))
+    rate = float(rate) if rate else DEFAULT_SNIPPETS_PER_SECOND
+    return np.stack([aggregate_snippets(r, rule, k, rate) for r in sf.raw]).astype(np.float32)
 
 
 def _name(sf: ScoreFile) -> str:
@@ -122,6 +162,7 @@ def fuse_scores(
     weights: Sequence[float] | None = None,
     crop_agg: str = "mean",
     use_softmax: bool = False,
+    snippet_agg: str | None = None,
 ) -> Fused:
     """Weighted sum of aggregated video scores across aligned files (`eval_scores.py`)."""
     weights = list(weights) if weights else [1.0] * len(files)
@@ -130,7 +171,7 @@ def fuse_scores(
     aligned = align_score_files(files)
     total = np.zeros_like(aligned[0].scores, dtype=np.float32)
     for sf, w in zip(aligned, weights, strict=True):
-        total += video_scores(sf, crop_agg, use_softmax) * np.float32(w)
+        total += video_scores(sf, crop_agg, use_softmax, snippet_agg) * np.float32(w)
     ref = aligned[0]
     classes = next((sf.classes for sf in aligned if sf.classes), None)
     videos = next((sf.videos for sf in aligned if sf.videos is not None), None)
@@ -142,10 +183,11 @@ def search_weights(
     grid: Sequence[float] = tuple(np.round(np.arange(0, 3.01, 0.25), 2)),
     crop_agg: str = "mean",
     use_softmax: bool = False,
+    snippet_agg: str | None = None,
 ) -> list[tuple[list[float], float]]:
     """Mean class accuracy for each weight vector (first weight fixed at 1), best first."""
     aligned = align_score_files(files)
-    per_file = [video_scores(sf, crop_agg, use_softmax) for sf in aligned]
+    per_file = [video_scores(sf, crop_agg, use_softmax, snippet_agg) for sf in aligned]
     labels = aligned[0].labels
     results = []
     for rest in itertools.product(grid, repeat=len(files) - 1):
@@ -173,11 +215,12 @@ def fuse_files(
     use_softmax: bool = False,
     out: str | os.PathLike[str] | None = None,
     confusion_png: str | os.PathLike[str] | None = None,
+    snippet_agg: str | None = None,
 ) -> FuseResult:
     """Load, align and fuse score files; optionally save the fused file and a confusion PNG."""
     files = [load_scores(p) for p in paths]
     weights = list(weights) if weights else [1.0] * len(files)
-    fused = fuse_scores(files, weights, crop_agg, use_softmax)
+    fused = fuse_scores(files, weights, crop_agg, use_softmax, snippet_agg)
     metrics = compute_metrics(fused.scores, fused.labels)
     if out is not None:
         meta = {
@@ -185,9 +228,53 @@ def fuse_files(
             "weights": weights,
             "crop_agg": crop_agg,
             "softmax": use_softmax,
+            "snippet_agg": snippet_agg,
         }
         videos = fused.videos or [f"video_{i:06d}" for i in range(len(fused.labels))]
         save_scores(out, ScoreFile(fused.scores, fused.labels, videos, fused.classes, meta))
     if confusion_png is not None:
         save_confusion_png(confusion_png, metrics.confusion, fused.classes)
     return FuseResult(fused, metrics, [str(p) for p in paths], weights)
+
+
+@dataclass(frozen=True)
+class UntrimmedReport:
+    """Fused scores judged as ActivityNet judges them: the official metrics computed on exactly
+    the rows a submission file holds, and those rows."""
+
+    metrics: UntrimmedMetrics
+    results: dict[str, list[tuple[str, float]]]  # video id (no `v_`) -> (label, score), best first
+    not_annotated: list[str]  # scored videos the annotation file does not know
+    unscored: int  # annotated videos of the subset that have no scores
+
+
+def judge_untrimmed(
+    fused: Fused, db: ActivityNet, subset: str = "validation", top: int | None = None
+) -> UntrimmedReport:
+    """The submission rows of `fused` (every class, or the `top` best per video) and the official
+    mAP/hit@k on them. Classes are matched by name, so any class order works; files without
+    names (legacy `eval_net.py`) are taken to use the original's order (sorted taxonomy leaves)."""
+    classes = list(fused.classes) if fused.classes else list(db.classes)
+    if len(classes) != fused.scores.shape[1]:
+        raise DataError(
+            f"the scores have {fused.scores.shape[1]} classes but the annotation file has "
+            f"{len(db.classes)}; score the model trained on this version's classes"
+        )
+    unknown = [c for c in classes if c not in set(db.classes)]
+    if unknown:
+        raise DataError(
+            f"{len(unknown)} scored classes are not in the annotation file (e.g. {unknown[0]!r}); "
+            "use the annotation file of the version the model was trained on"
+        )
+    if fused.videos is None:
+        raise DataError("the scores carry no video ids (a legacy file?); the metrics need them")
+    n = len(classes) if top is None else max(1, min(top, len(classes)))
+    results: dict[str, list[tuple[str, float]]] = {}
+    for video, row in zip(fused.videos, fused.scores, strict=True):
+        best = np.argsort(-row, kind="stable")[:n]
+        results[video_id_of(video)] = [(classes[i], float(row[i])) for i in best]
+    truth = db.ground_truth(subset)
+    not_annotated = [v for v in results if v not in db.videos]
+    unscored = sum(1 for v in truth if v not in results)
+    metrics = compute_untrimmed_metrics(truth, results, set(db.classes))
+    return UntrimmedReport(metrics, results, not_annotated, unscored)

@@ -171,18 +171,22 @@ def _hit_at_k(
 
 
 def compute_untrimmed_metrics(
-    ground_truth: dict[str, set[str]], predictions: dict[str, list[tuple[str, float]]]
+    ground_truth: dict[str, set[str]],
+    predictions: dict[str, list[tuple[str, float]]],
+    known_labels: set[str] | None = None,
 ) -> UntrimmedMetrics:
     """ActivityNet's `eval_classification.py`, in our words: `ground_truth` maps each video of
     the subset to its distinct labels (videos without any are left out), `predictions` maps video
     ids (as in the submission: no `v_`) to (label, score) rows in the submission's order.
 
     mAP is the mean AP over the classes of the ground truth; hit@k as `_hit_at_k`. A predicted
-    label that is no class of the ground truth is a ValueError (the official script fails on it
-    too); predictions for videos outside the ground truth count as false positives."""
+    label that is neither a class of the ground truth nor in `known_labels` (the taxonomy's
+    classes) is a ValueError; the official script fails on any label without ground truth, so
+    the two agree wherever it runs. Predictions for videos outside the ground truth count as false
+    positives."""
     labels = {v: set(ls) for v, ls in ground_truth.items() if ls}
     classes = sorted({label for ls in labels.values() for label in ls})
-    known = set(classes)
+    known = set(classes) | set(known_labels or ())
     per_class: dict[str, tuple[list[str], list[float]]] = {c: ([], []) for c in classes}
     for video, rows in predictions.items():
         for label, score in rows:
@@ -190,8 +194,9 @@ def compute_untrimmed_metrics(
                 raise ValueError(
                     f"predicted label {label!r} (video {video}) is not a class of the annotations"
                 )
-            per_class[label][0].append(video)
-            per_class[label][1].append(float(score))
+            if label in per_class:  # a known class without ground truth has no AP
+                per_class[label][0].append(video)
+                per_class[label][1].append(float(score))
     ap = {}
     for c in classes:
         positives = {v for v, ls in labels.items() if c in ls}
