@@ -9,10 +9,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tsncli.errors import DataError
 from tsncli.fsutil import atomic_write_text
+
+if TYPE_CHECKING:
+    from tsncli.lists.annotated import Annotations
 
 SUBSETS = ("training", "validation", "testing")
 VERSIONS = ("1.2", "1.3")
@@ -176,3 +179,39 @@ def load_submission(path: str | os.PathLike[str]) -> dict[str, list[tuple[str, f
         }
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path} is not an ActivityNet submission ({exc})") from None
+
+
+def find_annotation_file(folder: str | os.PathLike[str], version: str) -> Path:
+    """`activity_net.v1-3.min.json` (for "1.3") in `folder`, or `folder` itself when it is a file;
+    a DataError naming `tsn fetch` when it is not there."""
+    path = Path(folder)
+    if path.is_file():
+        return path
+    name = f"activity_net.v{version.replace('.', '-')}.min.json"
+    for candidate in (path / name, path / "annotations" / name):
+        if candidate.is_file():
+            return candidate
+    from tsncli.specs.datasets.activitynet import VERSIONS
+
+    fetch = " or ".join(f"`tsn fetch {n}`" for n, v in VERSIONS.items() if v == version)
+    raise DataError(f"no {name} in {path}; run {fetch or '`tsn fetch`'} or pass --annotations FILE")
+
+
+def load_activitynet_annotations(folder: str | os.PathLike[str], dataset: str) -> Annotations:
+    """Whole-video lists for `tsn lists activitynet`: training videos as train, validation videos
+    as val, each labelled with its first annotation's class (the original's label order). A video
+    file is `v_<id>.<ext>` or `<id>.<ext>`; videos without annotations are left out. The official
+    metrics (`tsn fuse --annotations`) read every label of a video from the JSON itself."""
+    from tsncli.lists.annotated import AnnotatedEntry, Annotations
+    from tsncli.specs.datasets.activitynet import VERSIONS
+
+    db = load_activitynet(find_annotation_file(folder, VERSIONS.get(dataset, "1.3")))
+    index = {c: i for i, c in enumerate(db.classes)}
+    subsets = {}
+    for subset, ours in (("training", "train"), ("validation", "val")):
+        subsets[ours] = [
+            AnnotatedEntry(v.video_id, (f"v_{v.video_id}", v.video_id), index[v.labels[0]])
+            for v in db.subset_videos(subset)
+            if v.instances
+        ]
+    return Annotations(list(db.classes), subsets)
