@@ -97,3 +97,44 @@ def test_fetch_entries_name_the_annotation_file_for_each_version():
     assert len(urls) == 3 and all(u.endswith("activity_net.v1-3.min.json") for u in urls)
     v12 = get_entry("activitynet1.2")
     assert v12.files[0].url.endswith("activity_net.v1-2.min.json")
+
+
+def test_lists_train_eval_and_fuse_make_a_submission_end_to_end(runner, cli, tmp_path):
+    classes = ["BMX", "Baking cookies", "archery"]
+    taxonomy = [{"nodeId": 0, "nodeName": "Root", "parentId": None, "parentName": None}]
+    taxonomy += [
+        {"nodeId": i + 1, "nodeName": c, "parentId": 0, "parentName": "Root"}
+        for i, c in enumerate(classes)
+    ]
+    database = {}
+    for i in range(9):
+        subset = "training" if i < 6 else "validation"
+        database[f"vid{i}"] = _video(subset, classes[i % 3])
+        make_video(tmp_path / "videos", f"v_vid{i}", "mjpg", n=20)
+    database["vid8"]["annotations"].append({"segment": [0.1, 0.4], "label": "BMX"})
+    ann = tmp_path / "activity_net.v1-3.min.json"
+    ann.write_text(
+        json.dumps({"version": "VERSION 1.3", "taxonomy": taxonomy, "database": database})
+    )
+    lists, run = tmp_path / "lists", tmp_path / "run"
+
+    def tsn(*args):
+        result = runner.invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result
+
+    tsn("lists", "activitynet", tmp_path / "videos", "--annotations", ann, "--out", lists,
+        "--modality", "rgb", "--workers", 1)  # fmt: skip
+    tsn("train", "activitynet", "rgb", "--lists-dir", lists, "--arch", "tiny", "--pretrained",
+        "none", "--epochs", 1, "--batch-size", 3, "--out", run, "--workers", 0)  # fmt: skip
+    scores = tmp_path / "rgb.npz"
+    tsn("eval", run / "last.pt", "--list", lists / "activitynet_rgb_val_split_1.txt",
+        "--segments", 6, "--crops", 1, "--keep-raw", "--save-scores", scores)  # fmt: skip
+    sub = tmp_path / "sub.json"
+    result = tsn("fuse", scores, "--snippet-agg", "mtwi", "--annotations", ann,
+                 "--submission", sub, "--json")  # fmt: skip
+    payload = json.loads(result.stdout)
+    doc = json.loads(sub.read_text())
+    assert set(doc["results"]) == {"vid6", "vid7", "vid8"}
+    assert all(len(rows) == 3 for rows in doc["results"].values())
+    assert 0.0 <= payload["map"] <= 1.0 and payload["hit3"] == 1.0  # 3 classes: all in the top 3
