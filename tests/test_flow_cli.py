@@ -7,7 +7,7 @@ from flow_helpers import moving_video
 
 from tsncli.flow.batch import plan_videos
 from tsncli.flow.job import load_flow_settings, load_frames_settings
-from tsncli.shards import in_shard, parse_shard
+from tsncli.shards import parse_shard, take_share
 
 FAST = ["--algo", "dis", "--size", "64x48", "--workers", "1"]
 
@@ -87,10 +87,10 @@ def test_clashing_stems_are_reported_before_any_work(runner, cli, tmp_path):
 
 def test_shards_partition_the_videos_exactly():
     ids = [f"v_{i:03d}" for i in range(200)]
-    shards = [{v for v in ids if in_shard(v, (k, 4))} for k in range(1, 5)]
+    shards = [set(take_share(ids, (k, 4))) for k in range(1, 5)]
     assert set().union(*shards) == set(ids)
     assert sum(len(s) for s in shards) == len(ids)
-    assert all(len(s) > 20 for s in shards)
+    assert all(len(s) == 50 for s in shards)
 
 
 def test_shard_runs_together_cover_the_folder_once(runner, cli, tmp_path):

@@ -1,16 +1,19 @@
 """`--shard K/N` and who owns which item: the one rule flow, eval and the video index share, the
 one way a shard's file is named beside the whole's, and the one wait for other ranks' parts.
 
-An item (a video id, a path, a chunk name) belongs to shard K of N when crc32(item) % N == K - 1:
-every item is in exactly one shard, and an item's owner does not depend on which other items
-exist, so shards planned from different listings still agree.
+The rule: sort the items (video ids, paths, chunk file names) and deal them round robin, so shard
+K of N owns sorted positions K-1, K-1+N, ... Every item is in exactly one shard and the shards
+differ in size by at most one item. Every shard must plan from the same listing (the same SRC,
+list or index); shards that saw different listings could leave an item to nobody, which a rerun
+of any shard then picks up, since finished items are skipped. A hash of the name (crc32, as
+before) does not balance: crc32 is linear in the name's bits, so similar names such as eval's
+chunk files `shard_0000000.npz`, `shard_0000008.npz`, ... all went to one of two ranks.
 """
 
 from __future__ import annotations
 
 import time
-import zlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
 from tsncli.errors import DataError, UsageError
@@ -35,17 +38,19 @@ def parse_shard(text: str | None) -> Shard | None:
     return k, n
 
 
-def owner(item: str, count: int) -> int:
-    """The 0-based shard of `count` that owns `item`."""
-    return zlib.crc32(item.encode("utf-8")) % count
+def owners(items: Iterable[str], count: int) -> dict[str, int]:
+    """Each item's 0-based shard of `count`: the distinct items in sorted order, dealt round
+    robin."""
+    return {item: i % count for i, item in enumerate(sorted(set(items)))}
 
 
-def in_shard(item: str, shard: Shard | None) -> bool:
-    """Whether `item` belongs to `shard` (K, N); None owns everything."""
+def take_share(items: Sequence[str], shard: Shard | None) -> list[str]:
+    """The items shard (K, N) owns, in their given order; None owns everything."""
     if shard is None:
-        return True
+        return list(items)
     k, n = shard
-    return owner(item, n) == k - 1
+    owned = owners(items, n)
+    return [item for item in items if owned[item] == k - 1]
 
 
 def part_name(name: str, shard: Shard | None) -> str:

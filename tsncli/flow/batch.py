@@ -30,7 +30,7 @@ from tsncli.fsutil import atomic_write_text, temp_prefix
 from tsncli.locks import hold_lock
 from tsncli.parallel import ByName, available_cpus, run_pool
 from tsncli.progress import ProgressFn, Tracker
-from tsncli.shards import Shard, in_shard, part_name
+from tsncli.shards import Shard, part_name, take_share
 from tsncli.video.files import list_videos
 
 log = logging.getLogger("tsncli.flow")
@@ -122,7 +122,7 @@ def run_flow_extraction(
     """
     out_root = Path(out)
     planned = plan_videos(src, config.ext)
-    mine = {vid: p for vid, p in planned.items() if in_shard(vid, shard)}
+    mine = {vid: planned[vid] for vid in take_share(list(planned), shard)}
     if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"OUT {out_root} is a file; pass a folder")
     out_root.mkdir(parents=True, exist_ok=True)

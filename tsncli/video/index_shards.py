@@ -16,7 +16,7 @@ from typing import Any
 
 from tsncli.fsutil import atomic_write_text
 from tsncli.launch import LaunchInfo
-from tsncli.shards import in_shard, owner, part_name, wait_for_parts
+from tsncli.shards import owners, part_name, take_share, wait_for_parts
 
 WAIT_SECONDS = 6 * 3600.0
 # what the parts hold so far: entries, errors, and the wanted paths in neither
@@ -25,8 +25,7 @@ Merged = tuple[dict[str, dict[str, Any]], dict[str, str], list[str]]
 
 def rank_share(paths: Sequence[str], launch: LaunchInfo) -> list[str]:
     """The paths this rank indexes."""
-    shard = (launch.rank + 1, launch.world_size)
-    return [p for p in paths if in_shard(p, shard)]
+    return take_share(paths, (launch.rank + 1, launch.world_size))
 
 
 def part_path(index_path: Path, rank: int, world: int) -> Path:
@@ -57,6 +56,7 @@ def exchange_shares(
     mine = part_path(index_path, launch.rank, world)
     atomic_write_text(mine, json.dumps({"videos": videos, "errors": errors}) + "\n")
     parts = [part_path(index_path, rank, world) for rank in range(world)]
+    owner = owners(wanted, world)  # every rank shares `wanted`, so each took its share of it
 
     def collect() -> tuple[Merged, set[int]]:
         all_videos: dict[str, dict[str, Any]] = {}
@@ -67,7 +67,7 @@ def exchange_shares(
             all_videos.update((p, v) for p, v in videos_in_part if is_current(p, v))
             all_errors.update(part.get("errors", {}))
         missing = [p for p in wanted if p not in all_videos and p not in all_errors]
-        return (all_videos, all_errors, missing), {owner(p, world) + 1 for p in missing}
+        return (all_videos, all_errors, missing), {owner[p] + 1 for p in missing}
 
     def hint(merged: Merged) -> str:
         missing = merged[2]

@@ -17,7 +17,7 @@ from tsncli.errors import DataError
 from tsncli.launch import LaunchInfo
 from tsncli.layout import SHARD_RUN_FILE, score_shard
 from tsncli.progress import Tracker
-from tsncli.shards import in_shard
+from tsncli.shards import take_share
 
 log = logging.getLogger("tsncli.engine.evaluate")
 
@@ -85,12 +85,12 @@ def shard_tasks(
     how many of its shards were already finished (their videos advance `tracker`)."""
     tasks: list[T] = []
     resumed = 0
-    for start in range(0, len(records), size):
+    # every rank plans the same chunks (the shard size is part of the run's fingerprint), so the
+    # chunk files are one listing for `tsncli.shards`' rule: exactly balanced over the ranks
+    chunks = {score_shard(shard_dir, start).name: start for start in range(0, len(records), size)}
+    for name in take_share(list(chunks), launch.shard):
+        start = chunks[name]
         path = score_shard(shard_dir, start)
-        # every rank plans the same chunks (the shard size is part of the run's fingerprint), so
-        # the chunk's file name is a stable key for the one ownership rule of `tsncli.shards`
-        if not in_shard(path.name, launch.shard):
-            continue
         if shard_finished(path):
             resumed += 1
             tracker.advance(len(records[start : start + size]))
