@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from enum import Enum
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,9 +104,12 @@ def _coerce(value: Any, field: dataclasses.Field) -> Any:
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """A plain, YAML-safe mapping of a config dataclass (tuples become lists)."""
+    """A plain, YAML-safe mapping of a config dataclass (tuples become lists, enum members such
+    as a `Modality` their value: yaml.safe_dump refuses a str subclass)."""
 
     def plain(v: Any) -> Any:
+        if isinstance(v, Enum):
+            return v.value
         if isinstance(v, (tuple, list)):
             return [plain(x) for x in v]
         if isinstance(v, dict):

@@ -16,6 +16,7 @@ from pathlib import Path
 from tsncli.acquire.catalog_types import CatalogEntry, RemoteFile, cache_dir
 from tsncli.acquire.weights import WEIGHTS_PREFIX, weight_archs, weights_catalog_entry
 from tsncli.errors import DataError, UsageError
+from tsncli.modality import Modality
 from tsncli.registry import Registry
 from tsncli.specs.datasets import DATASETS, DatasetSpec
 
@@ -78,6 +79,7 @@ def fetch_weights_command(arch: str) -> str:
 
 
 _TSN_BLOB = "https://yjxiong.blob.core.windows.net"
+_RELEASED = (Modality.RGB, Modality.FLOW)  # the TSN authors released no RGB-diff models
 
 
 def _dataset_entry(spec: DatasetSpec) -> CatalogEntry:
@@ -94,7 +96,7 @@ def _tsn_init() -> CatalogEntry:
             f"{_TSN_BLOB}/tsn-init/bn_inception_{m}_init.caffemodel",
             approx_bytes=45_000_000,
         )
-        for m in ("rgb", "flow")
+        for m in _RELEASED
     )
     return CatalogEntry(
         "tsn-init", "caffe", "TSN Caffe init models (BN-Inception RGB, flow)", files
@@ -105,7 +107,7 @@ def _tsn_reference() -> CatalogEntry:
     files = []
     for ds in ("ucf101", "hmdb51"):
         for split in (1, 2, 3):
-            for modality in ("rgb", "flow"):
+            for modality in _RELEASED:
                 stem = f"{ds}_split_{split}_tsn_{modality}_reference_bn_inception.caffemodel"
                 # saved without the server's `.v5` suffix, as the original scripts did
                 url = f"{_TSN_BLOB}/tsn-reference-models/{stem}.v5"

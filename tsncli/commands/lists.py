@@ -11,6 +11,7 @@ import typer
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
+from tsncli.modality import LIST_MODALITIES
 from tsncli.specs.datasets import DATASETS
 
 SUMMARY = SUMMARIES["lists"]
@@ -23,7 +24,8 @@ def complete_dataset(incomplete: str) -> list[tuple[str, str]]:
 
 
 def complete_modality(incomplete: str) -> list[str]:
-    return [m for m in ("rgb,flow", "rgb", "flow") if m.startswith(incomplete)]
+    choices = [",".join(m.value for m in LIST_MODALITIES), *(m.value for m in LIST_MODALITIES)]
+    return [m for m in choices if m.startswith(incomplete)]
 
 
 def lists_command(
@@ -77,8 +79,9 @@ def lists_command(
     annotations: Annotated[
         Path | None,
         typer.Option(
-            help=f"{', '.join(_ANNOTATED)}: folder of the annotation files (train/validate "
-            "CSVs; labels/train/validation JSON). Default data/<dataset>/annotations."
+            help=f"{', '.join(_ANNOTATED)}: folder of the annotation files (Kinetics: "
+            "train/validate CSVs; sthv2: labels/train/validation JSON; ActivityNet: "
+            "activity_net.v1-3.min.json). Default data/<dataset>/annotations."
         ),
     ] = None,
     name: Annotated[
@@ -116,7 +119,7 @@ def lists_command(
     from tsncli.lists.builder import ListsConfig, build_lists
 
     overrides = cli_overrides(ctx, exclude=("config", "json_output"))
-    if is_annotated(dataset):  # Kinetics, Something-Something: video lists from annotations
+    if is_annotated(dataset):  # Kinetics, sthv2, ActivityNet: video lists from annotations
         from tsncli.lists.annotated import AnnotatedListsConfig, build_lists_from_annotations
 
         if "frames" in overrides:

@@ -11,6 +11,7 @@ import typer
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import DecodeThreads, cli_overrides, example, finite, output_folder
 from tsncli.errors import UsageError
+from tsncli.modality import MODALITIES
 from tsncli.specs.backbones import DEFAULT_ARCH, list_backbones
 from tsncli.specs.flow_algorithms import on_the_fly_algorithms
 
@@ -18,7 +19,7 @@ SUMMARY = SUMMARIES["train"]
 
 
 def complete_modality(incomplete: str) -> list[str]:
-    return [m for m in ("rgb", "flow", "rgbdiff") if m.startswith(incomplete)]
+    return [m.value for m in MODALITIES if m.startswith(incomplete)]
 
 
 def complete_arch(incomplete: str) -> list[str]:

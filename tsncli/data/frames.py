@@ -16,17 +16,14 @@ from tsncli.errors import DataError
 from tsncli.fsutil import needs_bytes_path
 from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE
 from tsncli.lists.listfile import VideoRecord
-from tsncli.modality import check_modality
+from tsncli.modality import reads_flow
 
 ImageReader = Callable[[str, bool], np.ndarray]  # (path, greyscale) -> decoded image
 
 
 def frame_templates(modality: str) -> tuple[str, ...]:
     """File-name templates read per frame: ("img_...",) or ("flow_x_...", "flow_y_...")."""
-    if modality == "flow":
-        return FLOW_TEMPLATES
-    check_modality(modality)
-    return (RGB_TEMPLATE,)
+    return FLOW_TEMPLATES if reads_flow(modality) else (RGB_TEMPLATE,)
 
 
 class CorruptFrameError(DataError):
@@ -74,7 +71,7 @@ def read_frames(
     file of the folder (an in-memory folder passes its own).
     """
     templates = frame_templates(modality)
-    grayscale = modality == "flow"
+    grayscale = reads_flow(modality)
     base = os.fspath(folder)
     cache: dict[int, np.ndarray] = {}
     frames: list[np.ndarray] = []

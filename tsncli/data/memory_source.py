@@ -18,6 +18,7 @@ from tsncli.flow.backends import create_pair_flow_fn, flow_device
 from tsncli.flow.stream import encode_jpeg, stream_flow
 from tsncli.frame_settings import DEFAULT_ALGORITHM, FrameSettings
 from tsncli.lists.listfile import VideoRecord
+from tsncli.modality import reads_flow
 from tsncli.video.decode import iter_video_frames
 
 
@@ -40,16 +41,17 @@ class MemoryFrameSource:
     def count(self, path: str, modality: str) -> int:
         """Frames (flow: flow fields, one fewer) a video yields with these settings; decodes
         it once, since a container's frame count is only a guess."""
+        flow = reads_flow(modality)
         decoded = sum(1 for _ in self._frames(path))
-        available = decoded - 1 if modality == "flow" else decoded
+        available = decoded - 1 if flow else decoded
         if available < 1:
-            what = "flow needs at least 2" if modality == "flow" else "nothing to score"
+            what = "flow needs at least 2" if flow else "nothing to score"
             raise DataError(f"{path} has {decoded} frame(s); {what}")
         return available
 
     def extract(self, path: str, indices: np.ndarray, modality: str) -> dict[str, bytes]:
         """{file path under `path`: JPEG bytes} of the frames `indices` [S, L] (1-based) read."""
-        flow = modality == "flow"
+        flow = reads_flow(modality)
         needed = set(np.asarray(indices).reshape(-1).tolist())
         st = self.settings
         algorithm, impl = st.flow_algorithm or DEFAULT_ALGORITHM, st.flow_implementation

@@ -25,6 +25,7 @@ from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import require_cached_weights
 from tsncli.frame_settings import DEFAULT_ALGORITHM, FrameSettings
 from tsncli.lists.listfile import VideoRecord, read_list_header
+from tsncli.modality import reads_flow
 from tsncli.specs.flow_algorithms import (
     get_flow_algorithm,
     on_the_fly_algorithms,
@@ -117,7 +118,7 @@ def _on_the_fly(
     the checkpoint's (`trained`). OpenCV's TV-L1 is too slow to compute on the fly; a torch one
     (TV-L1, warped TV-L1, RAFT) runs on each eval worker's device: a GPU with --gpus N, else
     the CPU (slow, but the flow the model was trained on)."""
-    if modality != "flow" or algo is not None:
+    if not reads_flow(modality) or algo is not None:
         return algo, "opencv"
     if trained is None:
         raise UsageError(

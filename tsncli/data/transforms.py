@@ -20,16 +20,18 @@ from tsncli.data.crops import (
     test_crop_boxes,
     test_resize_size,
 )
+from tsncli.modality import Modality, check_modality, reads_flow
 
 RGB_SCALES = (1.0, 0.875, 0.75, 0.66)
 FLOW_SCALES = (1.0, 0.875, 0.75)  # flow and RGB-diff (the PyTorch port's choice for both)
+_CROP_SCALES = {Modality.RGB: RGB_SCALES, Modality.FLOW: FLOW_SCALES, Modality.RGBDIFF: FLOW_SCALES}
 SNAP_PIXELS = 3  # a crop side within 3 px of the crop size snaps to it
 _MAX_RESIZE_CHANNELS = 128  # OpenCV wraps at most 128 channels per array
 
 
 def crop_scales(modality: str) -> tuple[float, ...]:
     """Multi-scale crop ratios: RGB {1, .875, .75, .66}; flow and RGB-diff {1, .875, .75}."""
-    return RGB_SCALES if modality == "rgb" else FLOW_SCALES
+    return _CROP_SCALES[check_modality(modality)]
 
 
 def multiscale_crop_sizes(
@@ -109,10 +111,10 @@ def flip_horizontal(group: np.ndarray, modality: str) -> np.ndarray:
         out = np.empty(group.shape, dtype=group.dtype)
         for k in range(0, group.shape[2], _MAX_RESIZE_CHANNELS):
             part = group[:, :, k : k + _MAX_RESIZE_CHANNELS]
-            out[:, :, k : k + part.shape[2]] = flip_horizontal(part, "rgb")  # mirror only
+            out[:, :, k : k + part.shape[2]] = flip_horizontal(part, Modality.RGB)  # mirror only
     else:
         out = np.ascontiguousarray(group[:, ::-1])
-    if modality == "flow":
+    if reads_flow(modality):
         out[:, :, 0::2] = 255 - out[:, :, 0::2]
     return out
 

@@ -19,6 +19,7 @@ from tsncli.errors import DataError
 from tsncli.flow.encoding import encode_flow
 from tsncli.frame_settings import DEFAULT_BOUND, FrameSettings
 from tsncli.lists.listfile import VideoRecord
+from tsncli.modality import reads_flow
 from tsncli.parallel import current_device
 from tsncli.specs.flow_algorithms import on_the_fly_choices
 from tsncli.video.backend import VideoDecodeError
@@ -156,7 +157,7 @@ class VideoFileSource:
         try:
             return self._read(record.path, indices, modality)
         except VideoDecodeError as first:
-            moved = _neighbour(indices, first.frame, record.num_frames, modality == "flow")
+            moved = _neighbour(indices, first.frame, record.num_frames, reads_flow(modality))
             if moved is None:
                 raise
             log.info("%s: retrying next to frame %d", record.path, first.frame + 1)
@@ -165,7 +166,7 @@ class VideoFileSource:
     def _read(self, path: str, indices: np.ndarray, modality: str) -> list[np.ndarray]:
         flat = indices.reshape(-1).tolist()
         reader = self.reader(path)
-        if modality != "flow":
+        if not reads_flow(modality):
             decoded = reader.read(i - 1 for i in flat)
             rgb = {p: cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for p, f in decoded.items()}
             return [rgb[i - 1] for i in flat]

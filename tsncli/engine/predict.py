@@ -31,6 +31,7 @@ from tsncli.flow.job import load_frames_settings
 from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
 from tsncli.lists.frame_index import count_frames
 from tsncli.lists.listfile import VideoRecord
+from tsncli.modality import reads_flow
 from tsncli.models.checkpoint import read_meta
 from tsncli.video.decode import probe_video
 from tsncli.video.index import index_video
@@ -101,7 +102,7 @@ def _test_input(path: str, scorer: Scorer) -> tuple[VideoRecord, SnippetSource, 
         source.flow_device = str(scorer.device)
         source.keyframes = {entry.path: entry.keyframes}
         source.timelines = {entry.path: entry.timeline}
-        available = entry.num_frames - (1 if modality == "flow" else 0)
+        available = entry.num_frames - (1 if reads_flow(modality) else 0)
         if available < 1:
             raise DataError(f"{path} has {entry.num_frames} frame(s); flow needs at least 2")
         return VideoRecord(path, available, 0), source, frames.step

@@ -77,7 +77,7 @@ def extract_video(task: VideoTask) -> VideoResult:
             log.info("%s: removed a half-written folder from an interrupted run", task.video_id)
         with atomic_dir(out_root / task.video_id) as tmp:
             write_frames(task, tmp, result)
-            if cfg.modality in ("flow", "both") and result.flows == 0:
+            if cfg.writes_flow and result.flows == 0:
                 raise DataError(
                     f"{task.path} has {result.frames} usable frame(s) at step {cfg.step}; "
                     "flow needs at least 2"
@@ -115,8 +115,8 @@ def _frames(task: VideoTask) -> Iterator[np.ndarray]:
 def _write_pairs(task: VideoTask, tmp: Path, result: VideoResult) -> None:
     cv2.setNumThreads(1)  # one OpenCV thread per worker; parallelism is across videos
     cfg = task.config
-    write_rgb = cfg.modality in ("rgb", "both")
-    flow_fn = create_flow_fn(cfg.algo) if cfg.modality in ("flow", "both") else None
+    write_rgb = cfg.writes_rgb
+    flow_fn = create_flow_fn(cfg.algo) if cfg.writes_flow else None
     for step in stream_flow(_frames(task), flow_fn, cfg.bound):
         result.frames = step.index
         for name, image in step.images(rgb=write_rgb):
@@ -205,8 +205,8 @@ def _write_batched(task: VideoTask, tmp: Path, result: VideoResult) -> None:
     import torch  # loaded with the flow model (see _batch_flow_fn)
 
     cfg = task.config
-    write_rgb = cfg.modality in ("rgb", "both")
-    want_flow = cfg.modality in ("flow", "both")
+    write_rgb = cfg.writes_rgb
+    want_flow = cfg.writes_flow
     flow_fn = _batch_flow_fn(cfg.algo, cfg.impl, _device_for(cfg.device), cfg.batch_pairs)
     # the pool gave this worker its share of the cores (torch's thread count)
     writer = _Writer(tmp, threads=max(2, torch.get_num_threads()))

@@ -31,9 +31,16 @@ from tsncli.frame_settings import (
 from tsncli.frame_settings import DEFAULT_SIZE as FRAME_SIZE
 from tsncli.fsutil import stale_temp_paths
 from tsncli.layout import FLOW_CONFIG_FILE, LAYOUT_NOTE
+from tsncli.modality import LIST_MODALITIES, Modality
 from tsncli.video.files import VIDEO_EXTENSIONS, check_size_options
 
-EXTRACT_OUTPUTS = ("rgb", "flow", "both")  # what `tsn flow --modality` writes
+# what `tsn flow --modality` writes: rgb images, flow_x/flow_y pairs, or both
+_WRITES: dict[str, tuple[Modality, ...]] = {
+    Modality.RGB: (Modality.RGB,),
+    Modality.FLOW: (Modality.FLOW,),
+    "both": LIST_MODALITIES,
+}
+EXTRACT_OUTPUTS: tuple[str, ...] = tuple(str(name) for name in _WRITES)
 DEFAULT_SIZE = format_size(FRAME_SIZE)
 # The settings that change the files; a frames folder must not mix two sets of them.
 SETTING_KEYS = (*FrameSettings().to_dict(), "modality")
@@ -61,7 +68,9 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         if self.modality not in EXTRACT_OUTPUTS:
-            raise UsageError(f"unknown modality {self.modality!r}; use one of: rgb, flow, both")
+            valid = ", ".join(EXTRACT_OUTPUTS)
+            raise UsageError(f"unknown modality {self.modality!r}; use one of: {valid}")
+        object.__setattr__(self, "modality", str(self.modality))  # plain, for flow_config.yaml
         if self.device not in ("cpu", "cuda"):
             raise UsageError(f"--device {self.device!r}: use cpu or cuda")
         if self.batch_pairs < 1:
@@ -97,7 +106,17 @@ class FlowConfig:
     @property
     def batched(self) -> bool:
         """Whether flow is computed in torch, `batch_pairs` pairs per call (else per pair)."""
-        return self.impl == "torch" and self.modality != "rgb"
+        return self.impl == "torch" and self.writes_flow
+
+    @property
+    def writes_rgb(self) -> bool:
+        """Whether the job writes rgb images (`--modality rgb` or both)."""
+        return Modality.RGB in _WRITES[self.modality]
+
+    @property
+    def writes_flow(self) -> bool:
+        """Whether the job writes flow_x/flow_y pairs (`--modality flow` or both)."""
+        return Modality.FLOW in _WRITES[self.modality]
 
     def settings(self) -> dict[str, Any]:
         """The resolved settings saved as OUT/flow_config.yaml: the frame settings + modality."""

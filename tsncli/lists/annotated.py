@@ -29,7 +29,7 @@ from tsncli.lists.listfile import (
     write_list,
 )
 from tsncli.lists.video_tree import VideoTree
-from tsncli.modality import LIST_MODALITIES, check_list_modalities
+from tsncli.modality import LIST_MODALITIES, Modality, check_list_modalities, reads_flow
 from tsncli.specs.datasets import DATASETS
 from tsncli.specs.datasets.kinetics import DEFAULT as DEFAULT_KINETICS
 from tsncli.video.files import check_size_options
@@ -68,7 +68,7 @@ class AnnotatedListsConfig:
     annotations: str | None = None  # default data/<dataset>/annotations
     out: str = "data"
     name: str | None = None
-    modality: tuple[str, ...] = LIST_MODALITIES
+    modality: tuple[Modality, ...] = LIST_MODALITIES  # names are coerced to members
     source: str = "videos"  # the only source: nobody extracts frames for 240k videos
     shuffle: bool = False
     seed: int = 0
@@ -80,8 +80,7 @@ class AnnotatedListsConfig:
         modality = self.modality
         if isinstance(modality, str):
             modality = tuple(m.strip() for m in modality.split(",") if m.strip())
-        object.__setattr__(self, "modality", tuple(modality))
-        check_list_modalities(modality)
+        object.__setattr__(self, "modality", check_list_modalities(tuple(modality)))
         if self.source != "videos":
             raise UsageError(
                 f"{self.dataset} lists name video files (frames are decoded while training); "
@@ -183,7 +182,7 @@ def _records(
 ) -> list[VideoRecord]:
     """A video of N frames is N rgb frames and N - 1 flow fields (computed on the fly)."""
     records = []
-    less = 0 if modality == "rgb" else 1
+    less = 1 if reads_flow(modality) else 0
     for video_id, _stems, label in entries:
         found = listed.get(video_id)
         if found is not None and found[1] - less >= 1:

@@ -31,7 +31,7 @@ from tsncli.lists.listfile import (
 )
 from tsncli.lists.matching import match_folders, usable_counts
 from tsncli.lists.video_lists import VideoFileFinder
-from tsncli.modality import LIST_MODALITIES, check_list_modalities
+from tsncli.modality import LIST_MODALITIES, Modality, check_list_modalities
 from tsncli.progress import ProgressFn
 from tsncli.specs.datasets import DATASETS, ucf101
 from tsncli.specs.datasets.splitfiles import ParsedSplits
@@ -61,7 +61,7 @@ class ListsConfig:
     splits: str | None = None  # default data/<dataset>/splits (where `tsn unpack` puts them)
     out: str = "data"
     split: tuple[int, ...] | None = None  # None = every split the split folder holds
-    modality: tuple[str, ...] = LIST_MODALITIES
+    modality: tuple[Modality, ...] = LIST_MODALITIES  # names are coerced to members
     shuffle: bool = False
     seed: int = 0
     allow_missing: bool = False
@@ -79,8 +79,7 @@ class ListsConfig:
         split = _as_tuple(self.split, int)
         modality = _as_tuple(self.modality, str) or ()
         object.__setattr__(self, "split", split)
-        object.__setattr__(self, "modality", modality)
-        check_list_modalities(modality)
+        object.__setattr__(self, "modality", check_list_modalities(modality))
         if split is not None and (not split or any(k < 1 for k in split)):
             raise UsageError("--split takes split numbers like 1 or 1,2,3")
         if self.source not in SOURCES:

@@ -10,6 +10,7 @@ from pathlib import Path
 from tsncli.errors import DataError
 from tsncli.fsutil import unreadable_warning
 from tsncli.layout import FLOW_X_PREFIX, FLOW_Y_PREFIX, RGB_PREFIX
+from tsncli.modality import reads_flow
 
 log = logging.getLogger("tsncli.lists")
 
@@ -28,7 +29,7 @@ class FolderCounts:
 
     def frames(self, modality: str) -> int:
         """The list-file count: `flow_x_*` for flow, `img_*` for rgb and rgbdiff."""
-        return self.flow_x if modality == "flow" else self.img
+        return self.flow_x if reads_flow(modality) else self.img
 
 
 def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:

@@ -9,6 +9,7 @@ from tsncli.errors import DataError
 from tsncli.layout import COUNTED_PREFIX
 from tsncli.lists.frame_index import FrameIndex
 from tsncli.lists.video_lists import VideoFileFinder
+from tsncli.modality import LIST_MODALITIES, check_modality, reads_flow
 from tsncli.progress import ProgressEvent, ProgressFn
 from tsncli.specs.datasets.splitfiles import ParsedSplits
 
@@ -81,7 +82,8 @@ def usable_counts(
     """video id -> `modality` frame count, for the videos whose folder holds such frames;
     errors for absent or unequal flow (absent ones are dropped with `allow_missing`)."""
     counts = {v: index.counts(name) for v, name in found.items()}
-    if modality == "flow":
+    modality = check_modality(modality)
+    if reads_flow(modality):
         unequal = [
             f"{v} ({c.flow_x}/{c.flow_y})" for v, c in counts.items() if c.flow_x != c.flow_y
         ]
@@ -92,7 +94,7 @@ def usable_counts(
             )
     lacking = [v for v, c in counts.items() if c.frames(modality) == 0]
     skip = set(lacking)
-    other = "flow" if modality == "rgb" else "rgb"
+    (other,) = (m for m in LIST_MODALITIES if m is not modality)  # lists count rgb or flow
     if len(lacking) == len(counts):
         raise DataError(
             f"no {PATTERNS[modality]} files in any of the {len(counts)} frame folders under "

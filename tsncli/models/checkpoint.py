@@ -26,7 +26,7 @@ from tsncli import __version__
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import FrameSettings
 from tsncli.fsutil import atomic_path
-from tsncli.modality import check_modality, default_dropout
+from tsncli.modality import Modality, check_modality, default_dropout
 from tsncli.models.backbones import get_backbone
 from tsncli.models.normalize import resolve_convention
 from tsncli.models.tsn import TSN, create_tsn, unwrap_model
@@ -42,7 +42,7 @@ class CheckpointMeta:
     """What a checkpoint says about its model and the frames it was trained on."""
 
     arch: str
-    modality: str
+    modality: Modality  # a name is coerced to its member
     num_classes: int
     num_segments: int
     new_length: int
@@ -58,13 +58,13 @@ class CheckpointMeta:
     tsn_version: str = __version__  # the tsn that wrote the checkpoint
 
     def __post_init__(self) -> None:
-        check_modality(self.modality)
+        set_ = object.__setattr__
+        set_(self, "modality", check_modality(self.modality))
         if len(self.class_names) != self.num_classes:
             raise UsageError(
                 f"{len(self.class_names)} class names for a model with {self.num_classes} "
                 "classes; pass the classes file the model was trained on"
             )
-        set_ = object.__setattr__
         set_(self, "class_names", tuple(str(n) for n in self.class_names))
         if self.dropout is None:
             set_(self, "dropout", default_dropout(self.modality))
@@ -78,6 +78,7 @@ class CheckpointMeta:
     def to_dict(self) -> dict[str, Any]:
         """The `meta` mapping stored in the file (plain types only)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["modality"] = self.modality.value  # torch's safe load refuses the enum type
         data["class_names"] = list(self.class_names)
         data["input"] = self.input.to_dict() if self.input else None
         data["frames"] = self.frames.to_dict() if self.frames else None

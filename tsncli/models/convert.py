@@ -17,7 +17,7 @@ import torch
 
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import FrameSettings
-from tsncli.modality import channels_per_frame, check_modality
+from tsncli.modality import Modality, channels_per_frame, check_modality
 from tsncli.models.backbones import get_backbone
 from tsncli.models.bninception import caffe_to_module_name
 from tsncli.models.caffemodel import read_caffemodel
@@ -40,7 +40,7 @@ class ConversionReport:
     source: str
     output: Path
     arch: str
-    modality: str
+    modality: Modality
     num_classes: int
     new_length: int
     mapped: int  # tensors copied
@@ -70,19 +70,20 @@ def read_class_names(path: str | os.PathLike[str] | None, num_classes: int) -> l
     return names
 
 
-def infer_modality(in_channels: int, modality: str | None) -> tuple[str, int]:
+def infer_modality(in_channels: int, modality: str | None) -> tuple[Modality, int]:
     """(modality, new_length) from the first conv's input channels, checking a given modality."""
     if modality is None:
         if in_channels == 3:
-            modality = "rgb"
+            modality = Modality.RGB
         elif in_channels % 2 == 0 and in_channels % 3:
-            modality = "flow"
+            modality = Modality.FLOW
         elif in_channels % 3 == 0 and in_channels % 2:
-            modality = "rgbdiff"
+            modality = Modality.RGBDIFF
         else:
             raise UsageError(f"conv1 takes {in_channels} channels; pass --modality flow or rgbdiff")
-    per_frame = channels_per_frame(check_modality(modality))
-    if in_channels % per_frame or (modality == "rgb" and in_channels != 3):
+    modality = check_modality(modality)
+    per_frame = channels_per_frame(modality)
+    if in_channels % per_frame or (modality is Modality.RGB and in_channels != 3):
         raise UsageError(
             f"conv1 takes {in_channels} channels, which is not a {modality} model; "
             "pass the right --modality (rgb = 3, flow = 2L, rgbdiff = 3L)"

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from tsncli.errors import UsageError
-from tsncli.modality import check_modality
+from tsncli.modality import check_modality, reads_flow
 from tsncli.specs.backbones import CONVENTIONS, InputConvention
 
 
@@ -52,14 +52,15 @@ class Normalize(nn.Module):
         input_order: str = "rgb",
     ) -> None:
         super().__init__()
-        check_modality(modality)
+        self.modality = check_modality(modality)
         if input_order not in ("rgb", "bgr"):
             raise UsageError(f"input_order must be 'rgb' or 'bgr', not {input_order!r}")
-        self.modality = modality
         self.convention = resolve_convention(convention)
-        self.swap = modality != "flow" and input_order != self.convention.channel_order
+        flow = reads_flow(self.modality)
+        self.swap = not flow and input_order != self.convention.channel_order
+        self.group = 1 if flow else 3  # flow's x and y share one mean; rgb has one per colour
         conv = self.convention
-        if modality == "flow":
+        if flow:
             mean = torch.tensor([conv.flow_mean], dtype=torch.float32)
             std = torch.tensor([conv.flow_std], dtype=torch.float32)
         else:
@@ -72,7 +73,7 @@ class Normalize(nn.Module):
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         # clip: (..., C*L, H, W) uint8 or float on the 0..255 scale
         *lead, channels, height, width = clip.shape
-        group = 1 if self.modality == "flow" else 3
+        group = self.group
         if channels % group:
             raise UsageError(f"{self.modality} input needs a multiple of {group} channels")
         x = clip.to(self.mean.dtype if not clip.is_floating_point() else clip.dtype)

@@ -22,6 +22,7 @@ from torch import nn
 
 from tsncli.errors import UsageError
 from tsncli.modality import (
+    Modality,
     backbone_channels,
     check_modality,
     default_dropout,
@@ -66,7 +67,7 @@ class TSN(nn.Module):
         self,
         num_classes: int,
         num_segments: int = 3,
-        modality: str = "rgb",
+        modality: str = Modality.RGB,
         arch: str = DEFAULT_ARCH,
         new_length: int | None = None,
         consensus: str = "avg",
@@ -74,7 +75,7 @@ class TSN(nn.Module):
         partial_bn: bool = True,
     ) -> None:
         super().__init__()
-        check_modality(modality)
+        modality = check_modality(modality)
         dropout = default_dropout(modality) if dropout is None else dropout
         if num_classes < 1 or num_segments < 1:
             raise UsageError("num_classes and num_segments must be at least 1")
@@ -149,7 +150,7 @@ class TSN(nn.Module):
                 f"{self.modality} TSN with new_length {self.new_length} needs {expected} "
                 f"channels per snippet, got {channels}"
             )
-        if self.modality == "rgbdiff":
+        if self.modality is Modality.RGBDIFF:
             frames = x.reshape(batch, segments, self.new_length + 1, 3, height, width)
             x = (frames[:, :, 1:] - frames[:, :, :-1]).flatten(2, 3)  # (B, S, 3L, H, W)
         features = self.backbone(x.flatten(0, 1))  # (B*S, D)
@@ -176,7 +177,7 @@ class TSN(nn.Module):
 def create_tsn(
     arch: str,
     num_classes: int,
-    modality: str = "rgb",
+    modality: str = Modality.RGB,
     num_segments: int = 3,
     new_length: int | None = None,
     consensus: str = "avg",
@@ -228,8 +229,7 @@ def parameter_groups(model: nn.Module, modality: str | None = None) -> list[dict
     Other parameters (e.g. the weighted consensus) join `normal_weight`.
     """
     tsn = unwrap_model(model)
-    modality = modality or getattr(tsn, "modality", "rgb")
-    check_modality(modality)
+    modality = check_modality(modality or getattr(tsn, "modality", Modality.RGB))
     buckets: dict[str, list[nn.Parameter]] = {name: [] for name in _MULTIPLIERS}
     first = tsn.first_conv if isinstance(tsn, TSN) else None
     seen: set[int] = set()
@@ -247,7 +247,7 @@ def parameter_groups(model: nn.Module, modality: str | None = None) -> list[dict
             else:
                 key = "normal_weight"
             buckets[key].append(param)
-    multipliers = dict(_MULTIPLIERS, **(_FLOW_FIRST if modality == "flow" else {}))
+    multipliers = dict(_MULTIPLIERS, **(_FLOW_FIRST if modality is Modality.FLOW else {}))
     return [
         {
             "name": name,

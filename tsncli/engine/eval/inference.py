@@ -22,7 +22,7 @@ from tsncli.data.dataset import TSNDataset
 from tsncli.data.snippet_source import SnippetSource
 from tsncli.errors import DataError
 from tsncli.lists.listfile import VideoRecord
-from tsncli.modality import input_frames
+from tsncli.modality import Modality, check_modality, input_frames
 from tsncli.models.normalize import Normalize
 
 IMAGES_PER_FORWARD_CPU = 50
@@ -45,8 +45,8 @@ class Scorer:
         self.normalize.to(self.device)
 
     @property
-    def modality(self) -> str:
-        return str(self.meta["modality"])
+    def modality(self) -> Modality:
+        return check_modality(self.meta["modality"])
 
     @property
     def new_length(self) -> int:

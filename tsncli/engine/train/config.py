@@ -14,7 +14,13 @@ from pathlib import Path
 
 from tsncli.engine.train.sinks import LOGGERS
 from tsncli.errors import UsageError
-from tsncli.modality import check_modality, default_dropout, default_new_length
+from tsncli.modality import (
+    Modality,
+    check_modality,
+    default_dropout,
+    default_new_length,
+    frames_read,
+)
 from tsncli.specs.backbones import DEFAULT_ARCH
 from tsncli.specs.datasets import flip_policy
 
@@ -23,11 +29,11 @@ BN_MODES = ("partial", "frozen", "full")
 AMP_DTYPES = ("bf16", "fp16")
 
 # The paper's per-modality training defaults (TSN-FACTS.md): base lr, gradient-norm clip;
-# dropout and new_length come from `tsncli.modality`.
-_MODALITY_DEFAULTS = {
-    "rgb": {"lr": 0.001, "clip_grad": 40.0},
-    "rgbdiff": {"lr": 0.001, "clip_grad": 40.0},
-    "flow": {"lr": 0.005, "clip_grad": 20.0},
+# dropout and new_length come from `tsncli.modality`. One entry per `Modality` (a test checks).
+_MODALITY_DEFAULTS: dict[Modality, dict[str, float]] = {
+    Modality.RGB: {"lr": 0.001, "clip_grad": 40.0},
+    Modality.RGBDIFF: {"lr": 0.001, "clip_grad": 40.0},
+    Modality.FLOW: {"lr": 0.005, "clip_grad": 20.0},
 }
 
 
@@ -36,7 +42,7 @@ class TrainConfig:
     """Options of `tsn train`; epoch-based (presets convert the paper's iteration counts)."""
 
     dataset: str = ""
-    modality: str = "rgb"
+    modality: Modality = Modality.RGB  # a name is coerced to its member
     split: int = 1
     lists_dir: str = "data"
     frames: str | None = None  # remap list folders to FRAMES/<video id>
@@ -80,7 +86,7 @@ class TrainConfig:
     keep_last: int = 0  # epoch_XXX.pt checkpoints kept beside last.pt/best.pt; 0: none
 
     def __post_init__(self) -> None:
-        check_modality(self.modality)
+        object.__setattr__(self, "modality", check_modality(self.modality))
         for name, choices in (
             ("lr_schedule", SCHEDULES),
             ("bn", BN_MODES),
@@ -128,6 +134,6 @@ class TrainConfig:
         return dataclasses.replace(self, **values)
 
     @property
-    def list_modality(self) -> str:
+    def list_modality(self) -> Modality:
         """Which list files to read: RGB-diff uses the RGB lists (same frames)."""
-        return "flow" if self.modality == "flow" else "rgb"
+        return frames_read(self.modality)
