@@ -19,6 +19,7 @@ import yaml
 
 from tsncli.errors import DataError, UsageError
 from tsncli.fsutil import atomic_write_text
+from tsncli.modality import reads_flow
 
 DEFAULT_SIZE: tuple[int, int] = (340, 256)  # TSN's dense_flow frames (TSN-FACTS.md)
 DEFAULT_ALGORITHM = "tvl1"
@@ -178,7 +179,7 @@ def describe_mismatch(
         return []
     ours, theirs = actual.to_dict(), trained.to_dict()
     keys = ["size", "short_side", "step"]
-    if modality in (None, "flow"):
+    if modality is None or reads_flow(modality):
         keys += list(_FLOW_ONLY)
     return [f"{k} {ours[k]!r} vs {theirs[k]!r}" for k in keys if ours[k] != theirs[k]]
 
@@ -188,7 +189,7 @@ def describe_implementation_change(
 ) -> list[str]:
     """The same flow algorithm made by another implementation (opencv vs torch), as
     "flow_implementation 'actual' vs 'trained'"; [] otherwise or for non-flow models."""
-    if trained is None or actual is None or modality not in (None, "flow"):
+    if trained is None or actual is None or not (modality is None or reads_flow(modality)):
         return []
     if actual.flow_algorithm != trained.flow_algorithm:
         return []  # a mismatch already (describe_mismatch)
