@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,55 @@ def test_leftovers_of_an_interrupted_write_are_found_by_their_target(tmp_path):
         left.mkdir()
     assert stale_temp_paths(tmp_path / "b") == [left]
     assert stale_temp_paths(tmp_path / "c") == []
+
+
+def _record_sync_and_rename(monkeypatch):
+    """Log ("fsync", path) and ("replace", target) in the order they happen."""
+    events = []
+    real_fsync, real_replace, real_open = os.fsync, os.replace, os.open
+    opened = {}
+
+    def fake_open(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        opened[fd] = os.fspath(path)
+        return fd
+
+    def fake_fsync(fd):
+        events.append(("fsync", opened.get(fd, fd)))
+        return real_fsync(fd)
+
+    def fake_replace(src, dst):
+        events.append(("replace", os.fspath(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "fsync", fake_fsync)
+    monkeypatch.setattr(os, "replace", fake_replace)
+    return events
+
+
+def test_an_atomic_write_reaches_the_disk_before_and_after_its_rename(tmp_path, monkeypatch):
+    events = _record_sync_and_rename(monkeypatch)
+    target = tmp_path / "scores.npz"
+    atomic_write_text(target, "done")
+    kinds = [kind for kind, _ in events]
+    # the file's data first (a rename alone can leave an empty file after a power cut), then the
+    # rename, then the folder that holds the new name
+    assert kinds == ["fsync", "replace", "fsync"]
+    assert events[0][1].endswith(".tmp") and events[1][1] == str(target)
+    assert events[2][1] == str(tmp_path)
+
+
+def test_an_atomic_folder_syncs_its_files_unless_told_not_to(tmp_path, monkeypatch):
+    events = _record_sync_and_rename(monkeypatch)
+    with atomic_dir(tmp_path / "video") as tmp:
+        (tmp / "a.jpg").write_bytes(b"a")
+        (tmp / "b.jpg").write_bytes(b"b")
+    synced = [Path(p).name for kind, p in events if kind == "fsync"]
+    assert {"a.jpg", "b.jpg"} <= set(synced) and synced[-1] == tmp_path.name
+    events.clear()
+    with atomic_dir(tmp_path / "frames", sync_files=False) as tmp:
+        (tmp / "c.jpg").write_bytes(b"c")
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["fsync", "replace", "fsync"]  # the folder, the rename, its parent
+    assert (tmp_path / "frames" / "c.jpg").read_bytes() == b"c"

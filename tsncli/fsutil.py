@@ -1,6 +1,12 @@
 """Atomic file and folder writes: temporary name first, rename when complete (DESIGN rule 8);
 walking a tree that reports what it could not read.
 
+Writes are durable as databases make them: the file's data is fsynced before the rename and the
+folder after it, so after a power cut a name that exists holds its whole content (a rename alone
+can leave an empty file under the final name). A folder written with `atomic_dir` has each of
+its files fsynced unless the caller asks for the rename alone (`sync_files=False`, for many small
+files whose loss a rerun repairs).
+
 Temporary names are short (`.tsn-<hash of the target name>-<random>.tmp`, 28 characters) so
 a target name near the 255-byte limit still works, and outputs get the usual umask modes.
 """
@@ -43,12 +49,26 @@ def stale_temp_paths(target: str | os.PathLike[str]) -> list[Path]:
     return sorted(target.parent.glob(f"{temp_prefix(target)}*.tmp"))
 
 
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a file's or a folder's data and metadata to the disk (a folder: its entries)."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if Path(path).is_dir() else 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    except OSError:
+        # some file systems (and folders on some platforms) cannot fsync; the rename still holds
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary file path beside `path`; rename it onto `path` only on success.
 
     On any exception (Ctrl-C included) the temporary file is removed and `path` is untouched.
-    The file gets mode 0666 less the umask, as `open()` would give it.
+    The file gets mode 0666 less the umask, as `open()` would give it; it is fsynced before the
+    rename and its folder after it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +79,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~current_umask())
+            fsync_path(tmp)
         os.replace(tmp, target)
+        fsync_path(target.parent)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         _name_target(exc, tmp, target)
@@ -97,11 +119,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike[str], sync_files: bool = True) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; rename it onto `path` only when the block succeeds.
 
     An existing `path` is replaced. On failure the temporary folder is removed. The folder gets
-    mode 0777 less the umask, as `mkdir` would give it.
+    mode 0777 less the umask, as `mkdir` would give it. Its files (with `sync_files`), then the
+    folder, are fsynced before the rename, and the parent folder after it.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -109,9 +132,15 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
+        if sync_files:
+            for entry in os.scandir(tmp):
+                if entry.is_file(follow_symlinks=False):
+                    fsync_path(entry.path)
+        fsync_path(tmp)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
+        fsync_path(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

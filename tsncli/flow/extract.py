@@ -75,7 +75,9 @@ def extract_video(task: VideoTask) -> VideoResult:
     try:
         if remove_stale_temp_dirs(out_root, task.video_id):
             log.info("%s: removed a half-written folder from an interrupted run", task.video_id)
-        with atomic_dir(out_root / task.video_id) as tmp:
+        # the rename marks the video done; fsyncing each of its small JPEGs too would cost about
+        # 2 s per 181-frame video here (docs/benchmarks.md), so only the folders are fsynced
+        with atomic_dir(out_root / task.video_id, sync_files=False) as tmp:
             write_frames(task, tmp, result)
             if cfg.writes_flow and result.flows == 0:
                 raise DataError(
