@@ -181,3 +181,37 @@ def test_plan_and_parse_helpers(tmp_path):
     _videos(tmp_path, ("b", "a"), n=2)
     assert list(plan_videos(tmp_path, ("avi",))) == ["a", "b"]
     assert parse_shard("2/4") == (2, 4) and parse_shard(None) is None
+
+
+def test_an_interrupted_force_is_finished_by_the_next_run_and_refused_meanwhile(
+    runner, cli, tmp_path, monkeypatch
+):
+    import os
+
+    import cv2
+    import pytest
+
+    import tsncli.flow.batch as batch
+    from tsncli.errors import DataError
+
+    src, out = _videos(tmp_path / "videos"), tmp_path / "frames"
+    assert _flow(runner, cli, src, out, *FAST).exit_code == 0  # 64x48
+    for name in ("a", "b", "c"):  # made well before the --force below
+        os.utime(out / name, (1_000_000_000, 1_000_000_000))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C before any video was redone
+
+    with monkeypatch.context() as patch:
+        patch.setattr(batch, "_extract_all", interrupted)
+        forced = _flow(runner, cli, src, out, "--algo", "dis", "--size", "48x32", "--force")
+    assert forced.exit_code != 0
+    # flow_config.yaml already says 48x32 while every folder is 64x48: readers refuse the tree
+    with pytest.raises(DataError, match="half re-extracted.*rerun that `tsn flow` command"):
+        load_frames_settings(out)
+    rerun = _flow(runner, cli, src, out, "--algo", "dis", "--size", "48x32", "--workers", "1")
+    assert rerun.exit_code == 0, rerun.output
+    assert "done 3, skipped 0" in rerun.output  # not "0 to do, 3 already done"
+    assert cv2.imread(str(out / "a" / "img_00001.jpg")).shape[:2] == (32, 48)
+    assert load_frames_settings(out).size == (48, 32)  # finished: no marker left
+    assert not list(out.glob(".tsn-flow-force*"))

@@ -198,3 +198,9 @@ def test_unfinished_hidden_folders_are_not_matched(dataset, tmp_path):
     make_frames(frames, ".v_YoYo_g01_c01")
     with pytest.raises(DataError, match=r"1 of 6 videos have no frame folder"):
         build_lists(dataset())
+
+
+def test_a_frames_tree_left_half_redone_by_an_interrupted_force_is_refused(dataset, tmp_path):
+    (tmp_path / "frames" / ".tsn-flow-force.2-of-4").write_text("tsn flow --force started\n")
+    with pytest.raises(DataError, match=r"half re-extracted.*\.tsn-flow-force\.2-of-4"):
+        build_lists(dataset())

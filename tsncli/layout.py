@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tsncli.errors import DataError
+
 # --- frame folders: OUT/<video_id>/ (dense_flow's names, 1-based) ---
 RGB_PREFIX = "img_"
 FLOW_X_PREFIX = "flow_x_"
@@ -19,6 +21,28 @@ FLOW_TEMPLATES = (FLOW_X_PREFIX + "{:05d}.jpg", FLOW_Y_PREFIX + "{:05d}.jpg")
 COUNTED_PREFIX = {"rgb": RGB_PREFIX, "flow": FLOW_X_PREFIX}
 LAYOUT_NOTE = "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)"
 FLOW_CONFIG_FILE = "flow_config.yaml"  # how the frames under OUT were made (FrameSettings)
+# `tsn flow --force` writes this (one per shard: `.tsn-flow-force.K-of-N`) before it rewrites
+# flow_config.yaml and removes it when every video of the shard was redone; while it exists,
+# folders older than it were made with other settings, and readers refuse the tree.
+FORCE_MARKER = ".tsn-flow-force"
+
+
+def force_markers(frames_dir: Path) -> list[Path]:
+    """The unfinished `tsn flow --force` markers in a frames folder (any shard)."""
+    return sorted(Path(frames_dir).glob(FORCE_MARKER + "*"))
+
+
+def check_frames_finished(frames_dir: str | Path) -> None:
+    """A DataError when an interrupted `tsn flow --force` left `frames_dir` half re-extracted
+    (its folders made with two settings): lists, train, eval and predict refuse such a tree."""
+    markers = force_markers(Path(frames_dir))
+    if markers:
+        raise DataError(
+            f"{frames_dir} is half re-extracted: a `tsn flow --force` was interrupted "
+            f"({markers[0].name}), so its folders mix two settings; rerun that `tsn flow` "
+            "command (without --force) to finish"
+        )
+
 
 # --- a training run's folder ---
 LAST_CHECKPOINT = "last.pt"

@@ -1,6 +1,9 @@
 """`tsn flow` over many videos: find, check stems, shard, skip done ones, run the pool, report.
 
-Resume rule: an existing `OUT/<video_id>/` is done (it only appears by an atomic rename).
+Resume rule: an existing `OUT/<video_id>/` is done (it only appears by an atomic rename), except
+while a `--force` run is unfinished: its marker (`layout.FORCE_MARKER`, written before the new
+settings) makes every folder older than the marker count as not done, so a rerun finishes the
+re-extraction instead of keeping folders made with the old settings.
 Sharding: a video belongs to the shard that owns its video id (`tsncli.shards`), so N machines
 given the same SRC split it exactly, without coordination or a shared listing.
 """
@@ -27,6 +30,7 @@ from tsncli.flow.job import (
     save_flow_settings,
 )
 from tsncli.fsutil import atomic_write_text, temp_prefix
+from tsncli.layout import FORCE_MARKER
 from tsncli.locks import hold_lock
 from tsncli.parallel import ByName, available_cpus, run_pool
 from tsncli.progress import ProgressFn, Tracker
@@ -129,8 +133,28 @@ def run_flow_extraction(
     # A second run on the same OUT (and shard) would delete this run's live temporary folders.
     with hold_lock(out_root / lock_file_name(shard), f"frames folder {out_root}"):
         _check_settings(out_root, config, force)
+        marker = out_root / part_name(FORCE_MARKER, shard)
+        if force:  # before the new settings are saved, so an interruption leaves it behind
+            atomic_write_text(marker, f"tsn flow --force started; settings: {config.settings()}\n")
+        redo_before = marker.stat().st_mtime if marker.exists() else None
+        if redo_before is not None and not force:
+            log.info("finishing an interrupted `tsn flow --force`: redoing folders older than it")
         save_flow_settings(out_root, config)
-        return _extract_all(mine, out_root, config, (workers, devices), shard, force, on_progress)
+        summary = _extract_all(
+            mine, out_root, config, (workers, devices), shard, force, on_progress, redo_before
+        )
+        marker.unlink(missing_ok=True)  # every video of this shard is redone or removed
+        return summary
+
+
+def _is_done(folder: Path, redo_before: float | None) -> bool:
+    """A video's folder counts as done unless an unfinished --force started after it was made
+    (the folder's mtime is its last write; both times come from the file system's clock)."""
+    try:
+        made = folder.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return folder.is_dir() and (redo_before is None or made >= redo_before)
 
 
 def _extract_all(
@@ -141,13 +165,14 @@ def _extract_all(
     shard: Shard | None,
     force: bool,
     on_progress: ProgressFn | None,
+    redo_before: float | None = None,
 ) -> FlowSummary:
     """Extract this shard's videos (under the lock on OUT); see `run_flow_extraction`."""
     summary = FlowSummary(total=len(mine))
     tracker = Tracker(on_progress, "videos", len(mine))
     todo: list[VideoTask] = []
     for vid, path in mine.items():
-        if not force and (out_root / vid).is_dir():
+        if not force and _is_done(out_root / vid, redo_before):
             summary.skipped += 1
         else:
             todo.append(VideoTask(vid, str(path), str(out_root), config))
@@ -175,6 +200,11 @@ def _extract_all(
     try:
         for _, result in pool:
             _count(summary, result)
+            if result.status == "failed" and redo_before is not None:
+                # its folder from before the --force holds other settings: gone, not kept as done
+                stale = out_root / result.video_id
+                if stale.is_dir() and not _is_done(stale, redo_before):
+                    shutil.rmtree(stale, ignore_errors=True)
             tracker.advance(message=f"{summary.frames} frames")
     except KeyboardInterrupt:
         pool.close()  # the workers stop first (a no-op when the pool has stopped them)

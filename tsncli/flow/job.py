@@ -30,7 +30,7 @@ from tsncli.frame_settings import (
 )
 from tsncli.frame_settings import DEFAULT_SIZE as FRAME_SIZE
 from tsncli.fsutil import stale_temp_paths
-from tsncli.layout import FLOW_CONFIG_FILE, LAYOUT_NOTE
+from tsncli.layout import FLOW_CONFIG_FILE, LAYOUT_NOTE, check_frames_finished
 from tsncli.modality import LIST_MODALITIES, Modality
 from tsncli.video.files import VIDEO_EXTENSIONS, check_size_options
 
@@ -145,7 +145,9 @@ def load_flow_settings(frames_dir: str | Path) -> dict[str, Any] | None:
 
 
 def load_frames_settings(frames_dir: str | Path) -> FrameSettings | None:
-    """The FrameSettings a frames folder was made with (its flow_config.yaml); None if unknown."""
+    """The FrameSettings a frames folder was made with (its flow_config.yaml); None if unknown.
+    A folder an interrupted `tsn flow --force` left half redone is a DataError."""
+    check_frames_finished(frames_dir)
     return load_frame_settings(Path(frames_dir) / FLOW_CONFIG_FILE)
 
 

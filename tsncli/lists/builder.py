@@ -19,6 +19,7 @@ from typing import Any
 from tsncli.config import save_config
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
+from tsncli.layout import check_frames_finished
 from tsncli.lists.custom_split import read_split_csv, scan_video_root, stratified_split
 from tsncli.lists.frame_index import FrameIndex
 from tsncli.lists.listfile import (
@@ -192,6 +193,7 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
         index.count_all(ids, _index_workers(config), on_progress)
         on_progress = None
     else:
+        check_frames_finished(config.frames_dir)
         index = FrameIndex(config.frames_dir)
     found, dropped, case_matches = match_folders(
         parsed, index, config.allow_missing, config.source, on_progress
