@@ -1,4 +1,5 @@
-"""The catalog of fetchable things (datasets, annotations, Caffe models, ImageNet weights).
+"""The catalog of fetchable things (datasets, annotations, Caffe models, ImageNet weights,
+released TSN checkpoints).
 
 Entries are registered by name; `tsn fetch NAME` and shell completion read this registry.
 Datasets' files come from their specs (`tsncli.specs.datasets`), models' are written here. Each
@@ -14,7 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tsncli.acquire.catalog_types import CatalogEntry, RemoteFile, cache_dir
-from tsncli.acquire.weights import WEIGHTS_PREFIX, weight_archs, weights_catalog_entry
+from tsncli.acquire.weights import (
+    WEIGHTS_PREFIX,
+    converted_checkpoint_path,
+    weight_archs,
+    weights_catalog_entry,
+)
 from tsncli.errors import DataError, UsageError
 from tsncli.modality import Modality
 from tsncli.registry import Registry
@@ -22,8 +28,8 @@ from tsncli.specs.datasets import DATASETS, DatasetSpec
 
 __all__ = [  # re-exported: callers import the catalog's whole vocabulary from here
     "CATALOG", "WEIGHTS_PREFIX", "CatalogEntry", "RemoteFile", "cache_dir", "cached_weights_path",
-    "entry_names", "fetch_weights_command", "get_entry", "weight_archs", "weights_entry_name",
-    "weights_path",
+    "entry_names", "fetch_weights_command", "get_entry", "released_tsn_path", "weight_archs",
+    "weights_entry_name", "weights_path",
 ]  # fmt: skip
 
 CATALOG: Registry[Callable[[], CatalogEntry]] = Registry("catalog entry")
@@ -40,17 +46,24 @@ def get_entry(name: str) -> CatalogEntry:
 
 
 def weights_entry_name(arch: str) -> str:
-    """The catalog name of ImageNet weights for `arch` (unknown arch -> error listing archs)."""
+    """The catalog name of the weights `tsn fetch weights ARCH` gets (unknown -> error listing
+    the names)."""
     archs = weight_archs()
     if arch not in archs:
-        raise UsageError(f"no ImageNet weights for {arch!r}; use one of: {', '.join(archs)}")
+        raise UsageError(f"no weights called {arch!r}; use one of: {', '.join(archs)}")
     return WEIGHTS_PREFIX + arch
 
 
 def weights_path(arch: str) -> Path:
-    """Where `tsn fetch weights ARCH` puts ImageNet weights for `arch` (may not exist yet)."""
+    """Where `tsn fetch weights ARCH` puts the downloaded weights file (may not exist yet)."""
     entry = get_entry(weights_entry_name(arch))
     return entry.default_dest() / entry.files[0].filename
+
+
+def released_tsn_path(name: str) -> Path:
+    """Where `tsn fetch weights NAME` puts the tsn checkpoint converted from the released TSN
+    `NAME` (`tsncli.specs.pretrained`; may not exist yet)."""
+    return converted_checkpoint_path(weights_path(name))
 
 
 def cached_raft_weights(name: str) -> Path:

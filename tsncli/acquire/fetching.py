@@ -34,6 +34,7 @@ class FetchOutcome:
 
     path: Path
     status: str
+    entry: str = ""  # the catalog name it belongs to ("url" for a plain URL)
 
 
 def is_url(name: str) -> bool:
@@ -148,9 +149,10 @@ def run_fetch(
                 on_progress(event)
 
         if source is not None:
-            return FetchOutcome(item.target.path, adopt_file(source, item.target, progress))
+            status = adopt_file(source, item.target, progress)
+            return FetchOutcome(item.target.path, status, item.entry)
         status = download_file(item.urls, item.target, force=force, on_progress=progress)
-        return FetchOutcome(item.target.path, status)
+        return FetchOutcome(item.target.path, status, item.entry)
 
     results: list[FetchOutcome | BaseException] = []
     if jobs <= 1 or len(items) <= 1:

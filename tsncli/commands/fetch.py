@@ -16,7 +16,7 @@ from tsncli.acquire.catalog import (
     weight_archs,
     weights_entry_name,
 )
-from tsncli.acquire.weights import url_weight_archs
+from tsncli.acquire.weights import released_tsn, url_weight_archs
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import example
 from tsncli.commands._progress import ProgressView
@@ -119,7 +119,7 @@ def _resolve_names(names: list[str]) -> list[str]:
             raise UsageError("`toy` and `weights ARCH...` must come first and alone")
         return names
     if len(names) == 1:
-        raise UsageError(f"name an architecture: tsn fetch weights {{{','.join(weight_archs())}}}")
+        raise UsageError(f"name the weights: tsn fetch weights {{{','.join(weight_archs())}}}")
     return [weights_entry_name(arch) for arch in names[1:]]
 
 
@@ -127,7 +127,9 @@ def fetch_command(
     names: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Catalog names (see --list), URLs, `weights ARCH...` or `toy`.",
+            help="Catalog names (see --list), URLs, `weights NAME...` (an architecture's "
+            "ImageNet weights, a flow model's, or a released TSN such as "
+            "tsn_r50_kinetics400_rgb, converted on arrival) or `toy`.",
             autocompletion=complete_names,
             show_default=False,
         ),
@@ -171,7 +173,9 @@ def fetch_command(
     """Download datasets and weights (resumable, verified, with mirrors).
 
     Files land in `<name>.part`, resume after an interruption, are checked for size and sha256,
-    then renamed. Each finished path is printed on stdout.
+    then renamed. A released TSN (`weights tsn_r50_kinetics400_rgb`) is then converted to a tsn
+    checkpoint beside the download, which is kept. Each finished path (for a released TSN, its
+    converted checkpoint) is printed on stdout.
     """
     from tsncli.acquire.fetching import list_catalog, plan_fetch, run_fetch
 
@@ -196,7 +200,13 @@ def fetch_command(
         outcomes = run_fetch(items, jobs=jobs, force=force, from_path=from_path, on_progress=show)
     for outcome in outcomes:
         log.info("%s: %s", outcome.status, outcome.path)
-        typer.echo(str(outcome.path))
+        path = outcome.path
+        if released_tsn(outcome.entry) is not None:
+            from tsncli.models.convert import convert_on_arrival  # torch: only for these
+
+            path = convert_on_arrival(outcome.entry, outcome.path, force=force)
+            log.info("converted: %s", path)
+        typer.echo(str(path))
 
 
 def register(app: typer.Typer) -> None:
@@ -209,6 +219,7 @@ def register(app: typer.Typer) -> None:
             "tsn fetch ucf101 --mirror https://example.org/tsn",
             "tsn fetch hmdb51 --from ~/Downloads",
             "tsn fetch weights resnet50 bninception",
+            "tsn fetch weights tsn_r50_kinetics400_rgb tsn_r50_kinetics400_flow",
             "tsn fetch toy --videos-per-class 10",
         ),
     )(fetch_command)

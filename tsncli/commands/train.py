@@ -14,6 +14,7 @@ from tsncli.errors import UsageError
 from tsncli.modality import MODALITIES
 from tsncli.specs.backbones import DEFAULT_ARCH, list_backbones
 from tsncli.specs.flow_algorithms import on_the_fly_algorithms
+from tsncli.specs.pretrained import pretrained_for, pretrained_sources
 
 SUMMARY = SUMMARIES["train"]
 
@@ -28,6 +29,21 @@ def complete_arch(incomplete: str) -> list[str]:
 
 def complete_consensus(incomplete: str) -> list[str]:
     return [c for c in ("avg", "max", "weighted", "identity") if c.startswith(incomplete)]
+
+
+def complete_pretrained(incomplete: str) -> list[str]:
+    choices = ["imagenet", *pretrained_sources(), "none"]
+    return [c for c in choices if c.startswith(incomplete)]
+
+
+def _pretrained_help() -> str:
+    released = [
+        f"{source} (a released TSN's backbone and a new fc: `tsn fetch weights "
+        f"{'|'.join(spec.name for spec in pretrained_for(source))}`; ImageNet if not fetched)"
+        for source in pretrained_sources()
+    ]
+    names = ", ".join(["imagenet (`tsn fetch weights ARCH`)", *released, "none"])
+    return f"{names}, or a weights file or TSN checkpoint."
 
 
 def complete_logger(incomplete: str) -> list[str]:
@@ -132,7 +148,7 @@ def train_command(
         int, typer.Option(help="Input crop side (224; 112 or 96 for demos).")
     ] = 224,
     pretrained: Annotated[
-        str, typer.Option(help="imagenet (from `tsn fetch weights`), none, or a weights file.")
+        str, typer.Option(help=_pretrained_help(), autocompletion=complete_pretrained)
     ] = "imagenet",
     init: Annotated[
         Path | None, typer.Option(help="Start from this TSN checkpoint (e.g. Kinetics).")

@@ -1,4 +1,5 @@
-"""Convert released models into tsn checkpoints: Caffe TSN, MMAction2 TSN, tsn-pytorch.
+"""Convert released models into tsn checkpoints: Caffe TSN, MMAction2 TSN, tsn-pytorch; and the
+released TSNs of `tsncli.specs.pretrained` as `tsn fetch weights` brings them.
 
 Every source tensor must land in a model parameter and every parameter must be filled; what is
 left over on either side is reported by name (an error unless the caller allows unused blobs).
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tsncli.acquire.weights import converted_checkpoint_path, released_tsn
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import FrameSettings
 from tsncli.modality import Modality, channels_per_frame, check_modality
@@ -274,3 +276,18 @@ def _source_convention(kind: str, convention: str) -> dict[str, Any]:
         return {**base, "name": "tsn_pytorch_bgr255", "mean": [104.0, 117.0, 128.0]}
     # the port's torchvision backbones: flow (x/255 - 0.5) / mean(ImageNet std)
     return {**base, "name": "tsn_pytorch_rgb01", "flow_mean": 127.5, "flow_std": 0.226 * 255}
+
+
+def convert_on_arrival(entry: str, download: Path, force: bool = False) -> Path:
+    """The file a fetched catalog `entry` leaves for its users. A released TSN's download
+    (`tsncli.specs.pretrained`) is converted with its `tsn convert` kind to a tsn checkpoint
+    beside it (written atomically, once; again with `force`) and the download is kept, so a
+    second fetch verifies it instead of downloading again. Any other entry's file is itself."""
+    spec = released_tsn(entry)
+    if spec is None:
+        return download
+    output = converted_checkpoint_path(download)
+    if output.is_file() and not force:
+        return output
+    convert_checkpoint(spec.converter, download, output, arch=spec.arch, modality=spec.modality)
+    return output

@@ -1,11 +1,14 @@
-"""Initialise a TSN backbone: ImageNet weights (torchvision or the BN-Inception .pth) or another
-TSN checkpoint (`--init`), with cross-modality adaptation of the first conv."""
+"""Initialise a TSN backbone: ImageNet weights (torchvision or the BN-Inception .pth), a released
+TSN (`--pretrained kinetics400`) or another TSN checkpoint (`--init`), with cross-modality
+adaptation of the first conv; and what `--pretrained` names resolve to."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from tsncli.acquire.catalog import cached_weights_path
+from tsncli.acquire.catalog import cached_weights_path, fetch_weights_command, released_tsn_path
 from tsncli.errors import DataError, UsageError
+from tsncli.modality import Modality, check_modality, reads_flow
 from tsncli.models.backbones import get_backbone
+from tsncli.models.checkpoint import FORMAT, load_checkpoint
+from tsncli.models.normalize import resolve_convention
 from tsncli.models.tsn import TSN, unwrap_model
+from tsncli.specs.pretrained import find_pretrained, pretrained_for, pretrained_sources
+
+log = logging.getLogger("tsncli.train")
 
 # Keys of an ImageNet classifier head: present in the file, absent from our feature extractor.
 _HEAD_PREFIXES = ("fc.", "last_linear.", "classifier.")
@@ -49,18 +58,36 @@ def load_foreign_file(path: str | os.PathLike[str]) -> Any:
     if not p.is_file():
         raise DataError(f"file {p} does not exist")
     try:
-        try:
-            return torch.load(p, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError:
-            if not zipfile.is_zipfile(p):
-                raise
-            names = torch.serialization.get_unsafe_globals_in_checkpoint(p)
-            stubs = [(type(n.rsplit(".", 1)[-1], (_Inert,), {}), n) for n in names]
-            with torch.serialization.safe_globals(stubs):
-                return torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        return _load_with_stubs(p)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, IndexError) as exc:
+        # IndexError: the weights-only unpickler on text such as an HTML error page
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{p} is not a readable weights file ({first[:160]})") from None
+
+
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _load_with_stubs(p: Path) -> Any:
+    """torch.load(weights_only) with every foreign global replaced by an inert stub: all at once
+    from a zip file's index, one refusal at a time from a legacy (torch < 1.6) file such as
+    MMAction2's 2020 releases."""
+    stubs: list[tuple[type, str]] = []
+    while True:
+        try:
+            with torch.serialization.safe_globals(stubs):
+                return torch.load(p, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if zipfile.is_zipfile(p):
+                names = torch.serialization.get_unsafe_globals_in_checkpoint(p)
+            else:
+                match = _UNSUPPORTED_GLOBAL.search(str(exc))
+                names = [match.group(1)] if match else []
+            known = {name for _, name in stubs}
+            new = [n for n in names if n not in known]
+            if not new:  # nothing left to stub: the file itself is unreadable
+                raise
+            stubs += [(type(n.rsplit(".", 1)[-1], (_Inert,), {}), n) for n in new]
 
 
 def extract_state_dict(data: Any, name: str) -> dict[str, torch.Tensor]:
@@ -143,6 +170,14 @@ def load_imagenet_weights(
     (keys are the Caffe layer names with `/` -> `_`). Flow/RGB-diff first convs get the
     cross-modality init from the RGB weights.
     """
+    file = Path(path) if path is not None else None
+    return _load_imagenet_state(model, arch, file, None)
+
+
+def _load_imagenet_state(
+    model: nn.Module, arch: str | None, file: Path | None, data: Any
+) -> LoadReport:
+    """`load_imagenet_weights`, with the file's contents `data` when already read."""
     net = unwrap_model(model)
     if isinstance(net, TSN):
         arch = arch or net.arch
@@ -156,18 +191,32 @@ def load_imagenet_weights(
     spec = get_backbone(arch)
     if spec.weights is None:
         raise UsageError(f"backbone {arch!r} has no ImageNet weights; use --pretrained none")
-    file = Path(path) if path is not None else imagenet_weights_path(arch)
-    source = read_state_dict(file)
+    file = file if file is not None else imagenet_weights_path(arch)
+    source = extract_state_dict(load_foreign_file(file) if data is None else data, str(file))
     return load_into_backbone(backbone, spec.first_conv, source, str(file), _HEAD_PREFIXES)
+
+
+def load_pretrained_weights(model: TSN, path: str | os.PathLike[str]) -> LoadReport:
+    """`--pretrained`'s file into `model`'s backbone: a tsn checkpoint (a released TSN that
+    `tsn fetch weights` converted, or one of yours) gives its backbone and the fc stays new, as
+    `--init` does; any other weights file is read as ImageNet weights."""
+    data = load_foreign_file(path)
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        return load_backbone_from_checkpoint(model, load_checkpoint(path), name=str(path))
+    return _load_imagenet_state(model, None, Path(path), data)
 
 
 def load_backbone_from_checkpoint(
     model: TSN, ckpt: dict[str, Any], name: str = "checkpoint"
 ) -> LoadReport:
-    """Fine-tune init (`--init`): take the backbone of another TSN checkpoint, keep our new fc.
+    """Fine-tune init (`--init`, `--pretrained kinetics400`): take the backbone of another TSN
+    checkpoint, keep our new fc.
 
     The source may have other classes or another modality (its first conv is then adapted
-    when it has 3 input channels; otherwise the channel counts must match).
+    when it has 3 input channels; otherwise the channel counts must match). When the source
+    was trained on the same modality with another input std (MMAction2's flow: (x - 128) / 128;
+    ours for torchvision backbones: (x - 128) / 16), the first conv is rescaled so it computes
+    what it computed before on the run's input.
     """
     net = unwrap_model(model)
     meta = ckpt.get("meta", {})
@@ -179,4 +228,96 @@ def load_backbone_from_checkpoint(
         if k.startswith("backbone.")
     }
     source = {k: v for k, v in source.items() if not k.endswith("num_batches_tracked")}
+    conv_key = f"{net.spec.first_conv}.weight"
+    factors = _input_rescale(meta, net)
+    if factors is not None and conv_key in source:
+        weight = source[conv_key]  # (out, C*L, kh, kw), C channels per frame
+        repeat = weight.shape[1] // factors.numel()
+        if repeat * factors.numel() == weight.shape[1]:
+            scale = factors.repeat(repeat).view(1, -1, 1, 1).to(weight.dtype)
+            source[conv_key] = weight * scale
     return load_into_backbone(net.backbone, net.spec.first_conv, source, name)
+
+
+def _input_rescale(meta: dict[str, Any], net: TSN) -> torch.Tensor | None:
+    """Per-channel factors (one frame's channels) that carry a first conv trained on the
+    source's input scale over to the run's, or None when the two are the same or differ in
+    more than their std (another mean or colour order is left to fine-tuning)."""
+    modality = check_modality(net.modality)
+    if not meta.get("input") or meta.get("modality") != modality.value:
+        return None
+    if modality not in (Modality.RGB, Modality.FLOW):  # rgb-diff's first conv sees differences
+        return None
+    src = resolve_convention(meta["input"])
+    dst = resolve_convention(net.spec.convention)
+    if reads_flow(net.modality):
+        src_mean, dst_mean = [src.flow_mean], [dst.flow_mean]
+        src_std, dst_std = [src.flow_std], [dst.flow_std]
+    else:
+        if src.channel_order != dst.channel_order:
+            return None
+        src_mean, dst_mean = [m * src.scale for m in src.mean], [m * dst.scale for m in dst.mean]
+        src_std, dst_std = [v * src.scale for v in src.std], [v * dst.scale for v in dst.std]
+    if not torch.allclose(torch.tensor(src_mean), torch.tensor(dst_mean), atol=1e-3):
+        return None
+    factors = torch.tensor(dst_std, dtype=torch.float64) / torch.tensor(src_std)
+    return None if torch.allclose(factors, torch.ones_like(factors)) else factors
+
+
+def pretrained_choices() -> list[str]:
+    """What `--pretrained` takes by name: imagenet, the released sources, none."""
+    return ["imagenet", *pretrained_sources(), "none"]
+
+
+def resolve_pretrained_weights(choice: str | None, arch: str, modality: str) -> str | None:
+    """The file `--pretrained CHOICE` loads into an `arch` `modality` run; None for random init.
+
+    imagenet: the cached ImageNet weights (DataError naming `tsn fetch weights ARCH`). A released
+    source (kinetics400): the checkpoint `tsn fetch weights NAME` converted; when it is not in
+    the cache, or none was released for this arch and modality, the ImageNet weights and a
+    one-line warning that names the command or the released ones. none: None.
+    Anything else is a weights file (ImageNet-style state dict or tsn checkpoint).
+    """
+    if choice in ("none", "", None):
+        return None
+    if choice == "imagenet":
+        if get_backbone(arch).weights is None:
+            raise UsageError(f"{arch} has no ImageNet weights; use --pretrained none")
+        return str(imagenet_weights_path(arch))  # error names `tsn fetch weights ARCH`
+    if choice in pretrained_sources():
+        return _released_or_imagenet(choice, arch, modality)
+    if not Path(choice).is_file():
+        names = ", ".join(pretrained_choices())
+        raise UsageError(f"--pretrained {choice}: no such file; use {names} or a weights file")
+    return str(choice)
+
+
+def _released_or_imagenet(source: str, arch: str, modality: str) -> str | None:
+    """The converted released TSN for the run, else ImageNet weights and one warning that says
+    why (not fetched: the command that fetches it; none released: the ones that are)."""
+    spec = find_pretrained(source, arch, modality)
+    if spec is None:
+        have = ", ".join(f"{s.arch} {s.modality}" for s in pretrained_for(source))
+        log.warning(
+            "there is no %s TSN for %s %s (there is for %s): starting from ImageNet weights "
+            "instead",
+            source,
+            arch,
+            modality,
+            have,
+        )
+        return resolve_pretrained_weights("imagenet", arch, modality)
+    path = released_tsn_path(spec.name)
+    if path.is_file():
+        return str(path)
+    log.warning(
+        "%s TSN weights for %s %s are not in the cache (%s): starting from ImageNet weights "
+        "instead; run `%s` to start from %s",
+        source,
+        arch,
+        modality,
+        path,
+        fetch_weights_command(spec.name),
+        source,
+    )
+    return resolve_pretrained_weights("imagenet", arch, modality)

@@ -1,7 +1,7 @@
 """Where a named model's pretrained weights come from: a torchvision `*_Weights` enum member
 (URL and hash prefix read from torchvision when asked) or a plain URL. Registry entries
-(`tsncli.specs.backbones`, `tsncli.specs.flow_algorithms`) carry one; `tsn fetch weights NAME`
-and its catalog entry follow from it."""
+(`tsncli.specs.backbones`, `tsncli.specs.flow_algorithms`, `tsncli.specs.pretrained`) carry one;
+`tsn fetch weights NAME` and its catalog entry follow from it."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class UrlWeights:
     approx_bytes: int | None = None
     sha256_prefix: str | None = None
     what: str = "ImageNet weights"
+    mirrors: tuple[str, ...] = ()  # further URLs of the same file, tried in order after `url`
 
 
 WeightsSource = TorchvisionWeights | UrlWeights

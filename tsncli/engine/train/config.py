@@ -54,7 +54,9 @@ class TrainConfig:
     consensus: str = "avg"
     dropout: float | None = None  # None: 0.8 rgb/rgbdiff, 0.7 flow
     bn: str = "partial"  # partial (TSN), frozen (all BN in eval mode), full (all BN train)
-    pretrained: str = "imagenet"  # imagenet | none | PATH to backbone weights
+    # imagenet | a released TSN's source in `tsncli.specs.pretrained` (kinetics400: its backbone,
+    # a new fc; ImageNet with a warning when not fetched) | none | PATH to weights or a checkpoint
+    pretrained: str = "imagenet"
     init: str | None = None  # a TSN checkpoint to start from (fc kept when classes match)
     crop_size: int = 224
     epochs: int = 80

@@ -34,7 +34,7 @@ from tsncli.lists.listfile import (
 )
 from tsncli.models.backbones import get_backbone
 from tsncli.models.checkpoint import CheckpointMeta
-from tsncli.models.pretrained import imagenet_weights_path
+from tsncli.models.pretrained import resolve_pretrained_weights
 from tsncli.models.tsn import unwrap_model
 
 SKIPPED_FILE = "skipped_videos.txt"  # videos a video source could not decode, one per line
@@ -116,20 +116,9 @@ def _read_list_file(cfg: TrainConfig, subset: str) -> tuple[tuple[VideoRecord, .
 
 
 def resolve_pretrained(cfg: TrainConfig) -> str | None:
-    """imagenet -> the cached weights file (error naming `tsn fetch`); PATH -> PATH; none."""
-    choice = cfg.pretrained
-    if choice in ("none", "", None):
-        return None
-    if choice == "imagenet":
-        if get_backbone(cfg.arch).weights is None:
-            raise UsageError(f"{cfg.arch} has no ImageNet weights; use --pretrained none")
-        path = imagenet_weights_path(cfg.arch)  # error names `tsn fetch weights ARCH`
-        return str(path)
-    if not Path(choice).is_file():
-        raise UsageError(
-            f"--pretrained {choice}: no such file; use imagenet, none or a weights file"
-        )
-    return str(choice)
+    """The weights file `--pretrained` names (imagenet, kinetics400, none or a PATH): see
+    `resolve_pretrained_weights`."""
+    return resolve_pretrained_weights(cfg.pretrained, cfg.arch, cfg.modality)
 
 
 def prepare_run(config: TrainConfig) -> RunPlan:

@@ -1,6 +1,6 @@
 """One rank's model and data for training: the batch plan, the model with its initial weights
-(ImageNet backbone, or `--init` from another TSN checkpoint), the training and validation sets and
-their loaders.
+(`--pretrained`: an ImageNet backbone or a released TSN's such as Kinetics-400's; or `--init` from
+another TSN checkpoint), the training and validation sets and their loaders.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tsncli.engine.distributed import DistContext
 from tsncli.engine.train.plan import RunPlan
 from tsncli.errors import UsageError
 from tsncli.models.checkpoint import load_checkpoint
-from tsncli.models.pretrained import load_backbone_from_checkpoint, load_imagenet_weights
+from tsncli.models.pretrained import load_backbone_from_checkpoint, load_pretrained_weights
 from tsncli.models.tsn import TSN, create_tsn, unwrap_model
 
 log = logging.getLogger("tsncli.train")
@@ -83,8 +83,10 @@ def build_model(plan: RunPlan, device: str) -> TSN:
 
 
 def load_backbone_weights(model: TSN, path: str | Path) -> None:
-    """Load ImageNet (or other backbone) weights; flow/RGB-diff conv1 gets cross-modality init."""
-    report = load_imagenet_weights(model, path=path)
+    """Load `--pretrained`'s file: ImageNet (or other backbone) weights, or a TSN checkpoint's
+    backbone (a released Kinetics TSN) with a new fc; flow/RGB-diff conv1 from RGB weights gets
+    the cross-modality init."""
+    report = load_pretrained_weights(model, path)
     log.info(
         "loaded %d backbone tensors from %s (adapted: %s)", report.loaded, path, report.adapted
     )
