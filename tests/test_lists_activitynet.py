@@ -1,5 +1,7 @@
-"""`tsn lists activitynet`: whole-video lists from the annotation JSON, the original's label order,
-`v_<id>` and `<id>` file names, missing videos counted; and `tsn fetch activitynet`'s entry."""
+"""`tsn lists activitynet`: the original's label order, `v_<id>` and `<id>` file names, missing
+videos counted; training lists of trimmed instances (offsets at the video's frame rate, clamped,
+too-short ones counted) or whole videos, multi-label untrimmed validation lists, `--classes`
+orders; and `tsn fetch activitynet`'s entry."""
 
 from __future__ import annotations
 
@@ -7,12 +9,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from video_helpers import make_video
 
 from tsncli.acquire.catalog import get_entry
 from tsncli.errors import DataError
-from tsncli.lists.activitynet import find_annotation_file, load_activitynet_annotations
-from tsncli.lists.listfile import read_classes, read_list
+from tsncli.lists.activitynet import Instance, find_annotation_file, load_activitynet_annotations
+from tsncli.lists.activitynet_lists import instance_frames, load_class_order
+from tsncli.lists.listfile import read_classes, read_list, read_list_header
 
 TAXONOMY = [
     {"nodeId": 1, "nodeName": "Root", "parentId": None, "parentName": None},
@@ -23,18 +27,22 @@ TAXONOMY = [
 ]
 
 
-def _video(subset, *labels):
-    annotations = [{"segment": [0.5, 1.0], "label": lb} for lb in labels]
+def _video(subset, *labels, spans=None):
+    spans = spans or [(0.5, 1.0)] * len(labels)
+    annotations = [{"segment": list(s), "label": lb} for s, lb in zip(spans, labels, strict=True)]
     return {"subset": subset, "duration": 1.0, "url": "", "annotations": annotations}
 
 
 @pytest.fixture
 def anet(tmp_path):
+    # videos at 25 fps (make_video), so seconds * 25 are whole frames
     database = {
-        "-abc": _video("training", "BMX", "BMX"),
-        "trn2": _video("training", "archery"),
+        # frames 10..29; 40..59 reaches past the 50 frames: clamped to 40..49
+        "-abc": _video("training", "BMX", "BMX", spans=[(0.4, 1.2), (1.6, 2.4)]),
+        # frames 0..19; then a span holding no frame of its own (29.75..30): too short
+        "trn2": _video("training", "archery", "archery", spans=[(0.0, 0.8), (1.19, 1.2)]),
         "gone": _video("training", "Baking cookies"),  # no file
-        "val1": _video("validation", "Baking cookies", "archery"),  # two labels
+        "val1": _video("validation", "Baking cookies", "archery", "Baking cookies"),  # two labels
         "tst": {"subset": "testing", "duration": 1.0, "url": "", "annotations": []},
     }
     ann = tmp_path / "annotations"
@@ -42,11 +50,25 @@ def anet(tmp_path):
     doc = {"version": "VERSION 1.3", "taxonomy": TAXONOMY, "database": database}
     (ann / "activity_net.v1-3.min.json").write_text(json.dumps(doc))
     videos = tmp_path / "videos"
-    make_video(videos, "v_-abc", "mjpg", n=12)  # the v_<id> naming (BSN, MMAction2)
-    make_video(videos, "trn2", "mp4v", n=9)  # plain <id>
+    make_video(videos, "v_-abc", "mjpg", n=50)  # the v_<id> naming (BSN, MMAction2)
+    make_video(videos, "trn2", "mp4v", n=30)  # plain <id>
     make_video(videos, "v_val1", "mjpg", n=10)
     make_video(videos, "v_tst", "mjpg", n=5)
     return tmp_path
+
+
+def _lists(runner, cli, anet, *extra, modality="rgb"):
+    args = [
+        "lists",
+        "activitynet",
+        str(anet / "videos"),
+        "--annotations",
+        str(anet / "annotations"),
+    ]
+    args += ["--out", str(anet / "lists"), "--modality", modality, "--workers", "1", *extra]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return anet / "lists", result
 
 
 def test_labels_follow_the_original_order_and_the_first_annotation(anet):
@@ -67,8 +89,74 @@ def test_the_annotation_file_is_found_or_named(anet, tmp_path):
         find_annotation_file(anet / "annotations", "1.2")
 
 
-def test_cli_writes_activitynet_lists_and_counts_the_missing(runner, cli, anet):
-    out = anet / "lists"
+def test_unit_videos_writes_whole_video_lists_and_counts_the_missing(runner, cli, anet):
+    out, _ = _lists(runner, cli, anet, "--unit", "videos")
+    assert read_classes(out / "activitynet_classes.txt") == ["BMX", "Baking cookies", "archery"]
+    train = read_list(out / "activitynet_rgb_train_split_1.txt")
+    assert sorted((Path(r.path).name, r.offset, r.num_frames, r.label) for r in train) == [
+        ("trn2.mp4", 0, 30, 2),
+        ("v_-abc.avi", 0, 50, 0),
+    ]
+    assert "offsets" not in read_list_header(out / "activitynet_rgb_train_split_1.txt")
+    val = read_list(out / "activitynet_rgb_val_split_1.txt")
+    assert [(Path(r.path).name, r.label) for r in val] == [("v_val1.avi", 1)]
+    assert "gone" in (out / "activitynet_missing.txt").read_text()
+    assert yaml.safe_load((out / "activitynet_lists_config.yaml").read_text())["unit"] == "videos"
+
+
+def test_training_instances_become_offset_lines_at_the_video_frame_rate(runner, cli, anet):
+    out, result = _lists(runner, cli, anet, modality="rgb,flow")
+    rgb = out / "activitynet_rgb_train_split_1.txt"
+    assert read_list_header(rgb)["offsets"] == "1"
+    lines = [(Path(r.path).name, r.offset, r.num_frames, r.label) for r in read_list(rgb)]
+    assert lines == [("v_-abc.avi", 10, 20, 0), ("v_-abc.avi", 40, 10, 0), ("trn2.mp4", 0, 20, 2)]
+    flow = read_list(out / "activitynet_flow_train_split_1.txt")  # one flow field fewer
+    assert [(r.offset, r.num_frames) for r in flow] == [(10, 19), (40, 9), (0, 19)]
+    assert "4 training instances; 1 clamped to their video" in result.output
+    assert "too short for a snippet, left out: rgb 1, flow 1" in result.output
+    assert "gone" in (out / "activitynet_missing.txt").read_text()
+    saved = yaml.safe_load((out / "activitynet_lists_config.yaml").read_text())
+    assert saved["unit"] == "instances" and saved["frame_rate"] == "video"
+    assert saved["classes"] == "original" and saved["version"] == "VERSION 1.3"
+
+
+def test_validation_lists_hold_every_label_of_an_untrimmed_video(runner, cli, anet):
+    out, _ = _lists(runner, cli, anet, modality="rgb,flow")
+    for modality, frames in (("rgb", 10), ("flow", 9)):
+        path = out / f"activitynet_{modality}_val_split_1.txt"
+        header = read_list_header(path)
+        assert header["untrimmed"] == "1" and header["multilabel"] == "1"
+        [record] = read_list(path)
+        assert (Path(record.path).name, record.num_frames) == ("v_val1.avi", frames)
+        assert record.labels == (1, 2) and record.label == 1  # distinct, in annotation order
+    assert "v_val1.avi 10 1 2" in (out / "activitynet_rgb_val_split_1.txt").read_text()
+
+
+def test_a_classes_file_reorders_the_labels_and_the_difference_is_printed(runner, cli, anet):
+    order = anet / "action_name.csv"  # BSN's layout: a header row, then one class per row
+    order.write_text("action\narchery\nBMX\nBaking cookies\n")
+    out, result = _lists(runner, cli, anet, "--classes", str(order))
+    assert read_classes(out / "activitynet_classes.txt") == ["archery", "BMX", "Baking cookies"]
+    assert "class order differs from the original" in result.output
+    assert "BMX: label 1 (the original's 0)" in result.output
+    assert "archery: label 0 (the original's 2)" in result.output
+    train = read_list(out / "activitynet_rgb_train_split_1.txt")
+    assert [r.label for r in train] == [1, 1, 0]
+    assert read_list(out / "activitynet_rgb_val_split_1.txt")[0].labels == (2, 0)
+    saved = yaml.safe_load((out / "activitynet_lists_config.yaml").read_text())
+    assert saved["classes"] == str(order)
+
+
+def test_the_original_order_given_as_a_file_prints_no_difference(runner, cli, anet):
+    order = anet / "classes.txt"
+    order.write_text("BMX\nBaking cookies\narchery\n")
+    _, result = _lists(runner, cli, anet, "--classes", str(order))
+    assert "differs" not in result.output
+
+
+def test_a_classes_file_lacking_a_class_is_an_error(runner, cli, anet):
+    order = anet / "classes.txt"
+    order.write_text("BMX\narchery\n")
     args = [
         "lists",
         "activitynet",
@@ -76,17 +164,47 @@ def test_cli_writes_activitynet_lists_and_counts_the_missing(runner, cli, anet):
         "--annotations",
         str(anet / "annotations"),
     ]
-    result = runner.invoke(cli, [*args, "--out", str(out), "--modality", "rgb", "--workers", "1"])
-    assert result.exit_code == 0, result.output
-    assert read_classes(out / "activitynet_classes.txt") == ["BMX", "Baking cookies", "archery"]
-    train = read_list(out / "activitynet_rgb_train_split_1.txt")
-    assert sorted((Path(r.path).name, r.num_frames, r.label) for r in train) == [
-        ("trn2.mp4", 9, 2),
-        ("v_-abc.avi", 12, 0),
-    ]
-    val = read_list(out / "activitynet_rgb_val_split_1.txt")
-    assert [(Path(r.path).name, r.label) for r in val] == [("v_val1.avi", 1)]
-    assert "gone" in (out / "activitynet_missing.txt").read_text()
+    result = runner.invoke(cli, [*args, "--classes", str(order), "--out", str(anet / "o")])
+    assert result.exit_code == 1
+    assert "lacks 1 class(es)" in result.output and "'Baking cookies'" in result.output
+
+
+def test_unit_and_classes_are_refused_for_other_datasets(runner, cli, tmp_path):
+    result = runner.invoke(cli, ["lists", "kinetics400", str(tmp_path), "--unit", "videos"])
+    assert result.exit_code == 1 and "--unit: only for ActivityNet lists" in result.output
+    result = runner.invoke(cli, ["lists", "activitynet", str(tmp_path), "--unit", "clips"])
+    assert result.exit_code == 1 and "use one of instances, videos" in result.output
+
+
+@pytest.mark.parametrize(
+    ("span", "num_frames", "expected"),
+    [
+        ((0.4, 1.2), 100, (10, 20, False)),  # frames k with 0.4 <= k / 25 < 1.2
+        ((1.2, 2.4), 100, (30, 30, False)),  # 1.2 * 25 is 30.000000000000004, still frame 30
+        ((0.41, 0.5), 100, (11, 2, False)),  # frame 10 is shown before 0.41 s
+        ((-0.2, 0.2), 100, (0, 5, True)),  # before the video: clamped
+        ((1.6, 2.4), 50, (40, 10, True)),  # past its end: clamped
+        ((2.5, 3.0), 50, (50, 0, True)),  # wholly after it: nothing left
+    ],
+)
+def test_instance_spans_become_the_frames_shown_inside_them(span, num_frames, expected):
+    instance = Instance("v", 0, span[0], span[1], "BMX")
+    assert instance_frames(instance, 25.0, num_frames) == expected
+
+
+def test_class_order_files_are_read_in_each_layout(tmp_path):
+    csv = tmp_path / "order.csv"
+    csv.write_text("id,name\n0,b\n1,a\n")  # no `action` column: the first one
+    assert load_class_order(csv) == ["0", "1"]
+    csv.write_text("index,action\n0,b\n1,a\n")
+    assert load_class_order(csv) == ["b", "a"]
+    numbered = tmp_path / "activitynet_classes.txt"
+    numbered.write_text("0 Baking cookies\n1 BMX\n")  # tsn lists' own classes file
+    assert load_class_order(numbered) == ["Baking cookies", "BMX"]
+    repeated = tmp_path / "twice.txt"
+    repeated.write_text("BMX\nBMX\n")
+    with pytest.raises(DataError, match="more than once"):
+        load_class_order(repeated)
 
 
 def test_fetch_entries_name_the_annotation_file_for_each_version():
@@ -125,6 +243,8 @@ def test_lists_train_eval_and_fuse_make_a_submission_end_to_end(runner, cli, tmp
 
     tsn("lists", "activitynet", tmp_path / "videos", "--annotations", ann, "--out", lists,
         "--modality", "rgb", "--workers", 1)  # fmt: skip
+    instances = read_list(lists / "activitynet_rgb_train_split_1.txt")  # trimmed: frames 13..19
+    assert {(r.offset, r.num_frames) for r in instances} == {(13, 7)} and len(instances) == 6
     tsn("train", "activitynet", "rgb", "--lists-dir", lists, "--arch", "tiny", "--pretrained",
         "none", "--epochs", 1, "--batch-size", 3, "--out", run, "--workers", 0)  # fmt: skip
     scores = tmp_path / "rgb.npz"

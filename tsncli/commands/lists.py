@@ -11,6 +11,7 @@ import typer
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
+from tsncli.errors import UsageError
 from tsncli.modality import LIST_MODALITIES
 from tsncli.specs.datasets import DATASETS
 
@@ -106,6 +107,23 @@ def lists_command(
     workers: Annotated[
         int | None, typer.Option(help="videos: processes counting frames (default CPUs, max 8).")
     ] = None,
+    unit: Annotated[
+        str,
+        typer.Option(
+            help="ActivityNet: instances (a training line per annotation, `path offset "
+            "num_frames label`) or videos (a line per training video).",
+            autocompletion=lambda incomplete: [
+                u for u in ("instances", "videos") if u.startswith(incomplete)
+            ],
+        ),
+    ] = "instances",
+    classes: Annotated[
+        Path | None,
+        typer.Option(
+            help="ActivityNet: label order from this file (one class per line, a tsn classes "
+            "file, or a CSV such as BSN's action_name.csv) instead of the original's."
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML file of options (a `lists:` section or flat).")
     ] = None,
@@ -119,7 +137,21 @@ def lists_command(
     from tsncli.lists.builder import ListsConfig, build_lists
 
     overrides = cli_overrides(ctx, exclude=("config", "json_output"))
-    if is_annotated(dataset):  # Kinetics, sthv2, ActivityNet: video lists from annotations
+    from tsncli.lists.activitynet import is_activitynet
+
+    only_activitynet = [f"--{k}" for k in ("unit", "classes") if k in overrides]
+    if only_activitynet and not is_activitynet(dataset):
+        raise UsageError(f"{' and '.join(only_activitynet)}: only for ActivityNet lists")
+    if is_activitynet(dataset):  # trimmed instances and untrimmed videos
+        from tsncli.lists.activitynet_lists import ActivityNetListsConfig, build_activitynet_lists
+
+        if "frames" in overrides:
+            overrides["videos"] = overrides.pop("frames")
+        cfg = resolve_config(
+            ActivityNetListsConfig, section="lists", config_file=config, overrides=overrides
+        )
+        build = build_activitynet_lists
+    elif is_annotated(dataset):  # Kinetics, sthv2: video lists from annotations
         from tsncli.lists.annotated import AnnotatedListsConfig, build_lists_from_annotations
 
         if "frames" in overrides:
@@ -153,11 +185,29 @@ def _print_summary(result) -> None:  # noqa: ANN001 - ListsResult, imported lazi
     for f in result.files:
         table.add_row(f.path, str(f.entries) if f.entries else "", f"{f.size_bytes:,}")
     stderr_console.print(table)
+    _print_instances(result, stderr_console)
     if result.dropped and getattr(result, "missing_file", None):
         note = f"left out {result.dropped} annotated videos (not found or unreadable): "
         stderr_console.print(note + result.missing_file, markup=False)
     elif result.dropped:
         stderr_console.print(f"dropped {result.dropped} videos without frames", markup=False)
+
+
+def _print_instances(result, console) -> None:  # noqa: ANN001 - ActivityNetListsResult
+    """ActivityNet's counts: instances, clamped, too short; the class order's differences."""
+    differences = getattr(result, "class_differences", None)
+    if differences:
+        console.print("class order differs from the original (anet_db.py):", markup=False)
+        for line in differences:
+            console.print(f"  {line}", markup=False)
+    if getattr(result, "unit", None) != "instances":
+        return
+    short = ", ".join(f"{m} {n}" for m, n in result.too_short.items() if n)
+    console.print(
+        f"{result.instances} training instances; {result.clamped} clamped to their video"
+        + (f"; too short for a snippet, left out: {short}" if short else ""),
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -84,7 +84,9 @@ class TSNDataset(Dataset):
         return channels_per_frame(self.modality) * self.frames_per_snippet
 
     def frame_indices(self, index: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        """1-based frame numbers [S, L] this item reads (train draws from `rng`)."""
+        """1-based frame numbers [S, L] of the video this item reads (train draws from `rng`),
+        inside the record's `[offset, offset + num_frames)`: sampling works on the entry's own
+        frames, then its offset (a trimmed instance's first frame) moves them into the video."""
         record = self.records[index]
         n, s, length = record.num_frames, self.num_segments, self.frames_per_snippet
         if self.mode == "train":
@@ -94,7 +96,7 @@ class TSNDataset(Dataset):
             offsets = sampling.val_offsets(n, s, length)
         else:
             offsets = sampling.test_offsets(n, s, length)
-        return sampling.snippet_frame_indices(offsets, length, n)
+        return sampling.snippet_frame_indices(offsets, length, n) + record.offset
 
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index])

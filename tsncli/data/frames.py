@@ -108,11 +108,12 @@ def stack_frames(frames: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def missing_frames(record: VideoRecord, modality: str) -> list[str]:
-    """Paths of the first and last frames of `record` that do not exist (empty when fine)."""
+    """Paths of the first and last frames of `record` (from its offset on) that do not exist
+    (empty when fine)."""
     if record.num_frames < 1:
         return [f"{record.path} (num_frames is {record.num_frames})"]
     missing = []
-    for index in sorted({1, record.num_frames}):
+    for index in sorted({record.offset + 1, record.offset + record.num_frames}):
         for template in frame_templates(modality):
             path = os.path.join(record.path, template.format(index))
             if not os.path.isfile(path):

@@ -79,7 +79,9 @@ class FrameFolderSource:
         try:
             return frames.read_frames(record.path, indices, modality)
         except frames.CorruptFrameError as first:
-            moved = _neighbour(indices, first.index - 1, record.num_frames, flow=False)
+            moved = _neighbour(
+                indices, first.index - 1, record.num_frames, flow=False, offset=record.offset
+            )
             if moved is None:
                 raise
             return frames.read_frames(record.path, moved, modality)

@@ -89,17 +89,20 @@ def report_once(path: str, reason: str, failure_log: str | None = None) -> bool:
     return True
 
 
-def _neighbour(indices: np.ndarray, frame: int, num_frames: int, flow: bool) -> np.ndarray | None:
+def _neighbour(
+    indices: np.ndarray, frame: int, num_frames: int, flow: bool, offset: int = 0
+) -> np.ndarray | None:
     """`indices` [S, L] (1-based) with each snippet touching 0-based video frame `frame` moved
-    one frame away from it (later if it fits, else earlier); None when nothing can move."""
+    one frame away from it (later if it fits, else earlier) without leaving the entry's frames
+    `offset + 1 .. offset + num_frames`; None when nothing can move."""
     touched = (indices - 1 == frame) | ((indices == frame) if flow else False)
     rows = np.flatnonzero(touched.any(axis=1))
     if rows.size == 0:
         return None
     moved = indices.copy()
     for r in rows:
-        shift = 1 if moved[r].max() + 1 <= num_frames else -1
-        if moved[r].min() + shift < 1:
+        shift = 1 if moved[r].max() + 1 <= offset + num_frames else -1
+        if moved[r].min() + shift < offset + 1:
             return None
         moved[r] += shift
     return moved
@@ -157,7 +160,8 @@ class VideoFileSource:
         try:
             return self._read(record.path, indices, modality)
         except VideoDecodeError as first:
-            moved = _neighbour(indices, first.frame, record.num_frames, reads_flow(modality))
+            flow = reads_flow(modality)
+            moved = _neighbour(indices, first.frame, record.num_frames, flow, record.offset)
             if moved is None:
                 raise
             log.info("%s: retrying next to frame %d", record.path, first.frame + 1)

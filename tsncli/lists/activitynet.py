@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,13 @@ class ActivityNet:
     def ground_truth(self, subset: str = "validation") -> dict[str, set[str]]:
         """Each annotated video of `subset` -> its distinct labels (the official evaluation's)."""
         return {v.video_id: set(v.labels) for v in self.subset_videos(subset) if v.instances}
+
+
+def is_activitynet(dataset: str) -> bool:
+    """True for the ActivityNet datasets (`activitynet`, `activitynet1.2`)."""
+    from tsncli.specs.datasets.activitynet import VERSIONS
+
+    return dataset in VERSIONS
 
 
 def _check_subset(subset: str) -> None:
@@ -202,11 +210,18 @@ def load_activitynet_annotations(folder: str | os.PathLike[str], dataset: str) -
     as val, each labelled with its first annotation's class (the original's label order). A video
     file is `v_<id>.<ext>` or `<id>.<ext>`; videos without annotations are left out. The official
     metrics (`tsn fuse --annotations`) read every label of a video from the JSON itself."""
-    from tsncli.lists.annotated import AnnotatedEntry, Annotations
     from tsncli.specs.datasets.activitynet import VERSIONS
 
     db = load_activitynet(find_annotation_file(folder, VERSIONS.get(dataset, "1.3")))
-    index = {c: i for i, c in enumerate(db.classes)}
+    return whole_video_annotations(db, db.classes)
+
+
+def whole_video_annotations(db: ActivityNet, classes: Sequence[str]) -> Annotations:
+    """The annotated training (train) and validation (val) videos of `db` as list entries, each
+    labelled with its first annotation's index in `classes`, found as `v_<id>` or `<id>`."""
+    from tsncli.lists.annotated import AnnotatedEntry, Annotations
+
+    index = {c: i for i, c in enumerate(classes)}
     subsets = {}
     for subset, ours in (("training", "train"), ("validation", "val")):
         subsets[ours] = [
@@ -214,4 +229,4 @@ def load_activitynet_annotations(folder: str | os.PathLike[str], dataset: str) -
             for v in db.subset_videos(subset)
             if v.instances
         ]
-    return Annotations(list(db.classes), subsets)
+    return Annotations(list(classes), subsets)

@@ -3,6 +3,8 @@
 Writes `{ds}_{rgb|flow}_{train|val}_split_1.txt` (video lists, `# tsn-list: kind=videos`),
 `{ds}_classes.txt`, `{ds}_missing.txt` (videos not found or unreadable: counted, not fatal),
 `{ds}_video_index.json` (frame counts, reused by train/eval) and `{ds}_lists_config.yaml`.
+Its steps (`locate_videos`, `write_subset_list`, `finish_lists`) also build ActivityNet's lists
+(`tsncli.lists.activitynet_lists`).
 """
 
 from __future__ import annotations
@@ -177,7 +179,7 @@ def _write_missing(path: Path, missing: list[tuple[str, str, str]]) -> Path:
     return path
 
 
-def _records(
+def video_records(
     entries: list[AnnotatedEntry], listed: dict[str, tuple[str, int]], modality: str
 ) -> list[VideoRecord]:
     """A video of N frames is N rgb frames and N - 1 flow fields (computed on the fly)."""
@@ -190,21 +192,33 @@ def _records(
     return records
 
 
-def build_annotated_lists(
+@dataclass
+class LocatedVideos:
+    """The annotated videos found under the video folder and counted by the video index, and the
+    ones left out: `(subset, video id, reason)`, not found or unreadable."""
+
+    root: Path
+    index: VideoIndex
+    listed: dict[str, tuple[str, int]]  # video id -> (path, decodable frames)
+    missing: list[tuple[str, str, str]]
+    annotated: int  # entries read from the annotation files
+
+
+def locate_videos(
     config: AnnotatedListsConfig,
     annotations: Annotations,
     on_progress: ProgressFn | None = None,
-) -> AnnotatedListsResult:
-    """Match `annotations` to the video tree, count frames, write lists; see the module doc."""
+) -> LocatedVideos:
+    """Match `annotations` to the video tree and count frames with the video index (built in
+    parallel, reused when fresh); DataError when none of the videos is there."""
     tree = VideoTree(config.videos_dir)
-    out = Path(config.out)
     found, missing = match_videos(annotations, tree)
     if not found:
         raise DataError(
             f"none of the {len(missing)} annotated videos is under {tree.root} (first: "
             f"{missing[0][1] if missing else '-'}); pass the folder holding the videos"
         )
-    index = VideoIndex(out / f"{config.prefix}_video_index.json")
+    index = VideoIndex(Path(config.out) / f"{config.prefix}_video_index.json")
     listed, failed = _count_frames(found, tree, index, _workers(config), on_progress)
     for subset in SUBSETS:
         missing += [
@@ -212,46 +226,92 @@ def build_annotated_lists(
             for e in annotations.subsets.get(subset, [])
             if e.video_id in failed
         ]
-    result = AnnotatedListsResult(config.prefix, len(annotations.classes), dropped=len(missing))
+    annotated = sum(len(v) for v in annotations.subsets.values())
+    return LocatedVideos(tree.root, index, listed, missing, annotated)
+
+
+def write_subset_list(
+    config: AnnotatedListsConfig,
+    located: LocatedVideos,
+    result: AnnotatedListsResult,
+    subset: str,
+    modality: str,
+    records: list[VideoRecord],
+    header: dict[str, str] | None = None,
+) -> Path:
+    """Write one `{prefix}_{modality}_{subset}_split_1.txt` (config.list_header() plus `header`)
+    and add it to `result`; DataError naming the missing file when `records` is empty."""
+    out = Path(config.out)
+    if not records:
+        raise DataError(
+            f"no readable {subset} video of {config.dataset} under {located.root}; "
+            f"see {out / (config.prefix + '_missing.txt')}"
+        )
+    path = write_list(
+        out / list_file_name(config.prefix, modality, subset, 1),
+        records,
+        header=config.list_header() | (header or {}),
+    )
+    result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
+    return path
+
+
+def finish_lists(
+    config: AnnotatedListsConfig,
+    class_names: list[str],
+    located: LocatedVideos,
+    result: AnnotatedListsResult,
+    **resolved: Any,
+) -> AnnotatedListsResult:
+    """Write the classes file, the missing file, the video index (if not saved yet) and the
+    resolved config (`config` with the folders made absolute and the `resolved` fields)."""
+    out = Path(config.out)
+    missing = located.missing
+    written = write_classes(out / classes_file_name(config.prefix), class_names)
+    result.files.append(WrittenFile(str(written), len(class_names), written.stat().st_size))
+    missing_path = _write_missing(out / f"{config.prefix}_missing.txt", missing)
+    result.files.append(WrittenFile(str(missing_path), len(missing), missing_path.stat().st_size))
+    result.missing_file = str(missing_path)
+    result.dropped = len(missing)
+    if missing:
+        log.warning(
+            "%d of %d annotated videos left out (not found or unreadable); listed in %s",
+            len(missing),
+            located.annotated,
+            missing_path,
+        )
+    index = located.index
+    if not index.path.is_file():
+        index.save()
+    result.files.append(WrittenFile(str(index.path), len(index.entries), index.path.stat().st_size))
+    full = dataclasses.replace(
+        config,
+        videos=str(located.root),
+        annotations=os.path.abspath(config.annotations_dir),
+        **resolved,
+    )
+    saved = save_config(full, out / f"{config.prefix}_lists_config.yaml")
+    result.files.append(WrittenFile(str(saved), 0, saved.stat().st_size))
+    return result
+
+
+def build_annotated_lists(
+    config: AnnotatedListsConfig,
+    annotations: Annotations,
+    on_progress: ProgressFn | None = None,
+) -> AnnotatedListsResult:
+    """Match `annotations` to the video tree, count frames, write lists; see the module doc."""
+    located = locate_videos(config, annotations, on_progress)
+    result = AnnotatedListsResult(config.prefix, len(annotations.classes))
     for subset in SUBSETS:
         entries = annotations.subsets.get(subset, [])
         if config.shuffle:
             entries = list(entries)
             random.Random(f"{config.seed}:1:{subset}").shuffle(entries)
         for modality in config.modality:
-            records = _records(entries, listed, modality)
-            if not records:
-                raise DataError(
-                    f"no readable {subset} video of {config.dataset} under {tree.root}; "
-                    f"see {out / (config.prefix + '_missing.txt')}"
-                )
-            path = write_list(
-                out / list_file_name(config.prefix, modality, subset, 1),
-                records,
-                header=config.list_header(),
-            )
-            result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
-    classes = write_classes(out / classes_file_name(config.prefix), annotations.classes)
-    result.files.append(WrittenFile(str(classes), len(annotations.classes), classes.stat().st_size))
-    missing_path = _write_missing(out / f"{config.prefix}_missing.txt", missing)
-    result.files.append(WrittenFile(str(missing_path), len(missing), missing_path.stat().st_size))
-    result.missing_file = str(missing_path)
-    if missing:
-        log.warning(
-            "%d of %d annotated videos left out (not found or unreadable); listed in %s",
-            len(missing),
-            sum(len(v) for v in annotations.subsets.values()),
-            missing_path,
-        )
-    if not index.path.is_file():
-        index.save()
-    result.files.append(WrittenFile(str(index.path), len(index.entries), index.path.stat().st_size))
-    resolved = dataclasses.replace(
-        config, videos=str(tree.root), annotations=os.path.abspath(config.annotations_dir)
-    )
-    saved = save_config(resolved, out / f"{config.prefix}_lists_config.yaml")
-    result.files.append(WrittenFile(str(saved), 0, saved.stat().st_size))
-    return result
+            records = video_records(entries, located.listed, modality)
+            write_subset_list(config, located, result, subset, modality, records)
+    return finish_lists(config, annotations.classes, located, result)
 
 
 def is_annotated(dataset: str) -> bool:
