@@ -33,7 +33,30 @@ def eval_command(
     frames: Annotated[
         Path | None, typer.Option(help="Read frame folders from here (DIR/<folder name>).")
     ] = None,
-    segments: Annotated[int, typer.Option(help="Snippets per video, evenly spaced.")] = 25,
+    segments: Annotated[
+        int | None, typer.Option(help="Snippets per video, evenly spaced (default 25).")
+    ] = None,
+    stride: Annotated[
+        int | None,
+        typer.Option(
+            help="Dense testing of untrimmed videos: a snippet centred every N frames "
+            "(N//2, N//2 + N, ...), instead of --segments; keeps raw scores.",
+        ),
+    ] = None,
+    stride_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--stride-seconds",
+            help="As --stride, every T seconds (N = T x the video's frame rate).",
+        ),
+    ] = None,
+    snippet_agg: Annotated[
+        str | None,
+        typer.Option(
+            "--snippet-agg",
+            help="Aggregate snippets for the printed metrics: mean (default), top-k:K or mtwi.",
+        ),
+    ] = None,
     crops: Annotated[
         int | None,
         typer.Option(
@@ -75,7 +98,14 @@ def eval_command(
     set_decode_threads(decode_threads)
     if gpus and workers > 1:
         raise UsageError("give either --gpus N or --workers N, not both")
-    settings = EvalSettings(segments=segments, crops=crops, batch=batch, keep_raw=keep_raw)
+    if segments is not None and (stride is not None or stride_seconds is not None):
+        raise UsageError("give either --segments S or --stride N / --stride-seconds T, not both")
+    if stride is not None and stride_seconds is not None:
+        raise UsageError("give either --stride N or --stride-seconds T, not both")
+    settings = EvalSettings(
+        segments=25 if segments is None else segments, crops=crops, batch=batch,
+        keep_raw=keep_raw, stride=stride, stride_seconds=stride_seconds, snippet_agg=snippet_agg,
+    )  # fmt: skip
     if crops is not None:
         get_test_crops(crops)  # an unregistered count fails before the checkpoint loads
     share = parse_shard(shard)
@@ -96,7 +126,14 @@ def eval_command(
         payload.update(scores=str(result.scores_path), failed=[v for v, _ in result.failures])
         print_json(payload)
     else:
-        title = f"{checkpoint.name}: {segments} snippets x {result.crops} crops"
+        if stride is not None or stride_seconds is not None:
+            every = f"{stride} frames" if stride is not None else f"{stride_seconds:g} s"
+            sampled = f"a snippet every {every}"
+        else:
+            sampled = f"{settings.segments} snippets"
+        title = f"{checkpoint.name}: {sampled} x {result.crops} crops"
+        if snippet_agg is not None:
+            title += f", {snippet_agg}"
         print_metrics(result.metrics, title, result.classes, per_class)
         stderr_console.print(f"scores saved to {result.scores_path}", markup=False)
     if result.failures:
@@ -116,6 +153,8 @@ def register(app: typer.Typer) -> None:
             "--save-scores rgb.npz",
             "tsn eval flow.pt --list data/ucf101_flow_val_split_1.txt --gpus 4 --save-scores "
             "flow.npz --keep-raw --json",
+            "tsn eval anet_rgb.pt --list data/activitynet_rgb_val_split_1.txt --stride 16 "
+            "--snippet-agg mtwi --save-scores rgb.npz",
             "srun --ntasks 16 --gpus-per-task 1 tsn eval best.pt --list val.txt --gpus 1 "
             "--save-scores rgb.npz",
         ),

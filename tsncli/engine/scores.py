@@ -1,9 +1,13 @@
 """Score files (npz): save atomically, load ours and the original `eval_net.py` format.
 
-Ours: `scores` [V, C] float32 video-level logits (crop mean, then snippet mean), optional `raw`
-[V, S, K, C] float16 (snippets x crops, with `--keep-raw`), `labels` [V], `videos` [V],
-`classes` [C] and `meta` (a JSON string). Legacy (`eval_net.py`, the PyTorch port's
-`test_models.py`): `scores` is an object array of (array[S, K, C], label) pairs, plus `labels`.
+Ours: `scores` [V, C] float32 video-level logits (crop mean, then snippet mean), `labels` [V],
+`videos` [V], `classes` [C], `meta` (a JSON string) and, with `--keep-raw` or dense testing, the
+per-snippet, per-crop logits in float16: `raw` [V, S, K, C] when every video has S snippets, or,
+when the counts differ (dense testing of videos of different lengths), `raw` [sum of S_v, K, C]
+(all videos' snippets, one video after another) with `raw_offsets` [V + 1] int64 (video v's
+snippets are rows raw_offsets[v]:raw_offsets[v + 1]). No key needs pickle. Legacy (`eval_net.py`,
+the PyTorch port's `test_models.py`): `scores` is an object array of (array[S, K, C], label)
+pairs, plus `labels`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import logging
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +41,8 @@ class ScoreFile:
     videos: list[str] | None  # video ids; None for legacy files (aligned by order)
     classes: list[str] | None  # class names; None when unknown (legacy)
     meta: dict[str, Any] = field(default_factory=dict)
-    raw: np.ndarray | list[np.ndarray] | None = None  # [V, S, K, C] (or V arrays [S, K, C])
+    # [V, S, K, C], or a list of V arrays [S_v, K, C] when the snippet counts differ
+    raw: np.ndarray | list[np.ndarray] | None = None
     path: str | None = None
     legacy: bool = False
 
@@ -59,10 +65,40 @@ def save_scores(path: str | os.PathLike[str], score_file: ScoreFile) -> Path:
         "meta": np.array(json.dumps({"format_version": FORMAT_VERSION, **sf.meta})),
     }
     if sf.raw is not None:
-        arrays["raw"] = np.asarray(sf.raw, dtype=np.float16)
+        arrays.update(_raw_arrays(sf.raw))
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)  # a file handle, so numpy does not append ".npz"
     return Path(path)
+
+
+def _raw_arrays(raw: np.ndarray | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """`raw` [V, S, K, C] when every video has as many snippets, else the videos' snippets
+    concatenated with `raw_offsets` [V + 1]."""
+    if isinstance(raw, np.ndarray):
+        return {"raw": raw.astype(np.float16, copy=False)}
+    videos = [np.asarray(r, dtype=np.float16) for r in raw]
+    if not videos:
+        return {}
+    if len({v.shape for v in videos}) == 1:
+        return {"raw": np.stack(videos)}
+    offsets = np.concatenate([[0], np.cumsum([len(v) for v in videos])]).astype(np.int64)
+    return {"raw": np.concatenate(videos), "raw_offsets": offsets}
+
+
+def _split_raw(p: Path, raw: np.ndarray, offsets: np.ndarray, videos: int) -> list[np.ndarray]:
+    """The per-video arrays [S_v, K, C] of a concatenated `raw`."""
+    ok = (
+        offsets.ndim == 1
+        and len(offsets) == videos + 1
+        and offsets[0] == 0
+        and offsets[-1] == len(raw)
+        and bool(np.all(np.diff(offsets) >= 0))
+    )
+    if not ok:
+        raise DataError(
+            f"{p}: raw_offsets do not split its {len(raw)} raw rows into {videos} videos"
+        )
+    return [raw[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
 
 def load_scores(path: str | os.PathLike[str]) -> ScoreFile:
@@ -91,6 +127,8 @@ def _load_current(p: Path, npz: Any) -> ScoreFile:
     classes = [str(c) for c in npz["classes"]] or None
     meta = json.loads(str(npz["meta"])) if "meta" in npz.files else {}
     raw = np.asarray(npz["raw"]) if "raw" in npz.files else None
+    if raw is not None and "raw_offsets" in npz.files:
+        raw = _split_raw(p, raw, np.asarray(npz["raw_offsets"], dtype=np.int64), len(videos))
     if scores.ndim != 2 or len(videos) != scores.shape[0] or labels.shape != (scores.shape[0],):
         raise DataError(
             f"{p}: scores {scores.shape}, labels {labels.shape} and {len(videos)} ids disagree"

@@ -1,5 +1,6 @@
-"""`tsn eval`'s core: score every video of a list with S snippets x N crops, in shards over a
-GPU/CPU worker pool, streaming (memory flat in the number of videos), resumable from shards.
+"""`tsn eval`'s core: score every video of a list with S snippets x N crops, or densely (a
+snippet every N frames, `dense.py`), in shards over a GPU/CPU worker pool, streaming (memory flat
+in the number of videos, and in a video's length), resumable from shards.
 
 Shards are contiguous slices of the list, written atomically to `OUT.npz.shards/` and merged in
 list order into OUT.npz at the end. A video that cannot be read is reported and skipped; the
@@ -19,7 +20,9 @@ import numpy as np
 
 from tsncli.data.crops import DEFAULT_TEST_CROPS, resolve_test_crops
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
-from tsncli.engine.eval.inference import load_scorer, prefetched_clips
+from tsncli.engine.aggregate import parse_snippet_agg
+from tsncli.engine.eval.dense import SNIPPETS_PER_CHUNK, DenseClips, DensePlan, plan_dense
+from tsncli.engine.eval.inference import Scorer, load_scorer, prefetched_clips
 from tsncli.engine.eval.ranks import (
     clear_mark,
     lock_name,
@@ -33,14 +36,20 @@ from tsncli.engine.eval.shards import (
     run_fingerprint,
     shard_tasks,
 )
-from tsncli.engine.fusion import aggregate_video
+from tsncli.engine.fusion import SNIPPET_RATE_KEY, aggregate_video, video_scores
 from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
 from tsncli.launch import LaunchInfo, resolve_devices
 from tsncli.layout import score_shards
-from tsncli.lists.listfile import VideoRecord, read_list, read_list_header
+from tsncli.lists.listfile import (
+    UNTRIMMED_KEY,
+    VideoRecord,
+    read_classes,
+    read_list,
+    read_list_header,
+)
 from tsncli.locks import hold_lock
 from tsncli.models.checkpoint import load_checkpoint, read_meta
 from tsncli.parallel import current_device, run_pool
@@ -51,13 +60,23 @@ log = logging.getLogger("tsncli.engine.evaluate")
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How to test: snippets, crops, videos per forward pass, raw scores kept, prefetch threads."""
+    """How to test: snippets (S evenly spaced, or one every `stride` frames or `stride_seconds`),
+    crops, videos per forward pass (dense: chunks of 25 snippets), raw scores kept, prefetch
+    threads, and the snippet aggregation the printed metrics use (None: the stored scores)."""
 
     segments: int = 25
     crops: int | None = None  # None: 10, or 5 for a model trained without flips
     batch: int = 1
     keep_raw: bool = False
     loader_threads: int = 2
+    stride: int | None = None
+    stride_seconds: float | None = None
+    snippet_agg: str | None = None
+
+    @property
+    def dense(self) -> bool:
+        """Dense testing (`--stride` or `--stride-seconds`) instead of `segments` snippets."""
+        return self.stride is not None or self.stride_seconds is not None
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,7 @@ class ShardTask:
     settings: EvalSettings
     path: str  # the shard file to write
     source: SnippetSource = FRAME_FOLDERS  # frame folders, or a list's video files
+    strides: tuple[int, ...] = ()  # dense testing: each record's stride in frames
 
 
 @dataclass
@@ -88,6 +108,8 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     """Score one shard and write it atomically; returns a small summary (no scores)."""
     scorer = load_scorer(task.checkpoint, current_device())
     st = task.settings
+    if st.dense:
+        return _run_dense_shard(task, scorer)
     dataset = scorer.test_dataset(task.records, task.source, st.segments, st.crops)
     done: list[int] = []
     scores: list[np.ndarray] = []  # [C] per video
@@ -113,6 +135,47 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
             flush()
     if pending:
         flush()
+    return _save_shard(task, scorer, done, scores, raws if st.keep_raw else None, failures)
+
+
+def _run_dense_shard(task: ShardTask, scorer: Scorer) -> dict[str, Any]:
+    """`run_shard` for dense testing: each video's snippets arrive in chunks (memory flat in its
+    length); a video is scored once its last chunk is, and fails as a whole if any chunk does."""
+    st = task.settings
+    clips = DenseClips(
+        task.records, task.strides, task.source, scorer.modality, scorer.frames_per_snippet,
+        scorer.crop_size, st.crops, per_chunk=SNIPPETS_PER_CHUNK * st.batch,
+    )  # fmt: skip
+    done: list[int] = []
+    scores: list[np.ndarray] = []
+    raws: list[np.ndarray] = []  # [S_v, N, C] float16 per video
+    failures: list[tuple[str, str]] = []
+    failed: set[int] = set()
+    parts: list[np.ndarray] = []  # the current video's chunks, [s, N, C] float32
+    for index, clip, error in prefetched_clips(clips, st.loader_threads):
+        chunk = clips.chunks[index]
+        if chunk.video in failed:
+            continue
+        if error is not None:
+            failed.add(chunk.video)
+            failures.append((task.records[chunk.video].video_id, error))
+            parts.clear()
+            continue
+        parts.append(scorer.score(clip[None])[0])  # (s, N, C)
+        if chunk.last:
+            video_raw = np.concatenate(parts)
+            parts.clear()
+            done.append(chunk.video)
+            scores.append(aggregate_video(video_raw))
+            raws.append(video_raw.astype(np.float16))
+    return _save_shard(task, scorer, done, scores, raws, failures)
+
+
+def _save_shard(
+    task: ShardTask, scorer: Scorer, done: list[int], scores: list[np.ndarray],
+    raws: list[np.ndarray] | None, failures: list[tuple[str, str]],
+) -> dict[str, Any]:  # fmt: skip
+    """Write one shard's scores atomically; the summary the pool returns (no scores)."""
     records = [task.records[i] for i in done]
     c = scorer.meta["num_classes"]
     shard = ScoreFile(
@@ -121,7 +184,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
         [r.video_id for r in records],
         scorer.class_names,
         {"start": task.start, "count": len(task.records), "failures": failures},
-        np.stack(raws) if raws else None,
+        raws or None,
     )
     save_scores(task.path, shard)
     return {"start": task.start, "count": len(task.records), "failures": failures}
@@ -165,11 +228,28 @@ def evaluate(
     """
     if settings.segments < 1 or settings.batch < 1:
         raise UsageError("--segments and --batch must be at least 1")
+    if settings.stride is not None and settings.stride_seconds is not None:
+        raise UsageError("give either --stride N or --stride-seconds T, not both")
+    if (settings.stride is not None and settings.stride < 1) or not (
+        settings.stride_seconds is None or settings.stride_seconds > 0
+    ):
+        raise UsageError("--stride must be at least 1 frame and --stride-seconds positive")
+    if settings.snippet_agg is not None:
+        parse_snippet_agg(settings.snippet_agg)  # a typo fails before anything loads
+    if settings.dense or settings.snippet_agg is not None:
+        settings = replace(settings, keep_raw=True)  # the snippet aggregations need them
     ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)
     meta = load_checkpoint(ckpt_path)["meta"]  # fails early with a clear message
     crops = resolve_test_crops(settings.crops, read_meta(meta).flip, model=ckpt_path.name)
     settings = replace(settings, crops=crops)
     records = _read_checked_list(list_path, frames_root, int(meta["num_classes"]))
+    _check_class_order(list(meta["class_names"]), list_path)
+    if not settings.dense and read_list_header(list_path).get(UNTRIMMED_KEY) == "1":
+        log.warning(
+            "%s lists untrimmed videos: --segments %d spreads %d snippets over each whole video; "
+            "test them densely with --stride 16 (or --stride-seconds 1), as the original",
+            list_path, settings.segments, settings.segments,
+        )  # fmt: skip
     num_classes = int(meta["num_classes"])
     tracker = Tracker(on_progress, "testing", len(records))
     tracker.start()
@@ -179,15 +259,19 @@ def evaluate(
     trained = read_meta(meta).frames
     source = create_snippet_source(list_path, records, meta["modality"], None, n_workers, trained)
     st = settings
+    plan = None
+    if st.dense:
+        plan = plan_dense(list_path, records, st.stride, st.stride_seconds, n_workers)
     fingerprint = run_fingerprint(
-        ckpt_path, list_path, frames_root, st.segments, st.crops, st.keep_raw
-    )
+        ckpt_path, list_path, frames_root, st.segments, st.crops, st.keep_raw,
+        dense={"stride": st.stride, "stride_seconds": st.stride_seconds} if st.dense else None,
+    )  # fmt: skip
     with hold_lock(lock_name(out, launch), str(out)):  # one run (or rank) per output
         done = None if force else finished_output(out, fingerprint)
         if done is not None:
             log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
             tracker.update(len(records))
-            metrics = compute_metrics(done.scores, done.labels, num_classes)
+            metrics = compute_metrics(_judged(done, st), done.labels, num_classes)
             return EvalResult(metrics, out, list(meta["class_names"]), [], len(records), st.crops)
         shard_dir = out.with_name(out.name + ".shards")
         size = max(1, min(50, -(-len(records) // (n_workers * 4 * launch.shard_count))))
@@ -199,6 +283,10 @@ def evaluate(
         clear_mark(shard_dir, launch)
         job = ShardTask(0, (), str(ckpt_path), settings, "", source)  # what every shard shares
         tasks, resumed = shard_tasks(records, size, shard_dir, launch, job, tracker)
+        if plan is not None:  # each task carries its own videos' strides
+            tasks = [
+                replace(t, strides=plan.strides[t.start : t.start + len(t.records)]) for t in tasks
+            ]
         if resumed:
             log.info("resuming: %d finished shard(s) found in %s", resumed, shard_dir)
         lost: list[tuple[str, str]] = []  # the videos of shards whose worker died
@@ -213,8 +301,36 @@ def evaluate(
                 return None
             lost = wait_for_ranks(shard_dir, launch)
         ids = [r.video_id for r in records]
-        merged = _merge(shard_dir, out, meta, fingerprint, settings, ids, lost)
+        merged = _merge(shard_dir, out, meta, fingerprint, settings, ids, lost, plan)
         return EvalResult(*merged, resumed, crops=st.crops)
+
+
+def _judged(sf: ScoreFile, st: EvalSettings) -> np.ndarray:
+    """The video scores the printed metrics use: the stored ones, or `--snippet-agg`'s."""
+    if st.snippet_agg is None or sf.raw is None or not len(sf):
+        return sf.scores
+    return video_scores(sf, snippet_agg=st.snippet_agg)
+
+
+def _check_class_order(checkpoint_classes: list[str], list_path: Path) -> None:
+    """The checkpoint's classes in another order than the list's classes file would permute
+    every label silently (ActivityNet: the original's sorted order vs BSN's action_name.csv)."""
+    candidates = sorted(
+        (p for p in list_path.parent.glob("*_classes.txt")
+         if list_path.name.startswith(p.name[: -len("classes.txt")])),
+        key=lambda p: -len(p.name),
+    )  # fmt: skip
+    if not candidates:
+        return
+    listed = read_classes(candidates[0])
+    if listed == checkpoint_classes or sorted(listed) != sorted(checkpoint_classes):
+        return  # same order, or another class set (its labels are checked against the model)
+    i = next(i for i, (a, b) in enumerate(zip(listed, checkpoint_classes, strict=True)) if a != b)
+    raise DataError(
+        f"class {i} is {checkpoint_classes[i]!r} in the checkpoint but {listed[i]!r} in "
+        f"{candidates[0]}: the same classes in another order; rebuild the lists in the model's "
+        f"order with `tsn lists ... --classes FILE`"
+    )
 
 
 def _read_checked_list(
@@ -238,8 +354,9 @@ def _dead_shard(task: ShardTask, reason: str) -> dict[str, Any]:
 
 
 def _merge(
-    shard_dir: Path, out: Path, meta: dict, run: dict, st: EvalSettings, ids: list, lost: list
-) -> tuple[Metrics, Path, list[str], list[tuple[str, str]]]:
+    shard_dir: Path, out: Path, meta: dict, run: dict, st: EvalSettings, ids: list, lost: list,
+    plan: DensePlan | None = None,
+) -> tuple[Metrics, Path, list[str], list[tuple[str, str]]]:  # fmt: skip
     """Merge the shards into `out`, checking that they account for every video of the list."""
     shards = [load_scores(p) for p in score_shards(shard_dir)]
     failures = [tuple(f) for s in shards for f in s.meta.get("failures", [])] + lost
@@ -252,23 +369,29 @@ def _merge(
     labels = np.concatenate([s.labels for s in shards]) if shards else np.zeros(0, np.int64)
     raw = None
     if st.keep_raw and shards and all(s.raw is not None for s in shards if len(s)):
-        raw = np.concatenate([s.raw for s in shards if len(s)])
+        raw = [r for s in shards if len(s) for r in s.raw]  # save_scores stacks equal shapes
     score_meta = {
         "checkpoint": run["checkpoint"],
         "arch": meta.get("arch"),
         "modality": meta.get("modality"),
         "new_length": meta.get("new_length"),
-        "segments": st.segments,
+        "segments": None if st.dense else st.segments,
+        "stride": st.stride,
+        "stride_seconds": st.stride_seconds,
         "crops": st.crops,
         "crop_size": meta.get("crop_size"),
         "frames": meta.get("frames"),
         "failed_videos": [v for v, _ in failures],
+        "snippet_agg": st.snippet_agg or "mean",
         "run": run,
     }
+    if plan is not None and plan.snippets_per_second is not None:
+        score_meta[SNIPPET_RATE_KEY] = plan.snippets_per_second  # M-TWI's windows in seconds
     classes = list(meta["class_names"])
     videos = [v for s in shards for v in s.videos]
-    save_scores(out, ScoreFile(scores.astype(np.float32), labels, videos, classes, score_meta, raw))
+    merged = ScoreFile(scores.astype(np.float32), labels, videos, classes, score_meta, raw)
+    save_scores(out, merged)
     if not failures:
         shutil.rmtree(shard_dir, ignore_errors=True)
-    metrics = compute_metrics(scores, labels, c)
+    metrics = compute_metrics(_judged(merged, st), labels, c)
     return metrics, out, classes, failures

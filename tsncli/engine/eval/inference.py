@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -113,14 +113,23 @@ def load_scorer(checkpoint: str | os.PathLike[str], device: str = "cpu") -> Scor
     return _CACHE[key]
 
 
-def _load_clip(dataset: TSNDataset, index: int) -> tuple[np.ndarray | None, str | None]:
+class Clips(Protocol):
+    """What `prefetched_clips` loads from: a `TSNDataset` in test mode, or dense testing's
+    chunks (`tsncli.engine.eval.dense.DenseClips`)."""
+
+    def __len__(self) -> int: ...
+
+    def load_clip(self, index: int) -> np.ndarray: ...
+
+
+def _load_clip(dataset: Clips, index: int) -> tuple[np.ndarray | None, str | None]:
     try:
         return dataset.load_clip(index), None
     except (DataError, cv2.error, OSError, ValueError) as exc:
         return None, " ".join(str(exc).split()) or type(exc).__name__
 
 
-def prefetched_clips(dataset: TSNDataset, threads: int) -> Iterator[tuple[int, Any, Any]]:
+def prefetched_clips(dataset: Clips, threads: int) -> Iterator[tuple[int, Any, Any]]:
     """Yield (index, clip, error) in order while the next clips load on threads (decoding and
     resizing release the GIL, so loading overlaps the forward pass). At most threads+1 ahead."""
     with ThreadPoolExecutor(max(1, threads)) as pool:

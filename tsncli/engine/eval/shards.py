@@ -25,11 +25,14 @@ T = TypeVar("T")  # a shard task: a dataclass with start, records and path
 
 
 def run_fingerprint(
-    checkpoint: Path, list_file: Path, frames_root: Any, segments: int, crops: int, keep_raw: bool
-) -> dict[str, Any]:
+    checkpoint: Path, list_file: Path, frames_root: Any, segments: int, crops: int, keep_raw: bool,
+    dense: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """What makes two eval runs the same: checkpoint (path, size, mtime), list contents,
-    frames root and test settings."""
+    frames root and test settings (`dense`: the stride settings of dense testing, absent from
+    segment runs so their fingerprints stay as they were)."""
     stat = checkpoint.stat()
+    extra = {"dense": dense} if dense is not None else {}
     return {
         "checkpoint": str(checkpoint.resolve()),
         "checkpoint_size": stat.st_size,
@@ -39,6 +42,7 @@ def run_fingerprint(
         "segments": segments,
         "crops": crops,
         "keep_raw": keep_raw,
+        **extra,
     }
 
 
