@@ -210,7 +210,7 @@ def test_class_order_files_are_read_in_each_layout(tmp_path):
 def test_fetch_entries_name_the_annotation_file_for_each_version():
     v13 = get_entry("activitynet")
     assert [f.filename for f in v13.files] == ["annotations/activity_net.v1-3.min.json"]
-    assert "videos not included" in v13.description and "YouTube" in v13.description
+    assert "videos not included" in v13.description
     urls = [v13.files[0].url, *v13.files[0].mirrors]
     assert len(urls) == 3 and all(u.endswith("activity_net.v1-3.min.json") for u in urls)
     v12 = get_entry("activitynet1.2")
@@ -249,7 +249,12 @@ def test_lists_train_eval_and_fuse_make_a_submission_end_to_end(runner, cli, tmp
         "none", "--epochs", 1, "--batch-size", 3, "--out", run, "--workers", 0)  # fmt: skip
     scores = tmp_path / "rgb.npz"
     tsn("eval", run / "last.pt", "--list", lists / "activitynet_rgb_val_split_1.txt",
-        "--segments", 6, "--crops", 1, "--keep-raw", "--save-scores", scores)  # fmt: skip
+        "--stride", 4, "--crops", 1, "--save-scores", scores)  # fmt: skip
+    from tsncli.engine.scores import load_scores
+
+    dense = load_scores(scores)
+    assert [r.shape[0] for r in dense.raw] == [5, 5, 5]  # centres 2, 6, 10, 14, 18 of 20 frames
+    assert dense.meta["stride"] == 4 and dense.meta["snippets_per_second"] == pytest.approx(25 / 4)
     sub = tmp_path / "sub.json"
     result = tsn("fuse", scores, "--snippet-agg", "mtwi", "--annotations", ann,
                  "--submission", sub, "--json")  # fmt: skip
@@ -258,3 +263,24 @@ def test_lists_train_eval_and_fuse_make_a_submission_end_to_end(runner, cli, tmp
     assert set(doc["results"]) == {"vid6", "vid7", "vid8"}
     assert all(len(rows) == 3 for rows in doc["results"].values())
     assert 0.0 <= payload["map"] <= 1.0 and payload["hit3"] == 1.0  # 3 classes: all in the top 3
+
+
+def test_fetch_version_picks_the_annotation_file_and_says_where_videos_come_from(
+    runner, cli, tmp_path
+):
+    from tsncli.specs.datasets import dataset_version
+
+    assert dataset_version("activitynet", "1.2") == "activitynet1.2"
+    assert dataset_version("activitynet", "1.3") == "activitynet"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "activity_net.v1-2.min.json").write_text("{}")  # adopted: no network
+    args = ["fetch", "activitynet", "--version", "1.2", "--from", str(mine)]
+    result = runner.invoke(cli, [*args, "--dest", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("activity_net.v1-2.min.json")
+    assert "activitynet1.2: the videos come from YouTube" in result.stderr
+    assert "data/activitynet1.2/videos/" in result.stderr
+    bad = runner.invoke(cli, ["fetch", "ucf101", "--version", "2"])
+    assert bad.exit_code == 1
+    assert "ucf101 has no version '2'; versions: none" in bad.stderr

@@ -22,6 +22,7 @@ from tsncli.commands._common import example
 from tsncli.commands._progress import ProgressView
 from tsncli.errors import DownloadError, UsageError
 from tsncli.logs import stderr_console
+from tsncli.specs.datasets import DATASETS, dataset_version
 
 log = logging.getLogger("tsncli.fetch")
 
@@ -169,6 +170,14 @@ def fetch_command(
         int | None, typer.Option(min=1, help="toy: videos per class.", show_default=False)
     ] = None,
     seed: Annotated[int | None, typer.Option(help="toy: random seed.", show_default=False)] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            help="A dataset's version, for datasets with several (activitynet: 1.3, the default, "
+            "or 1.2).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Download datasets and weights (resumable, verified, with mirrors).
 
@@ -195,6 +204,8 @@ def fetch_command(
         return
     if videos_per_class is not None or seed is not None:
         raise UsageError("--videos-per-class and --seed apply to `tsn fetch toy` only")
+    if version is not None:
+        names = [dataset_version(name, version) for name in names]
     items = plan_fetch(_resolve_names(names), dest=dest, mirror=mirror, sha256=sha256)
     with ProgressView() as show:
         outcomes = run_fetch(items, jobs=jobs, force=force, from_path=from_path, on_progress=show)
@@ -207,6 +218,10 @@ def fetch_command(
             path = convert_on_arrival(outcome.entry, outcome.path, force=force)
             log.info("converted: %s", path)
         typer.echo(str(path))
+    for name in dict.fromkeys(o.entry for o in outcomes):
+        note = DATASETS.get(name).videos_note if name in DATASETS else None
+        if note:
+            stderr_console.print(f"{name}: {note}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

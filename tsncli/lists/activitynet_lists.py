@@ -37,7 +37,7 @@ from tsncli.lists.annotated import (
 )
 from tsncli.lists.listfile import MULTILABEL_KEY, OFFSETS_KEY, UNTRIMMED_KEY, VideoRecord
 from tsncli.modality import default_new_length, reads_flow
-from tsncli.specs.datasets.activitynet import VERSIONS
+from tsncli.specs.datasets.activitynet import DEFAULT, VERSIONS
 
 if TYPE_CHECKING:
     from tsncli.progress import ProgressFn
@@ -56,7 +56,7 @@ _EPSILON = 1e-6  # seconds * fps that should be whole numbers come out as 30.000
 class ActivityNetListsConfig(AnnotatedListsConfig):
     """Options of `tsn lists activitynet` (and activitynet1.2)."""
 
-    dataset: str = "activitynet"
+    dataset: str = DEFAULT
     unit: str = "instances"  # instances: one training line per annotation; videos: per video
     classes: str | None = None  # class-order file (BSN's action_name.csv, ...); None: original
     frame_rate: str = "video"  # see FRAME_RATES

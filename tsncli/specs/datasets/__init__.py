@@ -10,6 +10,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 
+from tsncli.errors import UsageError
 from tsncli.registry import Registry
 from tsncli.specs.datasets.splitfiles import SplitFormat
 
@@ -61,6 +62,10 @@ class DatasetSpec:
     flip: bool = True
     presets: tuple[str, ...] = ()  # names of tsncli/configs/*.yaml for it
     lists_examples: tuple[str, ...] = ()  # arguments after `tsn lists NAME`, for --help
+    # where the videos come from when `tsn fetch` cannot get them (printed after the fetch)
+    videos_note: str | None = None
+    # (family, version): `tsn fetch FAMILY --version VERSION` fetches this spec
+    version_of: tuple[str, str] | None = None
     # a minimal valid copy of its split or annotation files: (relative path, text) pairs
     example_files: tuple[tuple[str, str], ...] = ()
 
@@ -95,3 +100,17 @@ def flip_policy(dataset: str) -> bool:
 def unpackable_datasets() -> list[str]:
     """The datasets `tsn unpack NAME` knows, in registry order."""
     return [name for name in DATASETS if DATASETS.get(name).unpack is not None]
+
+
+def dataset_version(family: str, version: str) -> str:
+    """The dataset `tsn fetch FAMILY --version VERSION` means; a UsageError listing the versions
+    FAMILY has (or saying it has none)."""
+    versions = {
+        spec.version_of[1]: name
+        for name in DATASETS
+        if (spec := DATASETS.get(name)).version_of and spec.version_of[0] == family
+    }
+    if version not in versions:
+        have = ", ".join(sorted(versions)) if versions else "none (it has one version)"
+        raise UsageError(f"{family} has no version {version!r}; versions: {have}")
+    return versions[version]

@@ -13,10 +13,15 @@ _HOST = "http://ec2-52-25-205-214.us-west-2.compute.amazonaws.com/files"
 _GITHUB = "https://raw.githubusercontent.com"
 _EVALUATION = f"{_GITHUB}/activitynet/ActivityNet/master/Evaluation/data"
 _TSN = f"{_GITHUB}/yjxiong/temporal-segment-networks/master/data/activitynet_splits"
-VIDEOS_NOTE = (
-    "the videos come from YouTube or the dataset's request form (activity-net.org); put them in "
-    "data/activitynet/videos/ named v_<id>.<ext> or <id>.<ext>"
-)
+DEFAULT = "activitynet"  # v1.3, the version `tsn fetch activitynet` means
+
+
+def _videos_note(name: str) -> str:
+    return (
+        "the videos come from YouTube or the dataset's request form (activity-net.org); put them "
+        f"in data/{name}/videos/ named v_<id>.<ext> or <id>.<ext>"
+    )
+
 
 # A taxonomy with an inner node, one training and one validation video.
 _EXAMPLE = (
@@ -46,7 +51,7 @@ def _spec(name: str, version: str, classes: int, presets: tuple[str, ...]) -> Da
         f"ActivityNet v{version} ({classes} classes): untrimmed videos, annotation JSON",
         annotations="tsncli.lists.activitynet:load_activitynet_annotations",
         download=Download(
-            f"ActivityNet v{version} annotation JSON (videos not included: {VIDEOS_NOTE})",
+            f"ActivityNet v{version} annotation JSON (videos not included)",
             (
                 DownloadFile(
                     f"annotations/{file}", f"{_HOST}/{file}", mirrors=(*mirrors, f"{_TSN}/{file}")
@@ -60,11 +65,13 @@ def _spec(name: str, version: str, classes: int, presets: tuple[str, ...]) -> Da
             else ()
         ),
         example_files=((f"{file}", _EXAMPLE),),
+        videos_note=_videos_note(name),
+        version_of=(DEFAULT, version),
     )
 
 
 SPECS = (
-    _spec("activitynet", "1.3", 200, ("activitynet_rgb", "activitynet_flow")),
-    _spec("activitynet1.2", "1.2", 100, ()),
+    _spec(DEFAULT, "1.3", 200, ("activitynet_rgb", "activitynet_flow")),
+    _spec(f"{DEFAULT}1.2", "1.2", 100, ()),
 )
-VERSIONS = {"activitynet": "1.3", "activitynet1.2": "1.2"}  # dataset name -> annotation version
+VERSIONS = {spec.name: spec.version_of[1] for spec in SPECS}  # dataset -> annotation version
