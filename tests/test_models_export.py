@@ -88,3 +88,30 @@ def test_pt2_export_runs_any_batch_size_and_matches_pytorch(flow_ckpt, tmp_path)
     assert report.max_abs_diff < 1e-4
     loaded = torch.export.load(str(tmp_path / "m.pt2")).module()
     assert loaded(torch.zeros(7, 12, 32, 32, dtype=torch.uint8)).shape == (7, 4)
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "pt2"])
+def test_export_onto_a_full_disk_is_one_error_line_and_leaves_nothing(flow_ckpt, tmp_path, fmt):
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_file_size():  # writes past 4 KB fail with EFBIG, as a full disk fails them
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    out = tmp_path / "out" / f"m.{fmt}"
+    out.parent.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "tsncli", "export", str(flow_ckpt), "-o", str(out), "--format", fmt],
+        preexec_fn=limit_file_size,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # torch's own writer, given the path, aborted the process in C++ (exit 134)
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("error:") and str(out) in lines[-1]
+    assert list(out.parent.iterdir()) == []  # no partial file, no temporary one

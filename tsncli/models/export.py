@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import io
 import os
 import warnings
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from tsncli.errors import UsageError
-from tsncli.fsutil import atomic_path
+from tsncli.fsutil import atomic_write_bytes, stale_temp_paths
 from tsncli.modality import input_channels
 from tsncli.models.checkpoint import create_model_from_checkpoint, load_checkpoint
 from tsncli.models.normalize import Normalize
@@ -87,28 +88,35 @@ def export_model(
         raise UsageError(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}")
     module, example = create_exportable(ckpt_path, segments, input_order)
     target = Path(output)
-    with torch.no_grad(), atomic_path(target) as tmp:
+    for stale in stale_temp_paths(target):  # left by an export that was killed
+        stale.unlink(missing_ok=True)
+    # Every format is built in memory and written by Python: torch's C++ writers, given a path,
+    # abort the process on a full disk ("terminate called after throwing c10::Error").
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch.jit is deprecated upstream but still works; tracing warns about the Python-side
+        # shape checks of TSN and Normalize, which hold for the traced input shape
+        warnings.simplefilter("ignore")
         if fmt == "torchscript":
-            with warnings.catch_warnings():  # torch.jit is deprecated upstream but still works
-                warnings.simplefilter("ignore")
-                torch.jit.trace(module, example, check_trace=False).save(str(tmp))
+            torch.jit.save(torch.jit.trace(module, example, check_trace=False), buffer)
         elif fmt == "pt2":
             batch = torch.export.Dim("batch", min=1, max=65536)
             program = torch.export.export(
                 module, (example.repeat(2, 1, 1, 1),), dynamic_shapes={"clips": {0: batch}}
             )
-            torch.export.save(program, str(tmp))
+            torch.export.save(program, buffer)
         else:
             _require("onnx", fmt)
             torch.onnx.export(
                 module,
                 (example,),
-                str(tmp),
+                buffer,
                 input_names=["clips"],
                 output_names=["logits"],
                 dynamic_axes={"clips": {0: "batch"}, "logits": {0: "batch"}},
                 dynamo=False,
             )
+    atomic_write_bytes(target, buffer.getvalue())
     diff = _check(target, fmt, module, example) if check else None
     return ExportReport(target, fmt, tuple(example.shape), diff)
 
