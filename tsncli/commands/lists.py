@@ -92,7 +92,8 @@ def lists_command(
         str,
         typer.Option(
             help="frames: list frame folders; videos: list video files, decoded sparsely by "
-            "train/eval/predict (no `tsn flow` step).",
+            "train/eval/predict (no `tsn flow` step). Kinetics and sthv2: videos only; "
+            "ActivityNet: videos (default) or frames.",
             autocompletion=lambda incomplete: [
                 s for s in ("frames", "videos") if s.startswith(incomplete)
             ],
@@ -143,13 +144,17 @@ def lists_command(
     if only_activitynet and not is_activitynet(dataset):
         raise UsageError(f"{' and '.join(only_activitynet)}: only for ActivityNet lists")
     if is_activitynet(dataset):  # trimmed instances and untrimmed videos
+        import dataclasses
+
         from tsncli.lists.activitynet_lists import ActivityNetListsConfig, build_activitynet_lists
 
-        if "frames" in overrides:
-            overrides["videos"] = overrides.pop("frames")
+        folder = overrides.pop("frames", None)  # video files, or frame folders: --source says
         cfg = resolve_config(
             ActivityNetListsConfig, section="lists", config_file=config, overrides=overrides
         )
+        if folder is not None:
+            where = "frames" if cfg.source == "frames" else "videos"
+            cfg = dataclasses.replace(cfg, **{where: str(folder)})
         build = build_activitynet_lists
     elif is_annotated(dataset):  # Kinetics, sthv2: video lists from annotations
         from tsncli.lists.annotated import AnnotatedListsConfig, build_lists_from_annotations

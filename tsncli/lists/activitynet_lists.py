@@ -1,7 +1,10 @@
 """`tsn lists activitynet`: training lists of trimmed instances (`path offset num_frames label`,
-seconds turned into frames with each video's own rate from the video index, clamped to the video),
-multi-label validation lists of whole untrimmed videos, and `--classes` label orders; matching,
-frame counting, the missing file and the config are `tsncli.lists.annotated`'s.
+seconds turned into frames with each video's own rate, clamped to the video), multi-label
+validation lists of whole untrimmed videos, and `--classes` label orders; from video files
+(`--source videos`: the rate from the video index) or `tsn flow`'s frame folders (`--source
+frames`: the rate is the folder's img_ count over the annotation's duration, as MMAction2's
+`generate_rawframes_filelist.py` does). Matching, frame counting, the missing file and the
+config are `tsncli.lists.annotated`'s.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from tsncli.lists.annotated import (
     AnnotatedListsResult,
     LocatedVideos,
     finish_lists,
+    locate_frames,
     locate_videos,
     video_records,
     write_subset_list,
 )
+from tsncli.lists.frame_index import FolderCounts
 from tsncli.lists.listfile import MULTILABEL_KEY, OFFSETS_KEY, UNTRIMMED_KEY, VideoRecord
 from tsncli.modality import default_new_length, reads_flow
 from tsncli.specs.datasets.activitynet import DEFAULT, VERSIONS
@@ -45,9 +50,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("tsncli.lists")
 
 UNITS = ("instances", "videos")  # what a training line is: one annotation, or a whole video
-# How seconds become frames: each video's own average rate from the video index (the only
-# policy; recorded in the list config so a later one can be told apart).
-FRAME_RATES = ("video",)
+# How seconds become frames, by source (recorded in the list config): a video file's own average
+# rate from the video index; a frame folder's img_ count over the annotation's `duration` (tsn
+# flow records no rate per video). That duration is the YouTube upload's, so where a download
+# differs in length, its instances are off by the difference.
+FRAME_RATES = {"videos": "video", "frames": "annotation_duration"}
+SOURCES = tuple(FRAME_RATES)
 ORIGINAL_ORDER = "original"  # --classes value: anet_db.py's sorted leaves
 _EPSILON = 1e-6  # seconds * fps that should be whole numbers come out as 30.000000000000004
 
@@ -59,18 +67,35 @@ class ActivityNetListsConfig(AnnotatedListsConfig):
     dataset: str = DEFAULT
     unit: str = "instances"  # instances: one training line per annotation; videos: per video
     classes: str | None = None  # class-order file (BSN's action_name.csv, ...); None: original
-    frame_rate: str = "video"  # see FRAME_RATES
+    frame_rate: str | None = None  # None: the source's policy (see FRAME_RATES)
     version: str | None = None  # the annotation file's version; recorded, checked when given
+    frames: str | None = None  # --source frames: `tsn flow`'s folder (default data/<ds>/frames)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.unit not in UNITS:
             raise UsageError(f"--unit {self.unit!r}: use one of {', '.join(UNITS)}")
-        if self.frame_rate not in FRAME_RATES:
+        policy = FRAME_RATES[self.source]
+        if self.frame_rate in (None, ""):
+            object.__setattr__(self, "frame_rate", policy)
+        elif self.frame_rate != policy:
             raise UsageError(
-                f"frame_rate {self.frame_rate!r}: the only policy is {FRAME_RATES[0]} (each "
-                "video's own frame rate from the video index)"
+                f"frame_rate {self.frame_rate!r}: --source {self.source} takes {policy} (see "
+                "docs/activitynet.md); leave frame_rate out of the config"
             )
+
+    def _check_source(self) -> None:
+        if self.source not in SOURCES:
+            raise UsageError(f"--source takes {' or '.join(SOURCES)}; got {self.source}")
+
+    @property
+    def frames_dir(self) -> Path:
+        return Path(self.frames or Path("data") / self.dataset / "frames")
+
+    def list_header(self) -> dict[str, str]:
+        """Frame-folder lists say so (`kind=frames`); the frames' settings are the folder's
+        flow_config.yaml, which train and eval read. Video lists: see the base class."""
+        return {"kind": "frames"} if self.source == "frames" else super().list_header()
 
 
 @dataclass
@@ -151,21 +176,29 @@ class InstanceSpan:
     offset: int
     frames: int
     label: int
+    counts: FolderCounts | None = None  # a frame folder's files (None: a video file)
 
 
 def _frame_rates(located: LocatedVideos, videos: Sequence[AnetVideo]) -> dict[str, float]:
-    """video id -> the frame rate the index read from the file, for the present `videos`; the
-    ones without a usable rate join the missing (instances cannot be placed in them)."""
+    """video id -> the frame rate of the present `videos`: what the index read from the file,
+    or a frame folder's frames over the annotation's duration (frames `tsn flow --step S` kept
+    are counted, so their rate is already the kept frames'); the ones without a usable rate
+    join the missing (instances cannot be placed in them)."""
     rates = {}
     for video in videos:
         found = located.listed.get(video.video_id)
         if found is None:
             continue
-        fps = float(located.index.entries[found[0]].fps or 0.0)
+        if located.index is None:
+            fps = found[1] / video.duration if video.duration > 0 else 0.0
+            reason = "no duration in the annotation file"
+        else:
+            fps = float(located.index.entries[found[0]].fps or 0.0)
+            reason = "no frame rate in the video index"
         if math.isfinite(fps) and fps > 0:
             rates[video.video_id] = fps
         else:
-            located.missing.append(("train", video.video_id, "no frame rate in the video index"))
+            located.missing.append(("train", video.video_id, reason))
     return rates
 
 
@@ -179,23 +212,27 @@ def _instance_spans(
         if video.video_id not in rates:
             continue
         path, num_frames = located.listed[video.video_id]
+        counts = None if located.counts is None else located.counts[video.video_id]
         for instance in video.instances:
             offset, frames, cut = instance_frames(instance, rates[video.video_id], num_frames)
             clamped += cut
-            spans.append(InstanceSpan(path, offset, frames, labels[instance.label]))
+            spans.append(InstanceSpan(path, offset, frames, labels[instance.label], counts))
     return spans, clamped
 
 
 def instance_records(spans: Sequence[InstanceSpan], modality: str) -> tuple[list[VideoRecord], int]:
     """Offset lines of `spans` for `modality` (flow: one field fewer than frames, as for whole
-    videos) and how many were left out for holding fewer frames than one snippet reads."""
+    videos; a frame folder's span also ends at its last file of `modality`) and how many were
+    left out for holding fewer frames than one snippet reads."""
     less = 1 if reads_flow(modality) else 0
     need = default_new_length(modality)
-    records = [
-        VideoRecord(s.path, s.frames - less, s.label, s.offset)
-        for s in spans
-        if s.frames - less >= need
-    ]
+    records = []
+    for s in spans:
+        frames = s.frames - less
+        if s.counts is not None:
+            frames = min(frames, s.counts.frames(modality) - s.offset)
+        if frames >= need:
+            records.append(VideoRecord(s.path, frames, s.label, s.offset))
     return records, len(spans) - len(records)
 
 
@@ -203,14 +240,13 @@ def multilabel_records(
     located: LocatedVideos, videos: Sequence[AnetVideo], labels: dict[str, int], modality: str
 ) -> list[VideoRecord]:
     """One line per present annotated video with every distinct label, in annotation order."""
-    less = 1 if reads_flow(modality) else 0
     records = []
     for video in videos:
-        found = located.listed.get(video.video_id)
-        if found is None or not video.instances or found[1] - less < 1:
+        found = located.usable(video.video_id, modality)
+        if found is None or not video.instances or found[1] < 1:
             continue
         ids = tuple(labels[name] for name in video.labels)
-        records.append(VideoRecord(found[0], found[1] - less, ids[0], 0, ids))
+        records.append(VideoRecord(found[0], found[1], ids[0], 0, ids))
     return records
 
 
@@ -236,7 +272,10 @@ def build_activitynet_lists(
         )
     labels = {c: i for i, c in enumerate(classes)}
     annotations = whole_video_annotations(db, classes)
-    located = locate_videos(config, annotations, on_progress)
+    if config.source == "frames":
+        located = locate_frames(config.frames_dir, annotations)
+    else:
+        located = locate_videos(config, annotations, on_progress)
     result = ActivityNetListsResult(
         config.prefix, len(classes), unit=config.unit, class_differences=differences
     )
@@ -256,7 +295,7 @@ def build_activitynet_lists(
             records, result.too_short[modality.value] = instance_records(spans, modality)
             header = {OFFSETS_KEY: "1"}
         else:
-            records, header = video_records(train_entries, located.listed, modality), {}
+            records, header = video_records(train_entries, located, modality), {}
         write_subset_list(config, located, result, "train", modality, records, header)
         val = multilabel_records(located, validation, labels, modality)
         if config.shuffle:
@@ -271,5 +310,6 @@ def build_activitynet_lists(
         )
     original = config.classes in (None, "", ORIGINAL_ORDER)
     order = ORIGINAL_ORDER if original else os.path.abspath(str(config.classes))
-    finish_lists(config, classes, located, result, classes=order, version=db.version)
+    where = {"frames": str(located.root)} if config.source == "frames" else {}
+    finish_lists(config, classes, located, result, classes=order, version=db.version, **where)
     return result

@@ -4,7 +4,7 @@ Writes `{ds}_{rgb|flow}_{train|val}_split_1.txt` (video lists, `# tsn-list: kind
 `{ds}_classes.txt`, `{ds}_missing.txt` (videos not found or unreadable: counted, not fatal),
 `{ds}_video_index.json` (frame counts, reused by train/eval) and `{ds}_lists_config.yaml`.
 Its steps (`locate_videos`, `write_subset_list`, `finish_lists`) also build ActivityNet's lists
-(`tsncli.lists.activitynet_lists`).
+(`tsncli.lists.activitynet_lists`), which may also name frame folders (`locate_frames`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from tsncli.config import save_config
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
 from tsncli.fsutil import atomic_write_text
+from tsncli.layout import check_frames_finished
+from tsncli.lists.frame_index import FolderCounts, FrameIndex
 from tsncli.lists.listfile import (
     VideoRecord,
     WrittenFile,
@@ -83,12 +85,16 @@ class AnnotatedListsConfig:
         if isinstance(modality, str):
             modality = tuple(m.strip() for m in modality.split(",") if m.strip())
         object.__setattr__(self, "modality", check_list_modalities(tuple(modality)))
+        self._check_source()
+        check_size_options(self.size, self.short_side)
+
+    def _check_source(self) -> None:
+        """Only video files: nobody extracts frames for Kinetics' 240k videos."""
         if self.source != "videos":
             raise UsageError(
                 f"{self.dataset} lists name video files (frames are decoded while training); "
                 "leave out --source or pass --source videos"
             )
-        check_size_options(self.size, self.short_side)
 
     @property
     def prefix(self) -> str:
@@ -179,29 +185,41 @@ def _write_missing(path: Path, missing: list[tuple[str, str, str]]) -> Path:
     return path
 
 
-def video_records(
-    entries: list[AnnotatedEntry], listed: dict[str, tuple[str, int]], modality: str
-) -> list[VideoRecord]:
-    """A video of N frames is N rgb frames and N - 1 flow fields (computed on the fly)."""
-    records = []
-    less = 1 if reads_flow(modality) else 0
-    for video_id, _stems, label in entries:
-        found = listed.get(video_id)
-        if found is not None and found[1] - less >= 1:
-            records.append(VideoRecord(found[0], found[1] - less, label))
-    return records
-
-
 @dataclass
 class LocatedVideos:
-    """The annotated videos found under the video folder and counted by the video index, and the
-    ones left out: `(subset, video id, reason)`, not found or unreadable."""
+    """The annotated videos found under the video folder and counted by the video index (or,
+    from `locate_frames`, their frame folders and counts), and the ones left out:
+    `(subset, video id, reason)`, not found or unreadable."""
 
     root: Path
-    index: VideoIndex
-    listed: dict[str, tuple[str, int]]  # video id -> (path, decodable frames)
+    index: VideoIndex | None  # None for frame folders
+    listed: dict[str, tuple[str, int]]  # video id -> (path, decodable or img_ frames)
     missing: list[tuple[str, str, str]]
     annotated: int  # entries read from the annotation files
+    counts: dict[str, FolderCounts] | None = None  # frame folders: video id -> their counts
+
+    def usable(self, video_id: str, modality: str) -> tuple[str, int] | None:
+        """(path, frames a `modality` list counts) for a listed video: a video of N frames is
+        N rgb frames and N - 1 flow fields (computed on the fly); a frame folder holds its
+        img_ and flow_x_ files (as the split-file lists count them). None when not listed."""
+        found = self.listed.get(video_id)
+        if found is None:
+            return None
+        if self.counts is not None:
+            return found[0], self.counts[video_id].frames(modality)
+        return found[0], found[1] - (1 if reads_flow(modality) else 0)
+
+
+def video_records(
+    entries: list[AnnotatedEntry], located: LocatedVideos, modality: str
+) -> list[VideoRecord]:
+    """A whole-video line per listed entry holding at least one frame of `modality`."""
+    records = []
+    for video_id, _stems, label in entries:
+        found = located.usable(video_id, modality)
+        if found is not None and found[1] >= 1:
+            records.append(VideoRecord(found[0], found[1], label))
+    return records
 
 
 def locate_videos(
@@ -228,6 +246,39 @@ def locate_videos(
         ]
     annotated = sum(len(v) for v in annotations.subsets.values())
     return LocatedVideos(tree.root, index, listed, missing, annotated)
+
+
+def locate_frames(root: str | os.PathLike[str], annotations: Annotations) -> LocatedVideos:
+    """Match `annotations` to the frame folders `root/<stem>/` that `tsn flow` wrote (a stem
+    exactly: YouTube ids differ by case) and count their img_ and flow_x_ files; DataError
+    when none is there, or when an interrupted `tsn flow --force` left the tree half redone."""
+    check_frames_finished(root)
+    index = FrameIndex(root)
+    listed: dict[str, tuple[str, int]] = {}
+    counts: dict[str, FolderCounts] = {}
+    missing: list[tuple[str, str, str]] = []
+    for subset in SUBSETS:
+        for video_id, stems, _label in annotations.subsets.get(subset, []):
+            name = next((stem for stem in stems if index.find(stem) == stem), None)
+            if name is None:
+                missing.append((subset, video_id, "no frame folder"))
+                continue
+            found = index.counts(name)
+            # the frames read: img_ files, else (a flow-only tree) one more than the fields
+            frames = found.img or (found.flow_x + 1 if found.flow_x else 0)
+            if frames == 0:
+                missing.append((subset, video_id, f"no img_ or flow_x_ files in {name}"))
+                continue
+            listed[video_id] = (index.path(name), frames)
+            counts[video_id] = found
+    if not listed:
+        raise DataError(
+            f"none of the {len(missing)} annotated videos has a frame folder under "
+            f"{index.root} (first: {missing[0][1] if missing else '-'}); pass the folder "
+            "`tsn flow` wrote"
+        )
+    annotated = sum(len(v) for v in annotations.subsets.values())
+    return LocatedVideos(index.root, None, listed, missing, annotated, counts)
 
 
 def write_subset_list(
@@ -263,8 +314,9 @@ def finish_lists(
     result: AnnotatedListsResult,
     **resolved: Any,
 ) -> AnnotatedListsResult:
-    """Write the classes file, the missing file, the video index (if not saved yet) and the
-    resolved config (`config` with the folders made absolute and the `resolved` fields)."""
+    """Write the classes file, the missing file, the video index (if any, and not saved yet)
+    and the resolved config (`config` with the folders made absolute and the `resolved`
+    fields; frame folders' root is the caller's to resolve)."""
     out = Path(config.out)
     missing = located.missing
     written = write_classes(out / classes_file_name(config.prefix), class_names)
@@ -281,14 +333,14 @@ def finish_lists(
             missing_path,
         )
     index = located.index
-    if not index.path.is_file():
-        index.save()
-    result.files.append(WrittenFile(str(index.path), len(index.entries), index.path.stat().st_size))
+    if index is not None:
+        if not index.path.is_file():
+            index.save()
+        size = index.path.stat().st_size
+        result.files.append(WrittenFile(str(index.path), len(index.entries), size))
+        resolved = {"videos": str(located.root), **resolved}
     full = dataclasses.replace(
-        config,
-        videos=str(located.root),
-        annotations=os.path.abspath(config.annotations_dir),
-        **resolved,
+        config, annotations=os.path.abspath(config.annotations_dir), **resolved
     )
     saved = save_config(full, out / f"{config.prefix}_lists_config.yaml")
     result.files.append(WrittenFile(str(saved), 0, saved.stat().st_size))
@@ -309,7 +361,7 @@ def build_annotated_lists(
             entries = list(entries)
             random.Random(f"{config.seed}:1:{subset}").shuffle(entries)
         for modality in config.modality:
-            records = video_records(entries, located.listed, modality)
+            records = video_records(entries, located, modality)
             write_subset_list(config, located, result, subset, modality, records)
     return finish_lists(config, annotations.classes, located, result)
 
