@@ -83,3 +83,22 @@ def test_gpus_without_cuda_points_to_the_cpu(runner, cli, lists, tmp_path, monke
     args = ["toyds", "rgb", "--lists-dir", str(lists), *TINY, "--gpus", "2"]
     result = _run(runner, cli, *args, "--out", str(tmp_path / "g"))
     assert result.exit_code == 1 and "--gpus 0" in result.text and "torchrun" in result.text
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--lr", "-1", "lr must be greater than 0, got -1.0"),
+        ("--lr", "0", "lr must be greater than 0, got 0.0"),
+        ("--clip-grad", "-5", "clip_grad must not be negative, got -5.0"),
+    ],
+)
+def test_bad_optimizer_values_are_refused_before_a_run_folder_exists(
+    runner, cli, lists, tmp_path, flag, value, message
+):
+    out = tmp_path / "run"
+    args = ["toyds", "rgb", "--lists-dir", str(lists), "--out", str(out), *TINY, *FAST]
+    result = _run(runner, cli, *args, "--epochs", "1", flag, value)
+    assert result.exit_code == 1
+    assert message in result.text and "Traceback" not in result.output
+    assert not out.exists()  # not even a config.yaml

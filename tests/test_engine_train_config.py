@@ -87,6 +87,11 @@ def test_invalid_values_are_usage_errors():
         TrainConfig(bn="sync")
     with pytest.raises(UsageError, match="no dataset"):
         TrainConfig().resolved()
+    with pytest.raises(UsageError, match="lr must be greater than 0"):
+        TrainConfig(lr=0.0)
+    for name in ("momentum", "weight_decay", "clip_grad"):  # YAML configs set these too
+        with pytest.raises(UsageError, match=f"{name} must not be negative"):
+            TrainConfig(**{name: -0.5})
 
 
 def test_step_schedule_drops_at_milestones_and_warmup_ramps():

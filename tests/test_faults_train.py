@@ -130,3 +130,22 @@ def test_a_loader_worker_traceback_becomes_its_last_line():
     assert strip_worker_traceback(message) == (
         "frame /f/img_00002.jpg is missing; re-extract it (in worker process 3)"
     )
+
+
+def test_resume_after_the_classes_changed_names_both_files(runner, cli, tmp_path):
+    lists = make_dataset(tmp_path / "ds", num_classes=2, videos_per_class=2)
+    out = tmp_path / "run"
+    assert _train(runner, cli, lists, out, "--epochs", "1").exit_code == 0
+    from tsncli.lists.listfile import read_classes, write_classes
+
+    classes = lists / "toyds_classes.txt"
+    names = read_classes(classes)
+    write_classes(classes, [names[0], "renamed"])  # same count, another name
+    renamed = _train(runner, cli, lists, out, "--epochs", "2", "--resume")
+    text = " ".join(renamed.output.split())
+    assert renamed.exit_code == 1 and "Traceback" not in renamed.output
+    assert f"class 1 '{names[1]}'" in text and "'renamed'" in text and "last.pt" in text
+    write_classes(classes, [*names, "added"])  # a class added
+    added = _train(runner, cli, lists, out, "--epochs", "2", "--resume")
+    assert added.exit_code == 1 and "2 classes, but" in " ".join(added.output.split())
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1  # the run is untouched

@@ -48,6 +48,25 @@ def check_resume(run_dir: Path, resume: bool, allow_fresh: bool) -> None:
         )
 
 
+def check_resume_classes(run_dir: Path, class_names: Sequence[str], classes_path: Path) -> None:
+    """Before any work on --resume: the run's classes (last.pt) must be the classes file's, in
+    count, names and order; a class added or renamed since is one line naming both files."""
+    last = last_checkpoint(run_dir)
+    saved = list(load_checkpoint(last)["meta"].get("class_names") or [])
+    ours = list(class_names)
+    if not saved or saved == ours:
+        return
+    if len(saved) != len(ours):
+        what = f"{len(saved)} classes, but {classes_path} lists {len(ours)}"
+    else:
+        i = next(i for i, (a, b) in enumerate(zip(saved, ours, strict=True)) if a != b)
+        what = f"class {i} {saved[i]!r}, but {classes_path} names it {ours[i]!r}"
+    raise UsageError(
+        f"--resume: {last} was trained with {what}; resume with the classes file it was "
+        "trained on, or start a new run with --out (or --init it to fine-tune)"
+    )
+
+
 def capture_rng() -> dict[str, Any]:
     """Python, NumPy, torch CPU and CUDA generator states."""
     np_state = np.random.get_state(legacy=False)

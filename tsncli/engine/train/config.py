@@ -116,6 +116,14 @@ class TrainConfig:
                 raise UsageError(f"{name} must be a finite number, got {value}")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+        # torch refuses a negative lr with a traceback and trains nothing at lr 0; a negative
+        # clip or decay would be taken silently
+        if self.lr is not None and self.lr <= 0:
+            raise UsageError(f"lr must be greater than 0, got {self.lr}")
+        for name in ("momentum", "weight_decay", "clip_grad"):
+            value = getattr(self, name, None)
+            if value is not None and value < 0:
+                raise UsageError(f"{name} must not be negative, got {value}")
 
     def resolved(self) -> TrainConfig:
         """A copy with per-modality defaults filled in and the run folder chosen."""

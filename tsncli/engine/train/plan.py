@@ -19,11 +19,12 @@ from tsncli.data.snippet_source import (
     check_flow_on_the_fly,
     create_snippet_source,
 )
-from tsncli.engine.train.checkpoints import check_resume
+from tsncli.engine.train.checkpoints import check_resume, check_resume_classes
 from tsncli.engine.train.config import TrainConfig
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.job import load_frames_settings
 from tsncli.frame_settings import FrameSettings, resolve_frame_settings
+from tsncli.layout import last_checkpoint
 from tsncli.lists.listfile import (
     VideoRecord,
     classes_file_name,
@@ -141,6 +142,8 @@ def prepare_run(config: TrainConfig) -> RunPlan:
                 f"classes in {classes_path}; rebuild the lists with `tsn lists`"
             )
     check_resume(Path(cfg.out or "."), cfg.resume, cfg.allow_fresh)
+    if cfg.resume and last_checkpoint(Path(cfg.out or ".")).is_file():
+        check_resume_classes(Path(cfg.out or "."), class_names, classes_path)
     if cfg.init and not Path(cfg.init).is_file():
         raise UsageError(f"--init {cfg.init}: no such checkpoint file")
     frames_dir = cfg.frames or str(Path(train_records[0].path).parent)
