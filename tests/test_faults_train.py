@@ -149,3 +149,38 @@ def test_resume_after_the_classes_changed_names_both_files(runner, cli, tmp_path
     added = _train(runner, cli, lists, out, "--epochs", "2", "--resume")
     assert added.exit_code == 1 and "2 classes, but" in " ".join(added.output.split())
     assert load_checkpoint(out / "last.pt")["epoch"] == 1  # the run is untouched
+
+
+def test_sigterm_stops_training_like_ctrl_c_and_resume_sweeps_stale_temp_files(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tsncli.fsutil import temp_prefix
+
+    lists = make_dataset(tmp_path / "ds", num_classes=2, videos_per_class=2)
+    out = tmp_path / "run"
+    args = ["train", "toyds", "rgb", "--lists-dir", str(lists), "--out", str(out), *TINY, *FAST]
+    cmd = [sys.executable, "-m", "tsncli", *args]
+    proc = subprocess.Popen([*cmd, "--epochs", "500"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "last.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert (out / "last.pt").exists(), "no epoch finished"
+    os.kill(proc.pid, signal.SIGTERM)  # what SLURM preemption sends
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "terminated (SIGTERM)" in stderr and "Traceback" not in stderr
+    epoch = load_checkpoint(out / "last.pt")["epoch"]  # the last good checkpoint, whole
+    assert epoch >= 1
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    # what a SIGKILL during a save leaves: a hidden temporary file beside last.pt
+    stale = out / f"{temp_prefix(out / 'last.pt')}killed.tmp"
+    stale.write_bytes(b"x" * 1000)
+    resumed = subprocess.run(
+        [*cmd, "--epochs", str(epoch + 1), "--resume"], capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert not stale.exists()

@@ -6,6 +6,7 @@ import errno
 import importlib
 import importlib.util
 import re
+import signal
 import sys
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from typer.core import CompletionItem, TyperCommand, TyperGroup
 
 from tsncli import __version__
 from tsncli.commands import SUMMARIES
-from tsncli.errors import TsnError
+from tsncli.errors import Terminated, TsnError
 from tsncli.logs import print_error, setup_logging, stderr_console
 
 
@@ -27,6 +28,9 @@ class TsnGroup(TyperGroup):
         except TsnError as exc:
             print_error(strip_worker_traceback(str(exc)))
             raise typer.Exit(1) from None
+        except Terminated:
+            stderr_console.print("terminated (SIGTERM)", markup=False, highlight=False)
+            raise typer.Exit(143) from None
         except KeyboardInterrupt:
             stderr_console.print("interrupted", markup=False, highlight=False)
             raise typer.Exit(130) from None
@@ -149,10 +153,18 @@ def main_callback(
 def main() -> None:
     """Console-script entry point."""
     run_as_module()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
-    except KeyboardInterrupt:  # raised outside a command (e.g. during start-up)
+    except Terminated:  # raised outside a command (e.g. during start-up)
+        sys.exit(143)
+    except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM raises in the main thread as Ctrl-C does, so the same clean-up runs."""
+    raise Terminated()
 
 
 def run_as_module() -> None:

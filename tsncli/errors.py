@@ -15,3 +15,8 @@ class DataError(TsnError):
 
 class DownloadError(TsnError):
     """A download or checksum verification failed."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (SLURM preemption, `kill`, a container stop), handled as Ctrl-C is: every
+    temporary output is removed, the last finished one kept, and the command says so."""

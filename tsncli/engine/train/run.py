@@ -38,8 +38,9 @@ from tsncli.engine.train.plan import (
 from tsncli.engine.train.setup import TrainData, build_model, create_train_data
 from tsncli.engine.train.sinks import check_loggers, create_run_sinks
 from tsncli.errors import UsageError
+from tsncli.fsutil import stale_temp_paths
 from tsncli.launch import resolve_devices, resolve_launch
-from tsncli.layout import RUN_CONFIG, last_checkpoint
+from tsncli.layout import RUN_CONFIG, best_checkpoint, last_checkpoint
 from tsncli.locks import hold_lock
 from tsncli.models.normalize import Normalize
 from tsncli.models.tsn import TSN
@@ -152,6 +153,10 @@ def run_training(plan: RunPlan, ctx: DistContext, emit: ProgressFn) -> TrainResu
         return run_epochs(plan, ctx, emit)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     with hold_lock(plan.run_dir / RUN_LOCK, f"run folder {plan.run_dir}"):
+        # a checkpoint save killed by SIGKILL left its hidden temporary file (tens of MB)
+        for checkpoint in (last_checkpoint(plan.run_dir), best_checkpoint(plan.run_dir)):
+            for stale in stale_temp_paths(checkpoint):
+                stale.unlink(missing_ok=True)
         save_config(plan.config, plan.run_dir / RUN_CONFIG)
         emit(ProgressEvent(TASK, 0, kind="info", message=f"run folder {plan.run_dir}"))
         return run_epochs(plan, ctx, emit)
