@@ -75,3 +75,24 @@ def test_list_files_with_missing_videos_name_them(tmp_path):
     listing.write_text("gone.avi\n")
     with pytest.raises(UsageError, match="gone.avi"):
         list_videos(listing)
+
+
+def test_a_video_list_with_a_bom_and_non_utf8_names_is_read_as_written(tmp_path):
+    import os
+
+    ok = tmp_path / "a.avi"
+    ok.write_bytes(b"x")
+    raw = os.fsdecode(b"caf\xe9.avi")  # a Latin-1 name on a byte file system
+    (tmp_path / raw).write_bytes(b"x")
+    listing = tmp_path / "videos.txt"
+    listing.write_bytes(b"\xef\xbb\xbfa.avi\r\ncaf\xe9.avi\n")
+    found = list_videos(listing, ("avi",))
+    assert [p.name for p in found] == ["a.avi", raw]
+    listing.write_bytes(b"\xef\xbb\xbfmissing.avi\n")
+    import pytest
+
+    from tsncli.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        list_videos(listing, ("avi",))
+    assert "(missing.avi)" in str(err.value)  # no invisible BOM before the name

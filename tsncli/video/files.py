@@ -14,6 +14,7 @@ from pathlib import Path
 from tsncli.errors import UsageError
 from tsncli.frame_settings import parse_size
 from tsncli.fsutil import unreadable_warning, walk_files
+from tsncli.textio import read_text_lines
 
 log = logging.getLogger("tsncli.video.files")
 
@@ -74,7 +75,9 @@ def list_videos(
 def _read_video_list(list_file: Path) -> list[Path]:
     videos: list[Path] = []
     missing: list[str] = []
-    for raw in list_file.read_text(encoding="utf-8", errors="replace").splitlines():
+    # one reader for every text input: a BOM is dropped, non-UTF-8 names stay the bytes they
+    # name (U+FFFD would name no file)
+    for raw in read_text_lines(list_file, "video list", raw_names=True):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
