@@ -1,5 +1,6 @@
 """`FrameSettings`: the one typed record of how frames were made (size, step, flow, bound,
-source), its YAML/JSON round trip, the resolver train/eval/predict share, and the mismatch check.
+source, rotation), its YAML/JSON round trip, the resolver train/eval/predict share, and the
+mismatch check.
 
 Writers: `tsn flow` (flow_config.yaml), video lists (`# tsn-list:` header), checkpoints (meta
 "frames"), `tsn convert` (the released models' frames). Old shapes still load (`from_dict`).
@@ -59,6 +60,18 @@ def as_size(value: Any) -> tuple[int, int] | None:
     return parse_size(value)
 
 
+def as_flag(value: Any) -> bool:
+    """A recorded yes/no -- True, "1", "true", "yes" (a list header's strings) -> True."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("", "0", "false", "no", "off", "none"):
+            return False
+        raise UsageError(f"{value!r} is not a yes/no value; use 1 or 0")
+    return bool(value)
+
+
 def format_size(size: tuple[int, int] | None) -> str | None:
     """(340, 256) -> "340x256"; None stays None."""
     return None if size is None else f"{size[0]}x{size[1]}"
@@ -67,7 +80,10 @@ def format_size(size: tuple[int, int] | None) -> str | None:
 @dataclass(frozen=True)
 class FrameSettings:
     """How frames were made. `size` (w, h) and `short_side` are exclusive; both None keeps the
-    video's own size. `flow_algorithm` None: no flow was computed (an RGB video list)."""
+    video's own size. `flow_algorithm` None: no flow was computed (an RGB video list).
+    `ignore_rotation`: frames kept the stored orientation of rotated (phone) videos, as tsn
+    decoded them before it applied the display rotation (`--ignore-rotation`); records written
+    before the field existed read as False, which equals them for every unrotated video."""
 
     size: tuple[int, int] | None = DEFAULT_SIZE
     short_side: int | None = None
@@ -76,6 +92,7 @@ class FrameSettings:
     flow_implementation: str = DEFAULT_IMPLEMENTATION
     bound: float = DEFAULT_BOUND
     source: str = "frames"
+    ignore_rotation: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", as_size(self.size))
@@ -91,6 +108,7 @@ class FrameSettings:
             raise UsageError(f"frame source {self.source!r} is not one of: {', '.join(SOURCES)}")
         object.__setattr__(self, "step", int(self.step))
         object.__setattr__(self, "bound", float(self.bound))
+        object.__setattr__(self, "ignore_rotation", as_flag(self.ignore_rotation))
         if self.short_side is not None:
             object.__setattr__(self, "short_side", int(self.short_side))
 
@@ -113,6 +131,8 @@ class FrameSettings:
             fields["size"] = format_size(self.size) or ""
         if self.step != 1:
             fields["step"] = str(self.step)
+        if self.ignore_rotation:
+            fields["ignore_rotation"] = "1"
         return fields
 
 
@@ -154,7 +174,11 @@ def resolve_frame_settings(
     Later layers win, field by field: defaults < `trained` (the checkpoint's record) < `frames`
     (a frames folder's flow_config.yaml) < `list_header` (a video list) < explicit `overrides`.
     Only the fields a layer states count, so a list header's size keeps the model's flow algorithm.
+    A video list's header always states the orientation: the loader decodes its videos turned
+    unless the header says `ignore_rotation=1` (the header writes only that case).
     """
+    if list_header is not None:
+        list_header = {"ignore_rotation": False, **list_header}
     merged: dict[str, Any] = {}
     for layer in (trained, frames, list_header, overrides):
         if isinstance(layer, FrameSettings):
@@ -178,7 +202,7 @@ def describe_mismatch(
     if trained is None or actual is None:
         return []
     ours, theirs = actual.to_dict(), trained.to_dict()
-    keys = ["size", "short_side", "step"]
+    keys = ["size", "short_side", "step", "ignore_rotation"]
     if modality is None or reads_flow(modality):
         keys += list(_FLOW_ONLY)
     return [f"{k} {ours[k]!r} vs {theirs[k]!r}" for k in keys if ours[k] != theirs[k]]

@@ -99,3 +99,13 @@ DecodeThreads = Annotated[
         min=0, help="Decoder threads per video (default 1 or $TSN_DECODE_THREADS; 0: one per core)."
     ),
 ]
+
+# `--ignore-rotation` of the commands that decode video files into frames (flow, lists, predict)
+IgnoreRotation = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-rotation",
+        help="Keep rotated (phone) videos' stored orientation instead of turning frames as "
+        "players show them, as older tsn did (recorded in the frame settings).",
+    ),
+]

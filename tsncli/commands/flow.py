@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import cli_overrides, example, finite, output_folder
+from tsncli.commands._common import IgnoreRotation, cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.config import resolve_config
 from tsncli.errors import DataError, UsageError
@@ -29,7 +29,7 @@ from tsncli.specs.flow_algorithms import (
 
 SUMMARY = SUMMARIES["flow"]
 
-_NOT_CONFIG = ("config", "src", "out", "workers", "gpus", "shard", "force")
+_NOT_CONFIG = ("config", "src", "out", "workers", "gpus", "shard", "force", "allow_partial")
 
 
 def complete_algo(incomplete: str) -> list[str]:
@@ -110,6 +110,7 @@ def flow_command(
         float, typer.Option(help="Flow is clipped to [-bound, bound] pixels.", callback=finite)
     ] = 20.0,
     step: Annotated[int, typer.Option(help="Use every STEP-th frame (flow between them).")] = 1,
+    ignore_rotation: IgnoreRotation = False,
     ext: Annotated[
         str, typer.Option(help="Video extensions to look for in a folder, comma-separated.")
     ] = ",".join(FlowConfig.ext),
@@ -121,6 +122,13 @@ def flow_command(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Redo videos whose folder already exists.")] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            help="Exit 0 although some videos end early (fewer frames than their header says, "
+            "e.g. cut downloads; listed in OUT/partial.tsv either way)."
+        ),
+    ] = False,
     config: Annotated[
         Path | None, typer.Option(help="YAML file of these options (flags override it).")
     ] = None,
@@ -128,7 +136,8 @@ def flow_command(
     """Extract frames (img_%05d.jpg) and flow (flow_x/flow_y_%05d.jpg) in the dense_flow layout.
 
     A video of N frames gives N images and N-1 flows (step 1). An existing OUT/<video_id>/ is
-    done and skipped; failures go to OUT/failed.tsv and make the exit code 1.
+    done and skipped; failures go to OUT/failed.tsv and make the exit code 1, as do videos that
+    end early (written, listed in OUT/partial.tsv) unless --allow-partial.
     """
     overrides = cli_overrides(ctx, exclude=_NOT_CONFIG)
     if "ext" in overrides:
@@ -162,19 +171,31 @@ def flow_command(
             force=force,
             on_progress=show,
         )
+    partial = f", {len(summary.partial)} of them partial" if summary.partial else ""
     stderr_console.print(
         f"done {summary.done}, skipped {summary.skipped}, failed {len(summary.failed)} "
-        f"of {summary.total} video(s); {summary.frames} frames in {summary.seconds:.1f} s "
+        f"of {summary.total} video(s){partial}; {summary.frames} frames in {summary.seconds:.1f} s "
         f"({summary.frames_per_second:.1f} frames/s) -> {out}",
         markup=False,
         highlight=False,
     )
+    early = summary.partial and not allow_partial
     if summary.failed:
         names = ", ".join(r.video_id for r in summary.failed[:10])
         more = " ..." if len(summary.failed) > 10 else ""
         raise DataError(
             f"{len(summary.failed)} video(s) failed: {names}{more}; reasons are in "
             f"{summary.failed_file}; the other videos are done, fix or remove these and rerun"
+            + (f" ({len(summary.partial)} more end early: {summary.partial_file})" if early else "")
+        )
+    if summary.partial and not allow_partial:
+        names = ", ".join(r.video_id for r in summary.partial[:10])
+        more = " ..." if len(summary.partial) > 10 else ""
+        raise DataError(
+            f"{len(summary.partial)} video(s) end early (fewer frames than their header says, "
+            f"e.g. cut downloads): {names}{more}; their frames are written and listed in "
+            f"{summary.partial_file}; replace the files, delete their folders and rerun, or "
+            "accept them with --allow-partial"
         )
 
 

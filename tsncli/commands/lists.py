@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import cli_overrides, example, finite, output_folder
+from tsncli.commands._common import IgnoreRotation, cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.errors import UsageError
 from tsncli.modality import LIST_MODALITIES
@@ -108,6 +108,7 @@ def lists_command(
     workers: Annotated[
         int | None, typer.Option(help="videos: processes counting frames (default CPUs, max 8).")
     ] = None,
+    ignore_rotation: IgnoreRotation = False,
     unit: Annotated[
         str,
         typer.Option(

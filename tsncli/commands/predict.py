@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import DecodeThreads, example
+from tsncli.commands._common import DecodeThreads, IgnoreRotation, example
 from tsncli.commands._report import console, print_json, print_topk, split_weights
 from tsncli.data.crops import get_test_crops, test_crop_choices
 from tsncli.errors import UsageError
@@ -38,6 +38,7 @@ def predict_command(
     ] = False,
     gpu: Annotated[bool, typer.Option("--gpu", help="Run on the first CUDA GPU.")] = False,
     decode_threads: DecodeThreads = None,
+    ignore_rotation: IgnoreRotation = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON object to stdout.")
     ] = False,
@@ -61,7 +62,10 @@ def predict_command(
 
         device = resolve_devices(1)[0]
     results, failures = [], 0
-    for prediction in predict_videos(paths, checkpoint, weight_values, segments, crops, device):
+    predictions = predict_videos(
+        paths, checkpoint, weight_values, segments, crops, device, ignore_rotation
+    )
+    for prediction in predictions:
         if prediction.error is not None:
             failures += 1
             print_error(prediction.error)

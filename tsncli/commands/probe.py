@@ -77,7 +77,7 @@ def _print_reports(reports: list) -> None:
         keys = " ".join(map(str, r.keyframes[:5])) + (" ..." if len(r.keyframes) > 5 else "")
         codec = f"{r.codec} ({r.container.split(',')[0]})"
         table.add_row(Path(r.path).name, codec, frames, rate, f"{keys} (GOP {r.longest_gop})",
-                      "yes" if r.decodes_to_end else "NO")  # fmt: skip
+                      _to_end(r))  # fmt: skip
     console.print(table)
     for r in reports:
         for path in r.written:
@@ -85,6 +85,25 @@ def _print_reports(reports: list) -> None:
         if r.past_end:
             past = ", ".join(map(str, r.past_end))
             console.print(f"{Path(r.path).name}: no frame {past} (it has {r.decoded_frames})")
+        if r.rotation:
+            console.print(_rotation_note(r), markup=False, highlight=False)
+
+
+def _rotation_note(r: object) -> str:
+    """A rotated video's display size: frames are decoded turned, as players show them."""
+    w, h = (r.height, r.width) if r.rotation in (90, 270) else (r.width, r.height)
+    return (
+        f"{Path(r.path).name}: rotated {r.rotation} degrees: frames decode as {w}x{h} "
+        f"(stored {r.width}x{r.height}; --ignore-rotation keeps that)"
+    )
+
+
+def _to_end(r: object) -> str:
+    if r.decodes_to_end:
+        return "yes"
+    if r.partial is not None:  # short of the header's count or duration: a cut file
+        return f"no ({r.partial})"
+    return "NO"
 
 
 def _print_bad(bad: list, paths: list[str]) -> None:
@@ -94,7 +113,9 @@ def _print_bad(bad: list, paths: list[str]) -> None:
     table.add_column("video", no_wrap=True)
     table.add_column("problem")
     for r in bad:
-        problem = r.error or f"decodes {r.decoded_frames} of {r.packets} frames"
+        problem = r.error or r.partial or f"decodes {r.decoded_frames} of {r.packets} frames"
+        if r.error and r.partial:
+            problem = f"ends early, {r.partial}: {r.error}"
         table.add_row(os.path.relpath(os.path.abspath(r.path), root), problem.replace(r.path, "…"))
     console.print(table)
 

@@ -36,7 +36,10 @@ class MemoryFrameSource:
 
     def _frames(self, path: str):
         st = self.settings
-        return iter_video_frames(path, size=st.size, short_side=st.short_side, step=st.step)
+        return iter_video_frames(
+            path, size=st.size, short_side=st.short_side, step=st.step,
+            ignore_rotation=st.ignore_rotation,
+        )  # fmt: skip
 
     def count(self, path: str, modality: str) -> int:
         """Frames (flow: flow fields, one fewer) a video yields with these settings; decodes

@@ -167,7 +167,8 @@ def create_snippet_source(
     if kind != "videos":
         raise DataError(f"{list_file}: unknown list kind {kind!r}; rebuild it with `tsn lists`")
     algo, impl = _on_the_fly(list_file, modality, algo, trained)
-    frames = FrameSettings.from_dict({k: header[k] for k in ("size", "short_side") if k in header})
+    decoding = ("size", "short_side", "ignore_rotation")
+    frames = FrameSettings.from_dict({k: header[k] for k in decoding if k in header})
     index = VideoIndex(Path(list_file).parent / header.get("index", DEFAULT_INDEX_NAME))
     entries, _errors = index.ensure([r.path for r in records], workers=workers)
     keyframes = {path: entry.keyframes for path, entry in entries.items()}
@@ -176,5 +177,5 @@ def create_snippet_source(
     skipped = Path(tempfile.gettempdir()) / f"tsn-skipped-{os.getpid()}-{uuid.uuid4().hex[:8]}.txt"
     return VideoFileSource(
         frames.size, frames.short_side, algo, keyframes=keyframes, failure_log=str(skipped),
-        timelines=timelines, flow_impl=impl,
+        timelines=timelines, flow_impl=impl, ignore_rotation=frames.ignore_rotation,
     )  # fmt: skip

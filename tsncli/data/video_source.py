@@ -34,7 +34,8 @@ _SCANNED: dict[str, tuple[Timeline | None, tuple[int, ...]]] = {}  # per worker,
 
 
 class SparseVideoReader(SparseReader):
-    """Decode chosen frames of one video (planned keyframe seeks), resized like `tsn flow`."""
+    """Decode chosen frames of one video (planned keyframe seeks), turned and resized like
+    `tsn flow`."""
 
     def __init__(
         self,
@@ -44,10 +45,12 @@ class SparseVideoReader(SparseReader):
         short_side: int | None = None,
         timeline: Timeline | None = None,
         threads: int | None = None,
+        *,
+        ignore_rotation: bool = False,
     ) -> None:
         if timeline is None and keyframes:
             timeline, keyframes = _scanned(path)
-        super().__init__(path, keyframes, timeline, threads)
+        super().__init__(path, keyframes, timeline, threads, ignore_rotation=ignore_rotation)
         self.size, self.short_side = size, short_side
 
     def read(self, positions: Iterable[int]) -> dict[int, np.ndarray]:
@@ -130,6 +133,7 @@ class VideoFileSource:
     # where a torch flow runs: predict's --device, or None for the pool worker's device
     # (`current_device()`, looked up in the worker, so `tsn eval --gpus N` computes it on GPUs)
     flow_device: str | None = None
+    ignore_rotation: bool = False  # keep rotated videos' stored orientation (FrameSettings)
 
     @classmethod
     def from_settings(cls, settings: FrameSettings | dict[str, Any] | None) -> VideoFileSource:
@@ -140,13 +144,17 @@ class VideoFileSource:
         algo = settings.flow_algorithm if settings.source == "videos" else None
         source = cls(settings.size, settings.short_side, algo, settings.bound)
         source.flow_impl = settings.flow_implementation
+        source.ignore_rotation = settings.ignore_rotation
         return source
 
     def reader(self, path: str) -> SparseVideoReader:
         """A reader for one video with its indexed keyframes and timestamps."""
         full = os.path.abspath(path)
         keys, timeline = self.keyframes.get(full), self.timelines.get(full)
-        return SparseVideoReader(path, keys, self.size, self.short_side, timeline, self.threads)
+        return SparseVideoReader(
+            path, keys, self.size, self.short_side, timeline, self.threads,
+            ignore_rotation=self.ignore_rotation,
+        )  # fmt: skip
 
     def read_frames(
         self, record: VideoRecord, indices: np.ndarray, modality: str
@@ -237,4 +245,5 @@ class VideoFileSource:
             flow_implementation=self.flow_impl,
             bound=self.bound,
             source="videos",
+            ignore_rotation=self.ignore_rotation,
         )

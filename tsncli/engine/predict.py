@@ -82,10 +82,13 @@ class Prediction:
         return rows
 
 
-def _test_input(path: str, scorer: Scorer) -> tuple[VideoRecord, SnippetSource, int]:
+def _test_input(
+    path: str, scorer: Scorer, ignore_rotation: bool = False
+) -> tuple[VideoRecord, SnippetSource, int]:
     """The one-video record, the source to read it through and the frame step for `path`: a
     frames folder as eval reads it; a video file as the checkpoint's training frames were made
-    (extracted like `tsn flow` in memory, or decoded sparsely for a video-list model)."""
+    (extracted like `tsn flow` in memory, or decoded sparsely for a video-list model), in the
+    stored orientation when the checkpoint's frames were or `ignore_rotation` asks."""
     modality = scorer.modality
     if Path(path).is_dir():
         available = count_frames(path).frames(modality)
@@ -96,6 +99,10 @@ def _test_input(path: str, scorer: Scorer) -> tuple[VideoRecord, SnippetSource, 
         log_frames_mismatch(log, Path(path).parent, trained, actual, modality)
         return VideoRecord(path, available, 0), FRAME_FOLDERS, 1
     frames = resolve_frame_settings(scorer.meta.get("frames"))  # any recorded shape
+    if ignore_rotation and not frames.ignore_rotation:
+        trained = frames
+        frames = resolve_frame_settings(trained, overrides={"ignore_rotation": True})
+        log_frames_mismatch(log, path, trained, frames, modality)
     if frames.source == "videos":
         entry = index_video(path)
         source = VideoFileSource.from_settings(frames)
@@ -111,11 +118,11 @@ def _test_input(path: str, scorer: Scorer) -> tuple[VideoRecord, SnippetSource, 
 
 
 def _score_one(
-    path: str, scorer: Scorer, segments: int, crops: int
+    path: str, scorer: Scorer, segments: int, crops: int, ignore_rotation: bool = False
 ) -> tuple[np.ndarray, list[int]]:
     """Raw logits (S, N, C) of one video and the first frame (1-based, in the video's own
     numbering) of each snippet."""
-    record, source, step = _test_input(path, scorer)
+    record, source, step = _test_input(path, scorer, ignore_rotation)
     dataset = scorer.test_dataset([record], source, segments, crops)
     raw = scorer.score(dataset.load_clip(0)[None])[0]  # (S, N, C)
     indices = dataset.frame_indices(0)  # [S, L] 1-based
@@ -129,9 +136,12 @@ def predict_videos(
     segments: int = 25,
     crops: int | None = None,
     device: str = "cpu",
+    ignore_rotation: bool = False,
 ):
     """Yield a Prediction per video (an `error` one for a video that cannot be read).
-    `crops` None: 10, or 5 for a checkpoint trained without flips (no mirrored crops)."""
+    `crops` None: 10, or 5 for a checkpoint trained without flips (no mirrored crops).
+    `ignore_rotation`: decode rotated videos in their stored orientation (`--ignore-rotation`;
+    a checkpoint whose frames were made so decodes them so anyway)."""
     if not checkpoints:
         raise UsageError("give at least one --checkpoint")
     weights = list(weights) if weights else [1.0] * len(checkpoints)
@@ -156,7 +166,7 @@ def predict_videos(
                 raise DataError(f"{path} does not exist; pass a video file or a frames folder")
             files, snippets, frames = [], [], []
             for scorer, ckpt, n in zip(scorers, checkpoints, test_crops, strict=True):
-                raw, frames = _score_one(path, scorer, segments, n)
+                raw, frames = _score_one(path, scorer, segments, n, ignore_rotation)
                 sf = ScoreFile(
                     aggregate_video(raw)[None],
                     np.zeros(1, np.int64),

@@ -4,6 +4,10 @@ Resume rule: an existing `OUT/<video_id>/` is done (it only appears by an atomic
 while a `--force` run is unfinished: its marker (`layout.FORCE_MARKER`, written before the new
 settings) makes every folder older than the marker count as not done, so a rerun finishes the
 re-extraction instead of keeping folders made with the old settings.
+Partial videos (decoding ended clearly short of the header's frame count or duration: a cut
+download) are written, since their frames are real, and listed in OUT/partial.tsv; the list
+keeps them on reruns that skip their folders, so the run goes on saying so until they are
+replaced (and their folders deleted) or accepted (`tsn flow --allow-partial`).
 Sharding: a video belongs to the shard that owns its video id (`tsncli.shards`), so N machines
 given the same SRC split it exactly, without coordination or a shared listing.
 """
@@ -42,7 +46,7 @@ log = logging.getLogger("tsncli.flow")
 
 @dataclass
 class FlowSummary:
-    """The end-of-run report: counts, failures and throughput."""
+    """The end-of-run report: counts, failures, videos that ended early, and throughput."""
 
     total: int = 0
     done: int = 0
@@ -52,6 +56,8 @@ class FlowSummary:
     flows: int = 0
     seconds: float = 0.0
     failed_file: Path | None = None
+    partial: list[VideoResult] = field(default_factory=list)  # done, but ended early
+    partial_file: Path | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -105,6 +111,11 @@ def failed_file_name(shard: Shard | None) -> str:
     return part_name("failed.tsv", shard)
 
 
+def partial_file_name(shard: Shard | None) -> str:
+    """`partial.tsv`, or `partial.K-of-N.tsv` per shard."""
+    return part_name("partial.tsv", shard)
+
+
 def run_flow_extraction(
     src: str | Path,
     out: str | Path,
@@ -121,7 +132,9 @@ def run_flow_extraction(
     `devices` (e.g. ["cuda:0", "cuda:1"]): one worker per GPU instead of `workers` CPU workers.
 
     Done videos are skipped unless `force`; failures are collected, written to OUT/failed.tsv
-    (tab-separated video_id, path, reason) and returned, never raised. Progress: the task
+    (tab-separated video_id, path, reason) and returned, never raised. Videos that ended early
+    are done, and listed in OUT/partial.tsv (same columns; earlier rows kept for folders this
+    run skipped). Progress: the task
     `videos` of this shard, one step per finished, skipped or failed video, noting the frames.
     """
     out_root = Path(out)
@@ -171,9 +184,11 @@ def _extract_all(
     summary = FlowSummary(total=len(mine))
     tracker = Tracker(on_progress, "videos", len(mine))
     todo: list[VideoTask] = []
+    skipped: set[str] = set()
     for vid, path in mine.items():
         if not force and _is_done(out_root / vid, redo_before):
             summary.skipped += 1
+            skipped.add(vid)
         else:
             todo.append(VideoTask(vid, str(path), str(out_root), config))
     # Longest (largest) first, so the last busy worker is not stuck on a big video alone.
@@ -212,6 +227,9 @@ def _extract_all(
         raise
     summary.seconds = time.perf_counter() - start
     summary.failed_file = _write_failures(out_root / failed_file_name(shard), summary.failed)
+    partial_path = out_root / partial_file_name(shard)
+    summary.partial += _earlier_partial(partial_path, skipped)
+    summary.partial_file = _write_failures(partial_path, summary.partial)
     return summary
 
 
@@ -220,6 +238,9 @@ def _count(summary: FlowSummary, result: VideoResult) -> None:
         summary.failed.append(result)
         log.warning("%s failed: %s", result.video_id, result.error)
     elif result.status == "done":
+        if result.partial is not None:
+            summary.partial.append(result)
+            log.warning("%s ends early: %s", result.video_id, result.partial)
         summary.done += 1
         summary.frames += result.frames
         summary.flows += result.flows
@@ -256,14 +277,29 @@ def _worker_died(task: VideoTask, reason: str) -> VideoResult:
     return VideoResult(task.video_id, task.path, "failed", error=reason)
 
 
+def _earlier_partial(path: Path, skipped: set[str]) -> list[VideoResult]:
+    """The rows of an earlier partial.tsv whose folders this run skipped (still the same)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    except (FileNotFoundError, UnicodeDecodeError):
+        return []
+    rows = (line.split("\t", 2) for line in lines)
+    return [
+        VideoResult(row[0], row[1], "done", partial=row[2])
+        for row in rows
+        if len(row) == 3 and row[0] in skipped
+    ]
+
+
 def _write_failures(path: Path, failed: list[VideoResult]) -> Path | None:
-    """Rewrite the failure list of this run; remove a stale one when nothing failed."""
+    """Rewrite the failure (or partial) list of this run; remove a stale one when empty."""
     if not failed:
         path.unlink(missing_ok=True)
         return None
     lines = ["video_id\tpath\treason"]
     lines += [
-        f"{r.video_id}\t{r.path}\t{r.error}" for r in sorted(failed, key=lambda r: r.video_id)
+        f"{r.video_id}\t{r.path}\t{r.error or r.partial}"
+        for r in sorted(failed, key=lambda r: r.video_id)
     ]
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

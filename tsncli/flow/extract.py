@@ -44,6 +44,7 @@ from tsncli.fsutil import atomic_dir
 from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE
 from tsncli.parallel import current_device
 from tsncli.video.decode import iter_video_frames
+from tsncli.video.extent import DecodeEnd
 
 if TYPE_CHECKING:
     from tsncli.flow.backends import BatchFlowFn
@@ -54,14 +55,16 @@ _INTERRUPTED = False  # set in a spawned worker after Ctrl-C
 _FLOW_FNS: dict[tuple[str, str | None, str, int], BatchFlowFn] = {}  # one model per worker
 _END = object()
 
-FrameWriter = Callable[[VideoTask, Path, VideoResult], None]  # fills the temporary folder
+# fills the temporary folder; the DecodeEnd records where decoding stopped
+FrameWriter = Callable[[VideoTask, Path, VideoResult, DecodeEnd], None]
 
 
 def extract_video(task: VideoTask) -> VideoResult:
     """Extract one video into `out_root/video_id` atomically; never raises for bad input.
 
-    Bad videos (unreadable, corrupt, zero frames) come back as `status="failed"` with a reason.
-    `task.config.batched` picks the batched torch writer, else frames and flow go per pair.
+        Bad videos (unreadable, corrupt, zero frames) come back as `status="failed"` with a reason;
+    one that ends early is written (its frames are real) and comes back done with `partial` set.
+        `task.config.batched` picks the batched torch writer, else frames and flow go per pair.
     """
     global _INTERRUPTED
     result = VideoResult(task.video_id, task.path, "done")
@@ -72,18 +75,20 @@ def extract_video(task: VideoTask) -> VideoResult:
     write_frames: FrameWriter = _write_batched if cfg.batched else _write_pairs
     out_root = Path(task.out_root)
     start = time.perf_counter()
+    end = DecodeEnd()  # filled by the decoder: frames and timestamps, the header's claims
     try:
         if remove_stale_temp_dirs(out_root, task.video_id):
             log.info("%s: removed a half-written folder from an interrupted run", task.video_id)
         # the rename marks the video done; fsyncing each of its small JPEGs too would cost about
         # 2 s per 181-frame video here (docs/benchmarks.md), so only the folders are fsynced
         with atomic_dir(out_root / task.video_id, sync_files=False) as tmp:
-            write_frames(task, tmp, result)
+            write_frames(task, tmp, result, end)
             if cfg.writes_flow and result.flows == 0:
                 raise DataError(
                     f"{task.path} has {result.frames} usable frame(s) at step {cfg.step}; "
                     "flow needs at least 2"
                 )
+        result.partial = end.shortfall()
     except (DataError, cv2.error, OSError, ValueError) as exc:
         result.status = "failed"
         result.error = " ".join(str(exc).split()) or type(exc).__name__
@@ -104,22 +109,27 @@ def _write_jpeg(path: Path, image: np.ndarray) -> None:
     path.write_bytes(encode_jpeg(image))
 
 
-def _frames(task: VideoTask) -> Iterator[np.ndarray]:
+def _frames(task: VideoTask, end: DecodeEnd) -> Iterator[np.ndarray]:
     cfg = task.config
     return iter_video_frames(
-        task.path, size=cfg.frame_size, short_side=cfg.short_side, step=cfg.step
+        task.path,
+        size=cfg.frame_size,
+        short_side=cfg.short_side,
+        step=cfg.step,
+        end=end,
+        ignore_rotation=cfg.ignore_rotation,
     )
 
 
 # --- per pair (OpenCV): the frame loop `tsn predict` shares ---
 
 
-def _write_pairs(task: VideoTask, tmp: Path, result: VideoResult) -> None:
+def _write_pairs(task: VideoTask, tmp: Path, result: VideoResult, end: DecodeEnd) -> None:
     cv2.setNumThreads(1)  # one OpenCV thread per worker; parallelism is across videos
     cfg = task.config
     write_rgb = cfg.writes_rgb
     flow_fn = create_flow_fn(cfg.algo) if cfg.writes_flow else None
-    for step in stream_flow(_frames(task), flow_fn, cfg.bound):
+    for step in stream_flow(_frames(task, end), flow_fn, cfg.bound):
         result.frames = step.index
         for name, image in step.images(rgb=write_rgb):
             _write_jpeg(tmp / name, image)
@@ -203,7 +213,7 @@ def _device_for(requested: str) -> str:
     return given if given.startswith("cuda") else "cuda:0"
 
 
-def _write_batched(task: VideoTask, tmp: Path, result: VideoResult) -> None:
+def _write_batched(task: VideoTask, tmp: Path, result: VideoResult, end: DecodeEnd) -> None:
     import torch  # loaded with the flow model (see _batch_flow_fn)
 
     cfg = task.config
@@ -227,7 +237,9 @@ def _write_batched(task: VideoTask, tmp: Path, result: VideoResult) -> None:
         greys = greys[-1:]
 
     try:
-        for index, frame in enumerate(_prefetched(_frames(task), 2 * cfg.batch_pairs), start=1):
+        for index, frame in enumerate(
+            _prefetched(_frames(task, end), 2 * cfg.batch_pairs), start=1
+        ):
             result.frames = index
             if write_rgb:
                 writer.write(RGB_TEMPLATE.format(index), frame)

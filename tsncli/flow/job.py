@@ -65,6 +65,7 @@ class FlowConfig:
     impl: str | None = None
     device: str = "cpu"
     batch_pairs: int = DEFAULT_BATCH_PAIRS
+    ignore_rotation: bool = False  # keep rotated videos' stored orientation (FrameSettings)
 
     def __post_init__(self) -> None:
         if self.modality not in EXTRACT_OUTPUTS:
@@ -101,6 +102,7 @@ class FlowConfig:
             flow_implementation=self.impl or "opencv",
             bound=self.bound,
             source="frames",
+            ignore_rotation=self.ignore_rotation,
         )
 
     @property
@@ -163,7 +165,8 @@ class VideoTask:
 
 @dataclass
 class VideoResult:
-    """What a worker did with one video; `error` is set when it failed."""
+    """What a worker did with one video; `error` is set when it failed, `partial` when it is
+    done but ended early (fewer frames than its header's count or duration: a cut download)."""
 
     video_id: str
     path: str
@@ -173,6 +176,7 @@ class VideoResult:
     flows: int = 0
     seconds: float = 0.0
     error: str | None = None
+    partial: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

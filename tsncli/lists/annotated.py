@@ -79,6 +79,7 @@ class AnnotatedListsConfig:
     size: str | None = None  # frame size WxH the loader resizes to (default 340x256)
     short_side: int | None = None
     workers: int | None = None  # processes counting frames (default: CPUs, at most 8)
+    ignore_rotation: bool = False  # keep rotated videos' stored orientation
 
     def __post_init__(self) -> None:
         modality = self.modality
@@ -110,7 +111,12 @@ class AnnotatedListsConfig:
 
     def list_header(self) -> dict[str, str]:
         size = None if self.short_side is not None else (self.size or DEFAULT_SIZE)
-        settings = FrameSettings(size=size, short_side=self.short_side, source="videos")
+        settings = FrameSettings(
+            size=size,
+            short_side=self.short_side,
+            source="videos",
+            ignore_rotation=self.ignore_rotation,
+        )
         header = {"kind": "videos", "index": f"{self.prefix}_video_index.json"}
         return header | settings.header_fields()
 

@@ -74,6 +74,7 @@ class ListsConfig:
     size: str | None = None  # videos: frame size WxH the loader resizes to (default 340x256)
     short_side: int | None = None  # videos: resize the short side to this instead
     workers: int | None = None  # videos: processes counting frames (default: CPUs, at most 8)
+    ignore_rotation: bool = False  # videos: keep rotated videos' stored orientation
 
     def __post_init__(self) -> None:
         DATASETS.get(self.dataset)  # unknown dataset -> UsageError listing the valid ones
@@ -108,7 +109,12 @@ class ListsConfig:
     def frame_settings(self) -> FrameSettings:
         """How the loader decodes a video list's videos (size or short side; all frames)."""
         size = None if self.short_side is not None else (self.size or DEFAULT_SIZE)
-        return FrameSettings(size=size, short_side=self.short_side, source=self.source)
+        return FrameSettings(
+            size=size,
+            short_side=self.short_side,
+            source=self.source,
+            ignore_rotation=self.ignore_rotation,
+        )
 
     @property
     def splits_dir(self) -> Path:

@@ -4,6 +4,8 @@ a video root and count its frames through the video index (built in parallel, ca
 `VideoFileFinder` answers the same questions as `FrameIndex` (find, counts, path), so the list
 builder matches, drops and counts videos exactly as it does frame folders. A video of N frames
 counts N for rgb and N - 1 for flow (the flow fields computed on the fly), like `tsn flow` output.
+Videos the index records as partial (ending clearly short of their header: cut downloads) are
+listed with the frames they have, and one warning names how many and the first few.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class VideoFileFinder:
         self.index = VideoIndex(index_path)
         self._counts: dict[str, FolderCounts] = {}
         self.errors: dict[str, str] = {}
+        self.partial: dict[str, str] = {}  # video id -> why it ends early
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -73,9 +76,15 @@ class VideoFileFinder:
         names = [n for n in (self.find(v) for v in video_ids) if n is not None]
         paths = {os.path.abspath(self._paths[n]): n for n in dict.fromkeys(names)}
         entries, errors = self.index.ensure(list(paths), workers=workers, on_progress=on_progress)
+        partial: list[str] = []
         for path, entry in entries.items():
             n = entry.num_frames
             self._counts[paths[path]] = FolderCounts(n, max(n - 1, 0), max(n - 1, 0))
+            if entry.partial is not None and paths[path] not in self.partial:
+                self.partial[paths[path]] = entry.partial
+                partial.append(path)
+        if partial:
+            _warn_partial(partial, self.partial[paths[partial[0]]])
         for path, error in errors.items():
             self.errors[paths[path]] = error
             log.warning("cannot read %s: %s", path, error)
@@ -89,3 +98,13 @@ class VideoFileFinder:
     def path(self, name: str) -> str:
         """The absolute path of video `name`."""
         return os.path.abspath(self._paths[name])
+
+
+def _warn_partial(paths: list[str], first_reason: str) -> None:
+    names = ", ".join(Path(p).name for p in paths[:5]) + (" ..." if len(paths) > 5 else "")
+    log.warning(
+        "%d video(s) end early (fewer frames than their header says, e.g. cut downloads): %s "
+        "(%s: %s); they are listed with the frames they have; `tsn probe` shows each, or "
+        "replace them and rerun",
+        len(paths), names, Path(paths[0]).name, first_reason,
+    )  # fmt: skip

@@ -1,5 +1,6 @@
 """OpenCV decoding, kept only for files PyAV cannot open: forward decoding from the start (it
-cannot seek exactly), frames as BGR uint8 [H, W, 3]."""
+cannot seek exactly), frames as BGR uint8 [H, W, 3], turned by the display rotation as PyAV's
+frames are (OpenCV's CAP_PROP_ORIENTATION_AUTO, set either way so both readers agree)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from tsncli.fsutil import needs_bytes_path
 from tsncli.video.backend import VideoInfo
 
 
-def iter_opencv_frames(path: str | os.PathLike[str], step: int = 1) -> Iterator[np.ndarray]:
+def iter_opencv_frames(
+    path: str | os.PathLike[str], step: int = 1, *, ignore_rotation: bool = False
+) -> Iterator[np.ndarray]:
     """Frames 0, step, 2*step, ... decoded with OpenCV; DataError when it cannot open the file."""
-    capture = _open(path)
+    capture = _open(path, ignore_rotation)
     try:
         index = 0
         while True:
@@ -32,10 +35,10 @@ def iter_opencv_frames(path: str | os.PathLike[str], step: int = 1) -> Iterator[
 
 
 def read_opencv_frames(
-    path: str | os.PathLike[str], wanted: Sequence[int]
+    path: str | os.PathLike[str], wanted: Sequence[int], *, ignore_rotation: bool = False
 ) -> tuple[dict[int, np.ndarray], int]:
     """({position: frame} for sorted 0-based `wanted`, frames decoded), decoding forward only."""
-    capture = _open(path)
+    capture = _open(path, ignore_rotation)
     frames: dict[int, np.ndarray] = {}
     decoded = 0
     try:
@@ -65,7 +68,7 @@ def opencv_frame_count(path: str | os.PathLike[str]) -> int:
         capture.release()
 
 
-def _open(path: str | os.PathLike[str]) -> cv2.VideoCapture:
+def _open(path: str | os.PathLike[str], ignore_rotation: bool = False) -> cv2.VideoCapture:
     if needs_bytes_path(path):  # cv2.VideoCapture segfaults on such a str
         raise DataError(f"OpenCV cannot open {path!r}: its name is not UTF-8; rename the file")
     if os.path.exists(path) and not os.access(path, os.R_OK):
@@ -74,6 +77,9 @@ def _open(path: str | os.PathLike[str]) -> cv2.VideoCapture:
     if not capture.isOpened():
         capture.release()
         raise DataError(f"cannot open video {path} (corrupt file or unsupported codec)")
+    # OpenCV >= 4.5 turns frames by the display rotation by default, as `frame_to_bgr` does;
+    # set it explicitly so --ignore-rotation reaches this reader too
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0 if ignore_rotation else 1)
     return capture
 
 

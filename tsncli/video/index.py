@@ -4,6 +4,8 @@ Built once, in parallel on the worker pool, and reused; an entry is rebuilt when
 size or mtime changes. Counts come from demuxing and are checked cheaply (the last GOP decodes
 to exactly the listed frames, the header agrees); only a container that lies gets a full
 decode pass, and then its keyframes are dropped (seeking by its timestamps is not trusted).
+A video that ends clearly short of its header's frame count or duration (a cut download) is
+recorded as partial (`VideoEntry.partial`, see `tsncli.video.extent`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tsncli.parallel import run_pool
 from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.backend import AV_ERRORS
 from tsncli.video.check import count_decoded_frames, ends_as_listed
+from tsncli.video.extent import read_extent, shortfall
 from tsncli.video.fallback import probe_opencv, use_opencv_instead
 from tsncli.video.index_shards import exchange_shares, rank_share
 from tsncli.video.index_store import (
@@ -85,9 +88,16 @@ def index_video(path: str | os.PathLike[str]) -> VideoEntry:
     if num_frames < 1:
         raise DataError(f"no frames could be decoded from {path} (empty or corrupt video)")
     w, h, fps = layout.width, layout.height, layout.fps
+    # the listed packets' timestamps (at least the decoded frames' span, so never over-flags)
+    listed = layout.timeline
+    span = None
+    if listed is not None and listed.count > 0:
+        span = float((listed.pts_of(listed.count - 1) - listed.pts_of(0)) * layout.time_base)
+    partial = shortfall(read_extent(path), num_frames, span)
     return VideoEntry(
-        path, size, mtime_ns, num_frames, claimed, keys or None, not honest, w, h, fps, timeline
-    )
+        path, size, mtime_ns, num_frames, claimed, keys or None, not honest, w, h, fps, timeline,
+        partial,
+    )  # fmt: skip
 
 
 def _opencv_entry(path: str, size: int, mtime_ns: int) -> VideoEntry:

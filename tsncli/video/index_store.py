@@ -18,11 +18,13 @@ from typing import Any, Generic, TypeVar
 from tsncli.video.timeline import Timeline, keyframe_at_or_before
 
 STORE_VERSION = 3  # 2: one object per video, with frame timestamps (still read); 3: columns
+# (`partial` was added to version 3 later: a file without it still loads, its videos not marked,
+# since its rows cannot tell a cut file from an AVI's dropped frames or an mp4's edit list)
 # the row of one video, in this order (keyframes and timeline are compact text, see entry_to_row);
 # VideoIndex.frame_counts reads num_frames by its position
 COLUMNS = (
     "size", "mtime_ns", "num_frames", "container_frames", "keyframes", "counted",
-    "width", "height", "fps", "timeline",
+    "width", "height", "fps", "timeline", "partial",
 )  # fmt: skip
 
 Row = tuple[Any, ...]
@@ -44,6 +46,7 @@ class VideoEntry:
     height: int
     fps: float
     timeline: Timeline | None = None  # frame timestamps; None: number frames by decoding
+    partial: str | None = None  # why it ends early (a cut download), see `tsncli.video.extent`
 
     def keyframe_at_or_before(self, frame: int) -> int:
         """The last keyframe at or before `frame` (0 when keyframes are unknown)."""
@@ -53,6 +56,8 @@ class VideoEntry:
 def load_rows(data: dict[str, Any]) -> dict[str, Row]:
     """{absolute path: row} from a parsed version-3 index; ValueError if it is malformed."""
     folders, names = data["folders"], data["names"]
+    if "partial" not in data:  # written before the column existed
+        data = dict(data, partial=[None] * len(names))
     columns = [data[name] for name in COLUMNS]
     if any(len(c) != len(names) for c in [data["folder"], *columns]):
         raise ValueError("video index columns differ in length")
@@ -120,11 +125,11 @@ def entry_to_row(entry: VideoEntry) -> Row:
         timeline = tl if pts is None else "* " + _deltas(pts)
     e = entry
     return (e.size, e.mtime_ns, e.num_frames, e.container_frames, keys, int(e.counted),
-            e.width, e.height, e.fps, timeline)  # fmt: skip
+            e.width, e.height, e.fps, timeline, e.partial)  # fmt: skip
 
 
 def entry_from_row(path: str, row: Row) -> VideoEntry:
-    size, mtime_ns, frames, claimed, keys, counted, width, height, fps, timeline = row
+    size, mtime_ns, frames, claimed, keys, counted, width, height, fps, timeline, partial = row
     if keys is not None:
         keys = tuple(range(frames)) if keys == "all" else _undelta(keys)
     if timeline is not None:
@@ -135,8 +140,9 @@ def entry_from_row(path: str, row: Row) -> VideoEntry:
         else:
             timeline = Timeline(*map(int, timeline.split()))
     return VideoEntry(
-        path, size, mtime_ns, frames, claimed, keys, bool(counted), width, height, fps, timeline
-    )
+        path, size, mtime_ns, frames, claimed, keys, bool(counted), width, height, fps, timeline,
+        partial,
+    )  # fmt: skip
 
 
 def size_and_mtime(item: VideoEntry | Row | None) -> tuple[int, int] | None:

@@ -1,5 +1,6 @@
 """`tsn probe`'s core: what a video holds (codec, container and decoded frame counts, rate,
-keyframes), whether it decodes to the end, and chosen frames written as PNG exactly as the video
+keyframes), whether it decodes to the end (not short of the header's frame count or duration:
+`tsncli.video.extent`), and chosen frames written as PNG exactly as the video
 loader returns them. Over many videos it runs on the worker pool."""
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from tsncli.errors import DataError, UsageError
 from tsncli.fsutil import atomic_write_bytes
 from tsncli.parallel import run_pool
 from tsncli.video.backend import AV_ERRORS, open_container, short_error
-from tsncli.video.decode import resize_frame
+from tsncli.video.decode import probe_rotation, resize_frame
+from tsncli.video.extent import DecodeEnd, extent_of
 from tsncli.video.files import list_videos
 from tsncli.video.sparse import SparseReader
 from tsncli.video.timeline import StreamLayout, scan_layout
@@ -53,6 +55,9 @@ class ProbeReport:
     written: tuple[str, ...] = ()
     past_end: tuple[int, ...] = ()  # requested frames the video does not have
     error: str | None = None
+    expected_frames: int = 0  # what the header's count or duration says (0: neither recorded)
+    partial: str | None = None  # why it ends early ("decoded 391 of 795 frames"), else None
+    rotation: int = 0  # display rotation, degrees counter-clockwise (width, height: as stored)
 
     @property
     def ok(self) -> bool:
@@ -78,12 +83,14 @@ def probe_file(request: ProbeRequest) -> ProbeReport:
         layout = scan_layout(request.path)
     except DataError as exc:
         return ProbeReport(request.path, error=str(exc))
-    decoded, error, exact = _decode_through(layout)
+    end, error, exact = _decode_through(layout)
+    decoded, partial = end.frames, end.shortfall()
     report = ProbeReport(
         request.path, layout.codec, layout.container, layout.width, layout.height, _fps(layout),
         bool(layout.timeline and layout.timeline.variable), layout.container_frames,
-        layout.packets, decoded, error is None and decoded == layout.packets, exact,
-        layout.keyframes, error=error,
+        layout.packets, decoded, error is None and decoded == layout.packets and partial is None,
+        exact, layout.keyframes, error=error, expected_frames=_expected(end), partial=partial,
+        rotation=probe_rotation(request.path),
     )  # fmt: skip
     if not request.frames or report.error is not None:
         return report
@@ -104,22 +111,31 @@ def _fps(layout: StreamLayout) -> float:
     return float((line.count - 1) / seconds) if seconds > 0 else layout.fps
 
 
-def _decode_through(layout: StreamLayout) -> tuple[int, str | None, bool]:
-    """(frames decoded from the start, decode error, frame timestamps count 0, 1, 2, ...)."""
+def _expected(end: DecodeEnd) -> int:
+    extent = end.extent
+    if extent is None:
+        return 0
+    return extent.frames or round(extent.seconds * extent.fps)
+
+
+def _decode_through(layout: StreamLayout) -> tuple[DecodeEnd, str | None, bool]:
+    """(frames decoded from the start and their span, decode error, frame timestamps count
+    0, 1, 2, ...)."""
     container, stream = open_container(layout.path, sequential=True)
-    count, exact, error = 0, layout.timeline is not None, None
+    end = DecodeEnd(extent=extent_of(container, stream))
+    exact, error = layout.timeline is not None, None
     try:
         for frame in container.decode(stream):
-            if exact and layout.timeline.index_of(frame.pts) != count:
+            if exact and layout.timeline.index_of(frame.pts) != end.frames:
                 exact = False
-            count += 1
+            end.saw(frame)
     except AV_ERRORS as exc:
-        error = f"decoding stops after frame {count}: {short_error(exc)}"
+        error = f"decoding stops after frame {end.frames}: {short_error(exc)}"
     finally:
         container.close()
-    if count == 0 and error is None:
+    if end.frames == 0 and error is None:
         error = "no frame decodes"
-    return count, error, exact and count == layout.packets
+    return end, error, exact and end.frames == layout.packets
 
 
 def write_frames(request: ProbeRequest, layout: StreamLayout) -> tuple[str, ...]:

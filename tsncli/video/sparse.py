@@ -3,6 +3,7 @@ timestamp, decode forward), and number frames by their timestamps, so frame k is
 of a full decode from the start, on B-frame and variable-rate streams too.
 
 Without a timeline (timestamps missing) frames are numbered by decoding forward from the start.
+Frames are turned by the display rotation as `tsn flow`'s are (`frame_to_bgr`).
 Files PyAV cannot open fall back to OpenCV, decoding forward (logged once per file).
 """
 
@@ -31,9 +32,10 @@ log = logging.getLogger("tsncli.video.sparse")
 
 
 class SparseReader:
-    """Decode chosen frames (BGR uint8 [H, W, 3], full size) of one video with the fewest
-    decoded frames. `decoded`, `skipped` and `seeks` count what the reads really did; the
-    planner's count is `decoded + skipped` (frames passed)."""
+    """Decode chosen frames (BGR uint8 [H, W, 3], full size, turned by the display rotation
+    unless `ignore_rotation`) of one video with the fewest decoded frames. `decoded`, `skipped`
+    and `seeks` count what the reads really did; the planner's count is `decoded + skipped`
+    (frames passed)."""
 
     def __init__(
         self,
@@ -41,8 +43,11 @@ class SparseReader:
         keyframes: Sequence[int] | None = None,
         timeline: Timeline | None = None,
         threads: int | None = None,
+        *,
+        ignore_rotation: bool = False,
     ) -> None:
         self.path, self.timeline, self.threads = path, timeline, threads
+        self.ignore_rotation = ignore_rotation
         # seeking needs timestamps to land on and to number the frames it lands on
         self.keyframes = keyframes if timeline is not None else None
         self.decoded = 0  # frames the decoder decoded
@@ -95,7 +100,7 @@ class SparseReader:
                 self.skipped += max(0, index - last - 1)  # passed without decoding them
                 last = max(last, index)
                 if index == step.target:
-                    frames[index] = frame_to_bgr(frame)
+                    frames[index] = frame_to_bgr(frame, ignore_rotation=self.ignore_rotation)
                     break
             else:
                 raise VideoDecodeError(self.path, step.target, " (video ended early)")
@@ -123,7 +128,9 @@ class SparseReader:
         log.warning("%s: PyAV cannot open it (%s); decoding with OpenCV", self.path, error)
         wanted = [step.target for step in plan.steps]
         try:
-            frames, decoded = read_opencv_frames(self.path, wanted)
+            frames, decoded = read_opencv_frames(
+                self.path, wanted, ignore_rotation=self.ignore_rotation
+            )
         except DataError as exc:
             raise VideoDecodeError(self.path, wanted[0], f" ({exc})") from exc
         self.decoded += decoded
