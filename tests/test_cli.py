@@ -16,6 +16,7 @@ SUBCOMMANDS = [
     "eval",
     "fuse",
     "predict",
+    "features",
     "convert",
     "export",
 ]
@@ -166,7 +167,7 @@ def test_command_names_complete_without_importing_any_command():
         "import os\nfrom typer.testing import CliRunner\nfrom tsncli.cli import app\n"
         "env = {'_TSN_COMPLETE': 'complete_bash', 'COMP_WORDS': 'tsn f', 'COMP_CWORD': '1'}\n"
         "out = CliRunner().invoke(app, [], env=env, prog_name='tsn').output.split()\n"
-        "assert out == ['fetch', 'flow', 'fuse'], out"
+        "assert out == ['fetch', 'flow', 'fuse', 'features'], out"
     )
     assert loaded == set()
 

@@ -29,7 +29,7 @@ def complete_bash(runner, cli, words: str) -> list[str]:
 
 def test_subcommands_complete(runner, cli):
     assert complete_bash(runner, cli, "tsn fl") == ["flow"]
-    assert set(complete_bash(runner, cli, "tsn f")) == {"fetch", "flow", "fuse"}
+    assert set(complete_bash(runner, cli, "tsn f")) == {"fetch", "flow", "fuse", "features"}
 
 
 def test_global_options_complete(runner, cli):

@@ -141,6 +141,13 @@ class TSN(nn.Module):
 
     def snippet_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, S, C*L, H, W) -> per-snippet logits (B, S, K), before consensus."""
+        features = self.snippet_features(x)  # (B, S, D)
+        logits = self.fc(self.dropout(features.flatten(0, 1)))  # (B*S, K)
+        return logits.reshape(*features.shape[:2], self.num_classes)
+
+    def snippet_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, S, C*L, H, W) -> the backbone's global-pool vector per snippet (B, S, D), the
+        input of the fc (`tsn features --layer pool`)."""
         if x.dim() != 5:
             raise UsageError(f"TSN input must be (B, S, C*L, H, W), got shape {tuple(x.shape)}")
         batch, segments, channels, height, width = x.shape
@@ -154,8 +161,7 @@ class TSN(nn.Module):
             frames = x.reshape(batch, segments, self.new_length + 1, 3, height, width)
             x = (frames[:, :, 1:] - frames[:, :, :-1]).flatten(2, 3)  # (B, S, 3L, H, W)
         features = self.backbone(x.flatten(0, 1))  # (B*S, D)
-        logits = self.fc(self.dropout(features))  # (B*S, K)
-        return logits.reshape(batch, segments, self.num_classes)
+        return features.reshape(batch, segments, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.consensus(self.snippet_logits(x))

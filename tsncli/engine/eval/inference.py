@@ -81,8 +81,10 @@ class Scorer:
             source=source,
         )
 
-    def score(self, clips: np.ndarray | torch.Tensor) -> np.ndarray:
-        """uint8 clips (B, N, S, C*L, h, w) -> logits (B, S, N, K) float32 on the CPU."""
+    def score(self, clips: np.ndarray | torch.Tensor, layer: str = "logits") -> np.ndarray:
+        """uint8 clips (B, N, S, C*L, h, w) -> logits (B, S, N, K) float32 on the CPU; with
+        `layer="pool"` the backbone's pooled vectors (B, S, N, D) instead (`tsn features`)."""
+        forward = self.model.snippet_features if layer == "pool" else self.model.snippet_logits
         x = torch.as_tensor(clips)
         b, n, s = x.shape[:3]
         cuda = self.device.type == "cuda"
@@ -96,7 +98,7 @@ class Scorer:
         parts = []
         with torch.inference_mode(), amp:
             for chunk in x.split(step):
-                parts.append(self.model.snippet_logits(self.normalize(chunk)).float())
+                parts.append(forward(self.normalize(chunk)).float())
         logits = torch.cat(parts)  # (B*N, S, K)
         out = logits.reshape(b, n, s, -1).permute(0, 2, 1, 3)  # (B, S, N, K)
         return out.cpu().numpy()

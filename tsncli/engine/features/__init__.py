@@ -1,0 +1,1 @@
+"""Snippet features for temporal localization (`tsn features`)."""
