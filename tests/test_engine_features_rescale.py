@@ -43,7 +43,7 @@ def index_and_square(count: int) -> np.ndarray:
 def test_bsn_repeats_a_single_snippet_on_every_row():
     one = np.array([[1.5, -2.0, 3.0]])
     out = rescale_bsn(one, stride=16, num_frames=20, duration=0.8, length=100)
-    assert out.shape == (100, 3) and out.dtype == np.float32
+    assert out.shape == (100, 3) and out.dtype == np.float64  # as the originals compute
     assert (out == one.astype(np.float32)).all()  # no zero rows, whatever the span
 
 

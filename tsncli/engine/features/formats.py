@@ -85,13 +85,17 @@ def feature_format(fmt: str) -> FeatureFormat:
 
 
 def write_features(path: Path, features: np.ndarray, fmt: str) -> Path:
-    """Write `features` (T, D) as float32 in `fmt`, atomically; return the path written.
+    """Write `features` (T, D) in `fmt`, atomically; return the path written. npy and pkl store
+    float32; CSV formats the values as given (rescaled features are float64, as MMAction2's
+    pooled values are, so the 4-decimal text is the same as its script writes).
 
     The format's suffix is added to `path` unless its name already ends with it: `v_abc` and
     `v_abc.csv` both give `v_abc.csv`, and a name with other dots keeps them (`clip.v2.csv`).
     """
     spec = feature_format(fmt)
-    array = np.asarray(features, dtype=np.float32)
+    array = np.asarray(features)
+    if fmt != "csv" or array.dtype != np.float64:
+        array = array.astype(np.float32)
     if array.ndim != 2:
         raise DataError(f"features to write must be (steps, dims), got shape {array.shape}")
     path = Path(path)

@@ -3,9 +3,10 @@
 Both rules follow their project's own code, edge cases included (`rescale_bsn`: BSN's `poolData`
 in `data/activitynet_feature_cuhk/data_process.py`; `rescale_mmaction2`: MMAction2's
 `pool_feature` in `tools/data/activitynet/activitynet_feature_postprocessing.py`). Both compute
-in float64, as the originals do on the CSV or pickle values they read, with the operations in
-the originals' order, so the results agree bit for bit before the final cast to float32
-(`benchmarks/features_rescale_crosscheck.py` checks this against their code).
+with the originals' dtypes (the input's, promoted to float64 where scipy promotes) and the
+operations in their order, so the results agree with theirs bit for bit and a CSV written from
+them is MMAction2's to the last digit (`benchmarks/features_rescale_crosscheck.py` checks both
+against their code); npy and pkl files store float32.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def rescale_bsn(
         )
     count = len(data)
     if count == 1:
-        return np.repeat(data, length, axis=0).astype(np.float32)
+        return np.repeat(data, length, axis=0)
     # Each line is BSN's expression in BSN's order, so the float64 results are the same bits.
     corrected_second = float(count * stride) / num_frames * duration
     fps = float(num_frames) / duration
@@ -62,7 +63,7 @@ def rescale_bsn(
     values = _interpolate(x, data, points.ravel()).reshape(length, _POINTS_PER_ROW, -1)
     pooled = _mean_of_points(values)
     pooled[outside] = 0.0
-    return pooled.astype(np.float32)
+    return pooled
 
 
 def rescale_mmaction2(features: np.ndarray, length: int = 100) -> np.ndarray:
@@ -84,7 +85,7 @@ def rescale_mmaction2(features: np.ndarray, length: int = 100) -> np.ndarray:
     _check_length(length)
     count = len(data)
     if count == 1:
-        return np.repeat(data, length, axis=0).astype(np.float32)
+        return np.repeat(data, length, axis=0)
     start, end = _EPS, count - 1 - _EPS
     anchor_size = (end - start) / length
     # MMAction2 accumulates `ptr += anchor_size`; a sequential cumsum adds in the same order.
@@ -93,7 +94,7 @@ def rescale_mmaction2(features: np.ndarray, length: int = 100) -> np.ndarray:
     points = ptr[:, None] + offsets[None, :]  # (L, 3) in snippet index
     index = np.arange(count, dtype=np.float64)
     values = _interpolate(index, data, points.ravel()).reshape(length, _POINTS_PER_ROW, -1)
-    return _mean_of_points(values).astype(np.float32)
+    return _mean_of_points(values)
 
 
 def rescale(
@@ -129,9 +130,13 @@ def rescale(
 
 
 def _as_snippets(features: np.ndarray) -> np.ndarray:
-    """The features as float64 (T, D), T >= 1: float64 as the originals compute (BSN on pandas'
-    float64 CSV values); from float32 the cast is exact."""
-    data = np.asarray(features, dtype=np.float64)
+    """The features (T, D), T >= 1, in their own float dtype (other dtypes become float64), as
+    the originals take them: BSN reads float64 from CSV, MMAction2 float32 from its extractor's
+    pickles, and scipy's interpolation subtracts neighbouring snippets in that dtype before the
+    float64 slope, so casting float32 up front would change the last bits."""
+    data = np.asarray(features)
+    if data.dtype not in (np.float32, np.float64):
+        data = data.astype(np.float64)
     if data.ndim != 2 or len(data) == 0:
         raise DataError(
             f"cannot rescale features of shape {data.shape}: expected (snippets, dims) with at "
