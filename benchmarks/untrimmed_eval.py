@@ -108,8 +108,18 @@ def child(checkpoint: str, list_file: str, out: str, threads: str) -> None:
     start = time.perf_counter()
     evaluate(checkpoint, list_file, out, EvalSettings(stride=STRIDE, crops=10))
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mib": rss}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS since its exec: /proc's VmHWM. `getrusage`'s ru_maxrss carries
+    over an exec, so a child started by this (large) parent would report the parent's peak."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(
