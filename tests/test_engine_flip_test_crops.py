@@ -65,7 +65,7 @@ def test_predict_tests_an_unflipped_model_on_5_crops(runner, cli, data, monkeypa
     monkeypatch.setattr(
         predict_module,
         "_score_one",
-        lambda p, s, seg, crops: used.append(crops) or real(p, s, seg, crops),
+        lambda p, s, seg, crops, *rest: used.append(crops) or real(p, s, seg, crops, *rest),
     )
     ckpts = [data["unflipped"], data["flipped"]]
     predictions = list(predict_videos(data["videos"][:1], ckpts, segments=2))
