@@ -75,18 +75,26 @@ class MemoryFrameSource:
     ) -> list[np.ndarray]:
         """uint8 frames for `indices` [S, L] (1-based): RGB (H, W, 3) or flow (H, W, 2)."""
         files = self.extract(record.path, indices, modality)
-
-        def read(name: str, grayscale: bool) -> np.ndarray:
-            data = files.get(name)
-            if data is None:
-                raise DataError(f"{record.path} has no frame {os.path.basename(name)}")
-            flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB
-            return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-
-        return frames.read_frames(record.path, indices, modality, read)
+        return read_extracted_frames(files, record, indices, modality)
 
     def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every video file exists (DataError naming the first that does not)."""
         for record in records:
             if not os.path.isfile(record.path):
                 raise DataError(f"{record.path} does not exist; pass a video file")
+
+
+def read_extracted_frames(
+    files: dict[str, bytes], record: VideoRecord, indices: np.ndarray, modality: str
+) -> list[np.ndarray]:
+    """uint8 frames for `indices` [S, L] (1-based) from `MemoryFrameSource.extract`'s JPEG bytes:
+    RGB (H, W, 3) or flow (H, W, 2), as a frames folder reads."""
+
+    def read(name: str, grayscale: bool) -> np.ndarray:
+        data = files.get(name)
+        if data is None:
+            raise DataError(f"{record.path} has no frame {os.path.basename(name)}")
+        flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+
+    return frames.read_frames(record.path, indices, modality, read)

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from tsncli.data import frames
-from tsncli.data.memory_source import MemoryFrameSource
+from tsncli.data.memory_source import MemoryFrameSource, read_extracted_frames
 from tsncli.data.snippet_source import DEFAULT_INDEX_NAME, SnippetSource, create_snippet_source
 from tsncli.engine.eval.dense import FPS_KEY
 from tsncli.engine.eval.inference import Scorer
@@ -177,15 +175,7 @@ class ExtractedVideo:
         self, record: VideoRecord, indices: np.ndarray, modality: str
     ) -> list[np.ndarray]:
         """uint8 frames for `indices` [S, L] (1-based), as `MemoryFrameSource.read_frames`."""
-
-        def read(name: str, grayscale: bool) -> np.ndarray:
-            data = self.files.get(name)
-            if data is None:
-                raise DataError(f"{record.path} has no frame {os.path.basename(name)}")
-            flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB
-            return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-
-        return frames.read_frames(record.path, indices, modality, read)
+        return read_extracted_frames(self.files, record, indices, modality)
 
     def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Nothing to check: the frames were extracted from the file already."""
