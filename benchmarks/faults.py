@@ -1,10 +1,12 @@
 """Fault cases through the CLI (issue 16): each runs `python -m tsncli ...` in a temp folder on
-tiny generated inputs and records the exit code, whether a traceback (or a crash) appeared, and
-whether a file that existed before was lost or changed.
+tiny generated inputs and records the exit code, whether a traceback (or a crash) appeared,
+whether a file that existed before was lost or changed, and whether the result is silently wrong
+(a case's own check of what it left: mixed frame sizes, a run folder after a refused option, a
+checkpoint that does not load, a message that does not name the file).
 
     python benchmarks/faults.py [--only SUBSTRING] [--keep]
 
-Last line: `faults: N cases, T tracebacks, L lost` (the target is 0 and 0).
+Last line: `faults: N cases, T tracebacks, L lost, W silently wrong` (the target is 0, 0, 0).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +51,11 @@ class Case:
     setup: Callable[[Path], None] | None = None
     fsize: int | None = None  # RLIMIT_FSIZE in bytes: a full disk, as the process sees it
     parallel: int = 1  # copies started at once (concurrent runs on one output)
+    # what is silently wrong in the work folder and stderr afterwards ("" when right)
+    check: Callable[[Path, str], str] | None = None
+    env: dict[str, str] = field(default_factory=dict)  # over the harness's environment
+    terminate_when: str | None = None  # SIGTERM the run once this path (relative) exists
+    finishes: str | None = None  # a folder the setup left half done: the case may rewrite it
 
 
 # --- tiny inputs --------------------------------------------------------------------------------
@@ -125,6 +133,13 @@ def build_inputs(work: Path) -> None:
         b"run_02,run,val\njump_02,jump,train\n"
     )
     (work / "split_conflict.csv").write_text("run_01,run,train\njump_01,jump,val\nrun_01,run,val\n")
+    (work / "cutvids").mkdir()
+    video(work / "cutvids" / "whole.avi", frames=40)
+    data = (work / "cutvids" / "whole.avi").read_bytes()
+    (work / "cutvids" / "cut.avi").write_bytes(data[: len(data) // 2])  # a cut download
+    (work / "bom_videos.txt").write_bytes(
+        b"\xef\xbb\xbfvideos/run/run_01.avi\nvideos/jump/jump_01.avi\n"
+    )
     (work / "Downloads").mkdir()
     (work / "Downloads" / "hmdb51_org.rar").write_bytes(b"<html>404</html>")
     (work / "Downloads" / "test_train_splits.rar").write_bytes(b"x" * 200_000)
@@ -145,6 +160,43 @@ def _corrupt_video(work: Path) -> None:
         image.write_bytes(BAD_JPEG)
 
 
+def _missing_frame(work: Path) -> None:
+    (work / "ds" / "frames" / "c1_v0" / "img_00004.jpg").unlink()  # mid-folder: 1 and 8 stay
+
+
+FLOW_TVL1 = ["--algo", "tvl1", "--size", "128x96", "--workers", "1"]
+
+
+def _interrupted_force(work: Path) -> None:
+    """f_force extracted at 64x48, then `--force` at 128x96 stopped by Ctrl-C (SIGINT) once its
+    first video is redone, so the tree holds both sizes when the case's rerun starts."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TSN_HOME": str(work)}
+    tsn = [sys.executable, "-m", "tsncli", "flow", "videos", "f_force"]
+    small = ["--algo", "farneback", "--size", "64x48", "--workers", "1"]
+    subprocess.run([*tsn, *small], cwd=work, env=env, capture_output=True, check=True)
+    proc = subprocess.Popen([*tsn, "--force", *FLOW_TVL1], cwd=work, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    while proc.poll() is None and 128 not in _widths(work / "f_force"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.wait()
+    if set(_widths(work / "f_force")) != {64, 128}:
+        print("   (the --force run ended before it was interrupted)", flush=True)
+
+
+def _widths(root: Path) -> list[int]:
+    """Width of each video folder's first frame under `root` (not the hidden temporary ones:
+    pathlib's glob matches names starting with a dot)."""
+    firsts = sorted(root.glob("*/img_00001.jpg")) if root.is_dir() else []
+    firsts = [path for path in firsts if not path.parent.name.startswith(".")]
+    images = (cv2.imread(str(path)) for path in firsts)
+    return [image.shape[1] for image in images if image is not None]
+
+
+def _unwritable_home(work: Path) -> None:
+    (work / "afile_home").write_text("a file where TSN_HOME's parent should be\n")
+
+
 def _restore_dataset(work: Path) -> None:
     shutil.rmtree(work / "ds")
     frames_dataset(work / "ds")
@@ -159,6 +211,84 @@ def _checkpoint(work: Path) -> None:
     torch.manual_seed(0)
     model = create_tsn("tiny", 2, modality="rgb", num_segments=2, new_length=1, dropout=0.5)
     save_checkpoint(work / "tiny.pt", model, {"class_names": ["class0", "class1"], "crop_size": 16})
+
+
+# --- checks of what a case left: "" when right, else what is silently wrong ----------------------
+
+
+def _one_size(work: Path, _err: str) -> str:
+    widths = _widths(work / "f_force")
+    return "" if widths == [128] * 4 else f"frame widths after the rerun: {widths}"
+
+
+def _partial_named(folder: str, in_message: bool) -> Callable[[Path, str], str]:
+    def check(work: Path, err: str) -> str:
+        table = work / folder / "partial.tsv"
+        if not table.is_file() or "cut" not in table.read_text():
+            return f"{table.name} does not list cut.avi"
+        if in_message and "partial.tsv" not in err:
+            return "the error line does not name partial.tsv"
+        return ""
+
+    return check
+
+
+def _absent(name: str) -> Callable[[Path, str], str]:
+    def check(work: Path, _err: str) -> str:
+        left = sorted(p.name for p in (work / name).rglob("*")) if (work / name).exists() else []
+        return f"{name} holds {left}" if left or (work / name).is_file() else ""
+
+    return check
+
+
+def _last_loads(work: Path, err: str) -> str:
+    from tsncli.models.checkpoint import load_checkpoint
+
+    if "terminated" not in err:
+        return "no 'terminated' line"
+    if list((work / "r_term").glob(".tsn-*")):
+        return "a temporary file was left"
+    try:
+        load_checkpoint(work / "r_term" / "last.pt")
+    except Exception as exc:  # noqa: BLE001 - any failure to load is the finding
+        return f"last.pt does not load ({exc})"
+    return ""
+
+
+def _gap_skipped(work: Path, err: str) -> str:
+    from tsncli.models.checkpoint import load_checkpoint
+
+    text = " ".join(err.split())
+    if text.count("skipping") != 1 or "c1_v0" not in text:
+        return "the video is not named once"
+    epoch = load_checkpoint(work / "r_gap" / "last.pt")["epoch"]
+    return "" if epoch == 3 else f"last.pt is epoch {epoch}"
+
+
+def _bom_read(work: Path, _err: str) -> str:
+    names = sorted(p.name for p in (work / "f_bom").iterdir() if p.is_dir())
+    return "" if names == ["jump_01", "run_01"] else f"folders {names}"
+
+
+def _says(*words: str) -> Callable[[Path, str], str]:
+    def check(_work: Path, err: str) -> str:
+        text = " ".join(err.split())
+        missing = [w for w in words if w not in text]
+        return f"the message lacks {missing}" if missing else ""
+
+    return check
+
+
+def _long_name_refused(work: Path, err: str) -> str:
+    if "lock file" in err:
+        return "the lock file's name overflowed"
+    if "File name too long" not in err or "shorten" not in err:
+        return "the message does not say the name is too long"
+    left = [p.name for p in work.iterdir() if p.name.startswith(("sss", ".tsn-"))]
+    return f"left {len(left)} file(s) behind" if left else ""
+
+
+LONG_SCORES = "s" * 248 + ".npz"  # 252 bytes: its lock name would be 257
 
 
 def cases() -> list[Case]:
@@ -333,6 +463,98 @@ def cases() -> list[Case]:
             1,
             parallel=2,
         ),  # fmt: skip
+        # --- issue 28 ---
+        Case(
+            "flow --force interrupted, then rerun",
+            ["flow", "videos", "f_force", *FLOW_TVL1],
+            0,
+            setup=_interrupted_force,
+            check=_one_size,
+            finishes="f_force",
+        ),
+        Case(
+            "flow on a cut AVI",
+            ["flow", "cutvids", "f_cut", "--algo", "farneback", "--size", "64x48"],
+            1,
+            check=_partial_named("f_cut", in_message=True),
+        ),
+        Case(
+            "flow on a cut AVI --allow-partial",
+            [
+                "flow",
+                "cutvids",
+                "f_cut2",
+                "--algo",
+                "farneback",
+                "--size",
+                "64x48",
+                "--allow-partial",
+            ],
+            0,
+            check=_partial_named("f_cut2", in_message=False),
+        ),  # fmt: skip
+        Case(
+            "train --lr -1", [*train, "--out", "r_lrneg", "--lr", "-1"], 1, check=_absent("r_lrneg")
+        ),
+        Case(
+            "train, SIGTERM after a checkpoint",
+            [*train, "--out", "r_term", "--epochs", "200"],
+            143,
+            check=_last_loads,
+            terminate_when="r_term/last.pt",
+        ),
+        Case(
+            "export on a full disk",
+            ["export", "tiny.pt", "-o", "exp/m.pt"],
+            1,
+            fsize=4096,
+            check=_absent("exp"),
+        ),
+        Case(
+            "flow, video list with a BOM",
+            ["flow", "bom_videos.txt", "f_bom", "--algo", "farneback", "--size", "64x48"],
+            0,
+            check=_bom_read,
+        ),
+        Case(
+            "train, a frame missing mid-folder",
+            [*train, "--out", "r_gap", "--epochs", "3", "--segments", "8"],
+            0,
+            setup=_missing_frame,
+            check=_gap_skipped,
+        ),
+        Case(
+            "predict on a URL",
+            ["predict", "https://example.com/a.mp4", "--checkpoint", "tiny.pt"],
+            1,
+            check=_says("URLs are not supported", "tsn fetch https://example.com/a.mp4"),
+        ),
+        Case(
+            "fetch weights, TSN_HOME not writable",
+            ["fetch", "weights", "resnet18"],
+            1,
+            setup=_unwritable_home,
+            env={"TSN_HOME": "afile_home/home"},
+            check=_says("cannot write to", "afile_home/home"),
+        ),
+        Case(
+            # the lock (NAME.lock) now fits; eval's own NAME.shards folder does not yet
+            "eval --save-scores, a 252-byte name",
+            [
+                "eval",
+                "tiny.pt",
+                "--list",
+                "ds/lists/toyds_rgb_val_split_1.txt",
+                "--save-scores",
+                LONG_SCORES,
+                "--segments",
+                "2",
+                "--crops",
+                "1",
+            ],
+            1,
+            check=_long_name_refused,
+        ),  # fmt: skip
     ]
 
 
@@ -356,6 +578,7 @@ def run_case(case: Case, work: Path, timeout: float) -> dict:
     before = snapshot(work)
     env = {**os.environ, "COLUMNS": "200", "PYTHONDONTWRITEBYTECODE": "1", "TSN_HOME": str(work)}
     env["PYTHONPATH"] = str(REPO)
+    env.update({k: str(work / v) if k == "TSN_HOME" else v for k, v in case.env.items()})
 
     def limit() -> None:
         if case.fsize is not None:
@@ -375,6 +598,11 @@ def run_case(case: Case, work: Path, timeout: float) -> dict:
         )  # fmt: skip
         for _ in range(case.parallel)
     ]
+    if case.terminate_when is not None:
+        trigger, deadline = work / case.terminate_when, time.monotonic() + timeout
+        while procs[0].poll() is None and not trigger.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        procs[0].send_signal(signal.SIGTERM)
     codes, stderr = [], ""
     for proc in procs:
         try:
@@ -390,10 +618,17 @@ def run_case(case: Case, work: Path, timeout: float) -> dict:
     watched = [str(work / k) for k in case.keep] or []
     lost = [p for p in watched if before.get(p) != after.get(p)]
     # any file that existed before and is gone or changed, outside the case's own outputs
-    lost += [p for p, h in before.items() if p not in watched and after.get(p, h) != h]
+    own = str(work / case.finishes) + os.sep if case.finishes else None
+    lost += [
+        p
+        for p, h in before.items()
+        if p not in watched and after.get(p, h) != h and not (own and p.startswith(own))
+    ]
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     errors += [line.strip("│ ") for line in stderr.splitlines() if "Invalid value" in line]
-    if case.setup is not None and case.setup in (_latin1_classes, _bom_list, _corrupt_video):
+    wrong = case.check(work, stderr) if case.check is not None else ""
+    restored = (_latin1_classes, _bom_list, _corrupt_video, _missing_frame)
+    if case.setup is not None and case.setup in restored:
         _restore_dataset(work)
     return {
         "case": case.name,
@@ -403,6 +638,7 @@ def run_case(case: Case, work: Path, timeout: float) -> dict:
         "traceback": "Traceback" in stderr or code < 0 or code == 139,
         "lost": len(lost),
         "lost_paths": lost,
+        "wrong": wrong,
         "seconds": time.perf_counter() - start,
         "message": (errors or stderr.strip().splitlines()[-1:] or [""])[0][:110],
     }
@@ -427,19 +663,25 @@ def main() -> int:
             f"{mark}{row['case']:<36} exit {row['exit']:>4} (want {row['expect']})  "
             f"{'codes ' + str(row['codes']) + '  ' if len(row['codes']) > 1 else ''}"
             f"traceback {'YES' if row['traceback'] else 'no ':<3}  lost {row['lost']}  "
+            f"wrong {'YES' if row['wrong'] else 'no ':<3}  "
             f"{row['seconds']:5.1f}s  {row['message']}",
             flush=True,
         )
+        if row["wrong"]:
+            print(f"   silently wrong: {row['wrong']}", flush=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:
         print(f"work folder: {work}")
     tracebacks = sum(r["traceback"] for r in rows)
     lost = sum(r["lost"] > 0 for r in rows)
+    wrong = sum(bool(r["wrong"]) for r in rows)
     unexpected = sum(r["exit"] != r["expect"] for r in rows)
     print(f"unexpected exit codes: {unexpected}")
-    print(f"faults: {len(rows)} cases, {tracebacks} tracebacks, {lost} lost")
-    return 0 if tracebacks == 0 and lost == 0 else 1
+    print(
+        f"faults: {len(rows)} cases, {tracebacks} tracebacks, {lost} lost, {wrong} silently wrong"
+    )
+    return 0 if tracebacks == 0 and lost == 0 and wrong == 0 else 1
 
 
 if __name__ == "__main__":

@@ -140,6 +140,20 @@ def test_weights_land_in_the_cache_at_weights_path(runner, cli, server):
     assert catalog.weights_path("bninception").read_bytes() == DATA
 
 
+def test_an_unwritable_tsn_home_is_one_line_before_any_request(
+    runner, cli, server, monkeypatch, tmp_path
+):
+    (tmp_path / "a_file").write_bytes(b"")
+    home = tmp_path / "a_file" / "home"  # under a file: not writable, even by root
+    monkeypatch.setenv("TSN_HOME", str(home))
+    served = server.add("/w/bn_inception-9f5701afb96c8044.pth", DATA)
+    result = fetch(runner, cli, "weights", "bninception", "--mirror", server.base + "/w")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert "cannot write to" in text and str(home) in text and "TSN_HOME" in text
+    assert server.files[served.removeprefix(server.base)].requests == []
+
+
 def test_torchvision_weights_are_checked_against_their_hash_prefix(runner, cli, server):
     name = catalog.weights_path("resnet18").name
     server.add(f"/w/{name}", b"not the real weights")

@@ -62,6 +62,18 @@ def test_a_lock_beside_an_output_whose_folder_does_not_exist_yet_creates_the_fol
     assert (tmp_path / "scores").is_dir() and not lock.exists()
 
 
+def test_the_lock_of_an_output_with_a_252_byte_name_fits_and_still_excludes(tmp_path, other_run):
+    long = tmp_path / ("s" * 248 + ".npz.lock")  # scores file of 252 bytes, plus ".lock"
+    with hold_lock(long, "scores") as lock:
+        assert lock.exists() and len(os.fsencode(lock.name)) <= 255
+        assert lock.name.startswith("sss") and lock.name.endswith(".lock")
+    assert not lock.exists()
+    holder = other_run(long)
+    with pytest.raises(RunLockedError, match=f"pid {holder.pid}"):
+        with hold_lock(long, "scores"):
+            pass
+
+
 def test_a_killed_holder_leaves_no_lock_behind(tmp_path, other_run):
     holder = other_run(tmp_path / "out.lock")
     holder.kill()

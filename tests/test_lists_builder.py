@@ -204,3 +204,20 @@ def test_a_frames_tree_left_half_redone_by_an_interrupted_force_is_refused(datas
     (tmp_path / "frames" / ".tsn-flow-force.2-of-4").write_text("tsn flow --force started\n")
     with pytest.raises(DataError, match=r"half re-extracted.*\.tsn-flow-force\.2-of-4"):
         build_lists(dataset())
+
+
+def test_an_nfd_folder_matches_its_nfc_split_entry_and_is_reported(tmp_path, lists_log):
+    import unicodedata
+
+    from tsncli.lists.frame_index import FrameIndex
+    from tsncli.lists.matching import match_folders
+    from tsncli.specs.datasets.splitfiles import ParsedSplits, SplitEntry
+
+    composed = "v_Caf\u00e9_g01_c01"  # NFC, as split files hold it
+    decomposed = unicodedata.normalize("NFD", composed)  # as macOS may have written the folder
+    make_frames(tmp_path / "frames", decomposed, img=4)
+    parsed = ParsedSplits(["Cafe"], {1: {"train": [SplitEntry(composed, 0)], "val": []}})
+    index = FrameIndex(str(tmp_path / "frames"))
+    found, dropped, other_form = match_folders(parsed, index, False, "frames")
+    assert found == {composed: decomposed} and dropped == 0 and other_form == 1
+    assert any("Unicode normalisation" in r.getMessage() for r in lists_log)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,19 @@ from tsncli.errors import TsnError, UsageError
 
 class RunLockedError(TsnError):
     """Another tsn process holds the lock on the output this run would write."""
+
+
+NAME_MAX = 255  # bytes in one file name on Linux file systems
+
+
+def _fitting(lock: Path) -> Path:
+    """`lock`, or when its name passes NAME_MAX (a 252-byte output plus `.lock`), the name cut
+    short with a hash of the whole name: the same output always maps to the same lock."""
+    name = os.fsencode(lock.name)
+    if len(name) <= NAME_MAX:
+        return lock
+    digest = hashlib.sha256(name).hexdigest()[:16]
+    return lock.with_name(f"{os.fsdecode(name[:200])}-{digest}.lock")
 
 
 def _holder(fd: int) -> str:
@@ -54,7 +68,7 @@ def hold_lock(lock: str | os.PathLike[str], what: str) -> Iterator[Path]:
     Fails at once with `RunLockedError` naming the holder's pid when another process has it.
     `what` names the output in that message ("scores.npz", "frames folder OUT").
     """
-    path = Path(lock)
+    path = _fitting(Path(lock))
     try:  # the output's folder may not exist yet (`--save-scores scores/rgb.npz`)
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import re
+import tempfile
 import threading
 import time
 import urllib.error
@@ -211,6 +212,22 @@ def _fetch_with_retries(url: str, sink: _Sink, tracker: Tracker) -> None:
             attempt += 1
 
 
+def check_writable(folder: Path) -> None:
+    """DownloadError naming `folder` unless a file can be created in it, checked before any
+    request (an unwritable $TSN_HOME used to cost every retry of every URL first)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".tsn-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DownloadError(
+            f"cannot write to {folder} ({reason.lower()}); pass --dest DIR or set TSN_HOME "
+            "to a folder you can write"
+        ) from None
+
+
 def download_file(
     urls: Sequence[str],
     target: Target,
@@ -230,6 +247,7 @@ def download_file(
             stale.unlink(missing_ok=True)
     elif verify_existing(target):
         return "skipped"
+    check_writable(path.parent)
     sink = _Sink(part, hashing=bool(target.sha256 or target.hash_prefix))
     tracker = Tracker(on_progress, path.name, target.size, "bytes")
     failures = []

@@ -47,11 +47,14 @@ def predict_command(
     from tsncli.engine.predict import predict_videos
     from tsncli.logs import print_error
     from tsncli.video.backend import set_decode_threads
+    from tsncli.video.files import refuse_url
 
     set_decode_threads(decode_threads)
     paths, weight_values = split_weights(videos, weights)
     if not paths:
         raise UsageError("give at least one video file or frames folder")
+    for path in paths:
+        refuse_url(path)
     if crops is not None:
         get_test_crops(crops)  # an unregistered count fails before the checkpoint loads
     if top_k < 1:

@@ -4,6 +4,7 @@ and count each modality's frames, with one-line errors for missing, empty or une
 from __future__ import annotations
 
 import logging
+import unicodedata
 
 from tsncli.errors import DataError
 from tsncli.layout import COUNTED_PREFIX
@@ -25,6 +26,17 @@ def _first(names: list[str]) -> str:
     return ", ".join(names[:SHOW]) + more
 
 
+def _find(index: Index, video_id: str) -> str | None:
+    """`index.find`, then the id in the other Unicode normalisation: macOS and some archives
+    store names decomposed (NFD: e + U+0301) where split files hold them composed (NFC)."""
+    name = index.find(video_id)
+    for form in ("NFC", "NFD"):
+        other = unicodedata.normalize(form, video_id)
+        if name is None and other != video_id:
+            name = index.find(other)
+    return name
+
+
 def match_folders(
     parsed: ParsedSplits,
     index: Index,
@@ -33,17 +45,21 @@ def match_folders(
     on_progress: ProgressFn | None = None,
 ) -> tuple[dict[str, str], int, int]:
     """video id -> folder (or video file) name for the usable videos, plus (#dropped,
-    #case-only matches). Missing videos are errors unless `allow_missing` (`--allow-missing`)."""
+    #matches by case or Unicode normalisation only). Missing videos are errors unless
+    `allow_missing` (`--allow-missing`)."""
     ids = list(
         dict.fromkeys(e.video_id for s in parsed.splits.values() for es in s.values() for e in es)
     )
     found: dict[str, str] = {}
     missing: list[str] = []
     case_only: list[tuple[str, str]] = []
+    unnormalised: list[str] = []  # missing, though a name matches in another normalisation
     for done, video_id in enumerate(ids, start=1):
-        name = index.find(video_id)
+        name = _find(index, video_id)
         if name is None or index.counts(name).empty:
             missing.append(video_id)
+            if name is not None and name.lower() != video_id.lower():
+                unnormalised.append(f"{video_id!a} ~ {name!a}")
         else:
             found[video_id] = name
             if name != video_id:
@@ -53,7 +69,8 @@ def match_folders(
     if case_only:
         first, folder = case_only[0]
         log.info(
-            "matched %d split entries to frame folders ignoring case (e.g. %s -> %s)",
+            "matched %d split entries to frame folders ignoring case or Unicode normalisation "
+            "(NFC/NFD) (e.g. %s -> %s)",
             len(case_only),
             first,
             folder,
@@ -65,9 +82,17 @@ def match_folders(
             else "no frame folder under {root} or an empty one (first: {first}); extract them "
             "with `tsn flow`, check FRAMES"
         ).format(root=index.root, first=_first(missing))
+        hint = (
+            f"; {len(unnormalised)} differ from a name there only in Unicode normalisation "
+            f"(NFC/NFD: {_first(unnormalised)}), rename them with one form"
+            if unnormalised
+            else ""
+        )
         raise DataError(
             f"{len(missing)} of {len(ids)} videos have {what}, "
-            "or pass --allow-missing to drop them" + (" (none would be left)" if not found else "")
+            "or pass --allow-missing to drop them"
+            + (" (none would be left)" if not found else "")
+            + hint
         )
     if missing:
         log.warning(

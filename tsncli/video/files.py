@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 from tsncli.errors import UsageError
@@ -49,6 +50,24 @@ def check_size_options(size: str | None, short_side: int | None) -> None:
         raise UsageError(f"--short-side must be positive, got {short_side}")
 
 
+# `scheme://`, or what Path makes of it (`http:/host/...`: it folds the double slash)
+_URL = re.compile(r"^(https?|ftp|rtsps?|rtmp):/+(?=[^/])", re.IGNORECASE)
+
+
+def refuse_url(src: str | os.PathLike[str]) -> None:
+    """UsageError when `src` is a URL: local files only (otherwise a URL reads as a missing
+    file, named with one slash less). A local path spelled like one (`http:/x`) is let through."""
+    text = os.fspath(src)
+    match = _URL.match(text)
+    if match is None or os.path.exists(text):
+        return
+    url = f"{match.group(1)}://{text[match.end() :]}"
+    raise UsageError(
+        f"{url}: URLs are not supported here; download it with `tsn fetch {url}` "
+        "and pass the downloaded file"
+    )
+
+
 def list_videos(
     src: str | os.PathLike[str], extensions: tuple[str, ...] = VIDEO_EXTENSIONS
 ) -> list[Path]:
@@ -57,6 +76,7 @@ def list_videos(
     In a list file, blank lines and `#` comments are skipped; relative paths are taken from the
     list file's folder; a line `path label` (split-file style) uses its first field.
     """
+    refuse_url(src)
     root = Path(src)
     exts = {e.lower().lstrip(".") for e in extensions}
     if root.is_dir():
