@@ -115,3 +115,19 @@ def test_errors_that_are_not_about_one_video_are_not_skipped(tmp_path):
     )
     with pytest.raises(DataError, match="--flow-on-the-fly"):
         dataset[0]
+
+
+def test_a_missing_frame_is_reported_once_across_workers_and_epochs(tmp_path, monkeypatch):
+    import dataclasses
+
+    from tsncli.data import video_source
+    from tsncli.data.frames import UnreadableFrameError
+    from tsncli.data.snippet_source import FRAME_FOLDERS
+
+    source = dataclasses.replace(FRAME_FOLDERS, failure_log=str(tmp_path / "skipped.txt"))
+    error = UnreadableFrameError("frame v/img_00004.jpg is missing", "/d/v/img_00004.jpg")
+    for _worker in range(3):  # each loader worker of each epoch starts with nothing reported
+        monkeypatch.setattr(video_source, "_REPORTED", set())
+        source.report(error)
+    assert source.skipped_videos() == ["/d/v"]
+    assert (tmp_path / "skipped.txt").read_text().count("/d/v\t") == 1

@@ -119,6 +119,23 @@ def test_a_video_whose_frames_are_all_corrupt_is_skipped_and_reported(
     assert (tmp_path / "run" / "last.pt").is_file()
 
 
+def test_a_frame_missing_mid_folder_skips_its_video_in_every_epoch_warning_once(
+    runner, cli, tmp_path_factory, tmp_path
+):
+    lists = make_dataset(tmp_path_factory.mktemp("gap"), num_classes=2, videos_per_class=2)
+    (lists.parent / "frames" / "c1_v1" / "img_00004.jpg").unlink()
+    # 8 segments of 8 frames read every frame, so each epoch reaches the gap
+    result = _train(runner, cli, lists, tmp_path / "run", "--epochs", "3", "--segments", "8")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert text.count("skipping") == 1 and "c1_v1: frame" in text and "img_00004.jpg" in text
+    skipped = (tmp_path / "run" / "skipped_videos.txt").read_text().splitlines()
+    assert [line.split("\t")[0] for line in skipped] == [str(lists.parent / "frames" / "c1_v1")]
+    assert "1 undecodable video(s) skipped" in text
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 3
+
+
 def test_a_loader_worker_traceback_becomes_its_last_line():
     from tsncli.cli import strip_worker_traceback
 

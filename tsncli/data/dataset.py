@@ -7,6 +7,7 @@ comes from (seed, epoch, index) alone, so any worker count and any resume gives 
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,7 +22,7 @@ from tsncli.data.frames import frame_templates, stack_frames
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, collate_present
 from tsncli.errors import DataError, UsageError
 from tsncli.lists.listfile import VideoRecord
-from tsncli.modality import channels_per_frame, input_frames
+from tsncli.modality import channels_per_frame, input_frames, reads_flow
 
 MODES = ("train", "val", "test")
 
@@ -122,12 +123,26 @@ class TSNDataset(Dataset):
             box, flipped = transforms.sample_train_crop(
                 width, height, size, self.modality, rng, 0.5 if self.flip else 0.0
             )
+        # flow frames from folders keep each channel one contiguous image: train crops and
+        # resizes each straight into the clip (the JPEG-decode limit, issue 27), except where
+        # the crop halves exactly and OpenCV rounds 1 and 2 channels apart
+        by_plane = self.mode == "train" and not transforms.halves_exactly(box, size)
+        flow = reads_flow(self.modality)
+        scratch = np.empty((size, size), dtype=np.uint8)
         for j, frame in enumerate(frames):
+            target = out[j * channels : (j + 1) * channels]
+            if by_plane and _planar(frame):
+                for c in range(channels):
+                    invert = flow and c % 2 == 0  # flow x channels
+                    transforms.crop_resize_flip_plane(
+                        frame[:, :, c], box, size, flipped, invert, target[c], scratch
+                    )
+                continue
             if self.mode == "train":
                 image = transforms.crop_resize_flip(frame, box, size, flipped, self.modality)
             else:
                 image = transforms.val_transform(frame, size)
-            out[j * channels : (j + 1) * channels] = image.transpose(2, 0, 1)
+            target[...] = image.transpose(2, 0, 1)
         return out.reshape(self.num_segments, -1, size, size)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor | None, int]:
@@ -142,10 +157,39 @@ class TSNDataset(Dataset):
             return None, label
 
 
+def _planar(frame: np.ndarray) -> bool:
+    """Whether each channel of a 2-channel (H, W, 2) flow frame is a contiguous (H, W) image
+    (frames read from folders), so it is cropped and resized alone into the planar output."""
+    return (
+        frame.ndim == 3
+        and frame.shape[2] == 2  # flow; 3-channel OpenCV resizes are not checked per channel
+        and frame.strides[1] == frame.itemsize
+        and frame.strides[0] == frame.shape[1] * frame.itemsize
+    )
+
+
+_M_TOP_PAD = -2  # glibc mallopt parameter
+HEAP_PAD_BYTES = 16 << 20
+
+
+def keep_heap_pages() -> None:
+    """Let this process's heap keep 16 MiB of freed memory rather than hand it back to the
+    kernel after each free. A flow clip allocates and frees about 7 MB (30 decoded JPEGs, the
+    frames, the clip), and glibc's default trimmed the heap after each clip, so every clip
+    page-faulted its memory in again: about a quarter of a loader worker's time (issue 27).
+    glibc only; elsewhere a no-op."""
+    try:
+        ctypes.CDLL(None).mallopt(_M_TOP_PAD, HEAP_PAD_BYTES)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
 def worker_init(_worker_id: int) -> None:
-    """Loader workers decode on one thread each (parallelism comes from the workers)."""
+    """Loader workers decode on one thread each (parallelism comes from the workers) and keep
+    their heap's pages (`keep_heap_pages`)."""
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
+    keep_heap_pages()
 
 
 def collate_skipping(batch: list[tuple]) -> Any:

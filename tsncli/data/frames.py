@@ -26,18 +26,24 @@ def frame_templates(modality: str) -> tuple[str, ...]:
     return FLOW_TEMPLATES if reads_flow(modality) else (RGB_TEMPLATE,)
 
 
-class CorruptFrameError(DataError):
-    """A frame file exists but does not decode; `index` is its 1-based frame number. (`path` is
+class UnreadableFrameError(DataError):
+    """A frame file of one video cannot be read (missing mid-folder, unreadable or corrupt):
+    training skips that video as evaluation does, instead of stopping at whichever epoch first
+    samples the frame. `path` is the frame's file; `index` its 1-based frame number. (Both are
     optional: a DataLoader re-raises a worker's error as `type(error)(message)`.)"""
 
     def __init__(self, message: str, path: str = "", index: int = 0) -> None:
-
         super().__init__(message)
         self.path, self.index = path, index
 
 
+class CorruptFrameError(UnreadableFrameError):
+    """A frame file exists but does not decode (a neighbouring frame is tried first)."""
+
+
 def read_image(path: str, grayscale: bool) -> np.ndarray:
-    """Decode one JPEG: (H, W) for greyscale, (H, W, 3) RGB otherwise. Missing -> DataError."""
+    """Decode one JPEG: (H, W) for greyscale, (H, W, 3) RGB otherwise; UnreadableFrameError
+    when missing or unreadable, CorruptFrameError when it does not decode."""
     flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB
     if needs_bytes_path(path):  # cv2.imread segfaults on a name that is not UTF-8
         data = np.fromfile(path, np.uint8) if os.path.isfile(path) else np.zeros(0, np.uint8)
@@ -46,12 +52,15 @@ def read_image(path: str, grayscale: bool) -> np.ndarray:
         image = cv2.imread(path, flags)
     if image is None:
         if not os.path.exists(path):
-            raise DataError(
+            raise UnreadableFrameError(
                 f"frame {path} is missing; re-extract that video with `tsn flow` "
-                "or fix num_frames in the list with `tsn lists`"
+                "or fix num_frames in the list with `tsn lists`",
+                path,
             )
         if not os.access(path, os.R_OK):
-            raise DataError(f"frame {path} cannot be read: permission denied; check permissions")
+            raise UnreadableFrameError(
+                f"frame {path} cannot be read: permission denied; check permissions", path
+            )
         raise CorruptFrameError(
             f"frame {path} cannot be decoded (corrupt JPEG?); re-extract with `tsn flow`", path
         )
@@ -66,7 +75,8 @@ def read_frames(
 ) -> list[np.ndarray]:
     """Decode the frames `indices` [S, L] (1-based), one uint8 (H, W, C) array per frame.
 
-    RGB frames are (H, W, 3) in RGB order; flow frames (H, W, 2) with x then y. A frame that
+    RGB frames are (H, W, 3) in RGB order; flow frames (H, W, 2) with x then y, each channel a
+    contiguous plane (`frame[:, :, c]` is C-contiguous; the array itself is not). A frame that
     `indices` repeats is decoded once (the list holds the same array twice). `read` decodes one
     file of the folder (an in-memory folder passes its own).
     """
@@ -88,7 +98,9 @@ def read_frames(
                     f"flow_x and flow_y of frame {index} in {base} differ in size; "
                     "re-extract the video with `tsn flow`"
                 )
-            frame = cv2.merge(images) if grayscale else images[0]
+            # flow: (H, W, 2) over planar storage, so each of x and y stays one contiguous
+            # image that the training loader crops and resizes without splitting channels
+            frame = np.stack(images).transpose(1, 2, 0) if grayscale else images[0]
             cache[index] = frame
         if frames and frame.shape != frames[0].shape:
             raise DataError(

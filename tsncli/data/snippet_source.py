@@ -13,8 +13,9 @@ import os
 import tempfile
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from torch.utils.data import default_collate
@@ -65,10 +66,15 @@ class SnippetSource(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
 class FrameFolderSource:
-    """Snippets from dense_flow frame folders (`img_%05d.jpg`, `flow_x/y_%05d.jpg`)."""
+    """Snippets from dense_flow frame folders (`img_%05d.jpg`, `flow_x/y_%05d.jpg`).
 
-    kind = "frames"
+    `failure_log` (a training run's `skipped_videos.txt`) names each skipped folder once across
+    loader workers and epochs; without it each process warns once."""
+
+    kind: ClassVar[str] = "frames"
+    failure_log: str | None = None
 
     def read_frames(
         self, record: VideoRecord, indices: np.ndarray, modality: str
@@ -87,11 +93,18 @@ class FrameFolderSource:
             return frames.read_frames(record.path, moved, modality)
 
     def report(self, error: Exception) -> None:
-        """A folder whose frame fails twice is skipped with one warning (per worker); other
-        errors (a missing frame: the list is wrong) are raised."""
-        if not isinstance(error, frames.CorruptFrameError):
+        """A folder with a frame that is missing, unreadable or corrupt twice is skipped with one
+        warning, as evaluation skips it; other errors (frames of different sizes) are raised."""
+        if not isinstance(error, frames.UnreadableFrameError):
             raise error
-        report_once(os.path.dirname(error.path), str(error))
+        report_once(os.path.dirname(error.path), str(error), self.failure_log)
+
+    def skipped_videos(self) -> list[str]:
+        """The folders reported as skipped so far (by any loader worker of this source)."""
+        if not self.failure_log or not os.path.isfile(self.failure_log):
+            return []
+        with open(self.failure_log, encoding="utf-8") as f:
+            return sorted({line.split("\t", 1)[0] for line in f if line.strip()})
 
     def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Every entry's first and last frame exist (DataError naming the fix otherwise)."""

@@ -140,6 +140,47 @@ def crop_resize_flip(
     return flip_horizontal(out, modality) if flipped else np.ascontiguousarray(out)
 
 
+def halves_exactly(box: Box, crop_size: int) -> bool:
+    """Whether `box` is exactly twice `crop_size` both ways. OpenCV then resizes by pixel area,
+    which rounds a 1-channel and a 2-channel image differently (by 1 level), so a flow pair
+    must be resized as the pair to keep its established pixels."""
+    return box[2] == 2 * crop_size and box[3] == 2 * crop_size
+
+
+def crop_resize_flip_plane(
+    plane: np.ndarray,
+    box: Box,
+    crop_size: int,
+    flipped: bool,
+    invert: bool,
+    out: np.ndarray,
+    scratch: np.ndarray | None = None,
+) -> None:
+    """`crop_resize_flip` of one contiguous (H, W) channel, written into `out` (crop, crop).
+
+    `invert` marks a flow x channel (inverted when flipped). Pixels equal the 2-channel path's
+    unless `halves_exactly(box, crop_size)` (callers check; tests/test_data_loader_pixels.py);
+    this path skips the channel interleaving and the transposed copy. `scratch`, a
+    (crop, crop) uint8 buffer, saves an allocation per flipped plane.
+    """
+    x, y, w, h = box
+    view = plane[y : y + h, x : x + w]
+    if not flipped:
+        if w == crop_size and h == crop_size:
+            out[...] = view
+        else:
+            cv2.resize(view, (crop_size, crop_size), dst=out, interpolation=cv2.INTER_LINEAR)
+        return
+    if w == crop_size and h == crop_size:
+        resized = view
+    else:
+        resized = scratch if scratch is not None else np.empty_like(out)
+        cv2.resize(view, (crop_size, crop_size), dst=resized, interpolation=cv2.INTER_LINEAR)
+    cv2.flip(resized, 1, dst=out)
+    if invert:
+        cv2.bitwise_not(out, dst=out)  # 255 - v for uint8
+
+
 def val_transform(group: np.ndarray, crop_size: int) -> np.ndarray:
     """Validation: short side to `scale_size(crop_size)`, then the centre crop."""
     scaled = resize_short_side(group, scale_size(crop_size))
