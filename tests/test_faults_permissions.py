@@ -4,6 +4,7 @@ logic is also tested with os.access / os.scandir patched, so it runs everywhere.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
@@ -124,14 +125,7 @@ def test_a_custom_class_folder_that_cannot_be_read_is_an_error_naming_it(tmp_pat
     for cls in ("Run", "Walk"):
         (tmp_path / cls).mkdir()
         (tmp_path / cls / f"{cls.lower()}0.avi").write_bytes(b"")
-    real = os.listdir
-
-    def listdir(path="."):
-        if os.fspath(path) == str(tmp_path / "Walk"):
-            raise PermissionError(13, "Permission denied", os.fspath(path))
-        return real(path)
-
-    monkeypatch.setattr(os, "listdir", listdir)
+    _deny_listing(monkeypatch, str(tmp_path / "Walk"))  # the one walker lists with os.scandir
     with pytest.raises(DataError, match=r"class folder .*Walk cannot be read \(Permission"):
         scan_video_root(tmp_path)
 
@@ -143,3 +137,47 @@ def test_a_dangling_video_link_in_a_custom_class_folder_is_warned_about(tmp_path
     with caplog.at_level(logging.WARNING):
         assert scan_video_root(tmp_path) == {"Run": ["run0"]}
     assert "skipped 1 unreadable item(s)" in caplog.text and "run1.avi" in caplog.text
+
+
+def test_an_output_on_a_read_only_file_system_says_so_not_no_permission(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tsncli.commands._common import check_output_path
+    from tsncli.errors import UsageError
+
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(f_flag=os.ST_RDONLY))
+    with pytest.raises(UsageError, match="read-only file system") as caught:
+        check_output_path(tmp_path / "scores.npz", "--save-scores")
+    assert "no permission" not in str(caught.value)
+    assert str(tmp_path) in str(caught.value)
+
+
+def test_an_output_without_write_permission_still_says_no_permission(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tsncli.commands._common import check_output_path
+    from tsncli.errors import UsageError
+
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    monkeypatch.setattr(os, "statvfs", lambda path: SimpleNamespace(f_flag=0))
+    with pytest.raises(UsageError, match="no permission to write"):
+        check_output_path(tmp_path / "scores.npz", "--save-scores")
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC])
+def test_a_lock_file_that_cannot_be_written_names_its_path(tmp_path, monkeypatch, code):
+    from tsncli import locks
+    from tsncli.cli import describe_os_error
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(locks.os, "pwrite", fail)
+    lock = tmp_path / "scores.npz.lock"
+    with pytest.raises(OSError) as caught, locks.hold_lock(lock, "scores.npz"):
+        pass
+    line = describe_os_error(caught.value, "eval")
+    assert str(lock) in line and os.strerror(code) in line
+    assert "a file" not in line
+    assert not lock.exists()

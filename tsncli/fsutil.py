@@ -1,5 +1,6 @@
 """Atomic file and folder writes: temporary name first, rename when complete (DESIGN rule 8);
-walking a tree that reports what it could not read.
+walking a tree (links to folders followed, each real folder once) that reports what it could
+not read and the folder loops it met.
 
 Writes are durable as databases make them: the file's data is fsynced before the rename and the
 folder after it, so after a power cut a name that exists holds its whole content (a rename alone
@@ -14,13 +15,17 @@ a target name near the 255-byte limit still works, and outputs get the usual uma
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import logging
 import os
 import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+
+_log = logging.getLogger("tsncli.fsutil")
 
 
 @functools.cache
@@ -47,6 +52,21 @@ def stale_temp_paths(target: str | os.PathLike[str]) -> list[Path]:
     """Temporary files or folders an interrupted write of `target` left beside it."""
     target = Path(target)
     return sorted(target.parent.glob(f"{temp_prefix(target)}*.tmp"))
+
+
+def sweep_stale_temps(*targets: str | os.PathLike[str]) -> int:
+    """Remove what interrupted writes of `targets` left beside them (a SIGKILL skips the
+    cleanup `atomic_path` does); how many were removed. Call it holding the output's lock, or
+    where no other process writes `targets`: a running write's temporary name looks the same."""
+    removed = 0
+    for target in targets:
+        for stale in stale_temp_paths(target):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:
@@ -146,33 +166,99 @@ def atomic_dir(path: str | os.PathLike[str], sync_files: bool = True) -> Iterato
         raise
 
 
-def walk_files(root: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
-    """(files, unreadable) under `root`: files in sorted walk order (hidden names skipped, links
-    to folders not followed), and what could not be read: folders without permission and
-    dangling links, for one warning instead of a silent skip."""
-    files: list[str] = []
-    unreadable: list[str] = []
-    stack = [os.fspath(root)]
-    while stack:
-        folder = stack.pop()
+@dataclasses.dataclass
+class Walk:
+    """What `walk_tree` found under a root."""
+
+    files: list[str] = dataclasses.field(default_factory=list)  # sorted pre-order
+    # the same files' entries: `entry.stat()` is the one stat a caller needs (it follows links)
+    entries: list[os.DirEntry[str]] = dataclasses.field(default_factory=list)
+    folders: list[str] = dataclasses.field(default_factory=list)  # walked, root left out
+    # folders without permission and dangling links, with why a folder could not be listed
+    unreadable: list[str] = dataclasses.field(default_factory=list)
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    # (folder link, the folder already walked that it leads to): each real folder is walked once
+    loops: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def warn(self, log: logging.Logger, root: str | os.PathLike[str]) -> None:
+        """One warning line for what could not be read and one for the loops, when any."""
+        if self.unreadable:
+            log.warning("%s", unreadable_warning(root, self.unreadable))
+        if self.loops:
+            log.warning("%s", loop_warning(root, self.loops))
+
+
+def walk_tree(root: str | os.PathLike[str], max_depth: int | None = None) -> Walk:
+    """Every file under `root` in sorted pre-order (hidden names skipped). Links to folders are
+    followed, and each real folder (st_dev, st_ino) is walked once: a link back to an ancestor,
+    or a second link to one folder, is recorded in `loops` instead of walked again, so a loop
+    neither hangs nor lists a video twice. `max_depth` 1 lists `root`'s own files, 2 those of
+    its subfolders too, and so on."""
+    walk = Walk()
+    seen: dict[tuple[int, int], str] = {}
+
+    def open_folder(path: str) -> Iterator[os.DirEntry[str]] | None:
         try:
-            with os.scandir(folder) as it:
+            st = os.stat(path)
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                walk.loops.append((path, seen[key]))
+                return None
+            seen[key] = path
+            with os.scandir(path) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            unreadable.append(folder)
+        except OSError as exc:
+            walk.unreadable.append(path)
+            walk.errors[path] = exc.strerror or str(exc)
+            return None
+        return iter(entries)
+
+    first = open_folder(os.fspath(root))
+    stack = [(first, 1)] if first is not None else []
+    while stack:
+        entries, depth = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
             continue
-        folders = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                folders.append(entry.path)
-            elif entry.is_symlink() and not os.path.exists(entry.path):
-                unreadable.append(entry.path)
-            elif entry.is_file():
-                files.append(entry.path)
-        stack.extend(reversed(folders))
-    return files, unreadable
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()  # follows links
+        except OSError:  # a link to itself (ELOOP): dangling, below
+            is_dir = False
+        if is_dir:
+            if max_depth is None or depth < max_depth:
+                inner = open_folder(entry.path)
+                if inner is not None:
+                    walk.folders.append(entry.path)
+                    stack.append((inner, depth + 1))
+        elif entry.is_symlink() and not os.path.exists(entry.path):
+            walk.unreadable.append(entry.path)
+        elif entry.is_file():
+            walk.files.append(entry.path)
+            walk.entries.append(entry)
+    return walk
+
+
+def walk_files(root: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+    """(files, unreadable) under `root` as `walk_tree` finds them; the loops it met are warned
+    about here (one line), so every caller reports them the same way."""
+    walk = walk_tree(root)
+    if walk.loops:
+        _log.warning("%s", loop_warning(root, walk.loops))
+    return walk.files, walk.unreadable
+
+
+def loop_warning(root: str | os.PathLike[str], loops: list[tuple[str, str]], shown: int = 3) -> str:
+    """One warning line for the folder links `walk_tree` did not walk again, naming a few."""
+    names = ", ".join(f"{link} -> {target}" for link, target in loops[:shown]) + (
+        f" and {len(loops) - shown} more" if len(loops) > shown else ""
+    )
+    return (
+        f"skipped {len(loops)} folder link(s) under {root} leading to a folder already walked "
+        f"(a loop or a second link to one folder): {names}"
+    )
 
 
 def unreadable_warning(root: str | os.PathLike[str], unreadable: list[str], shown: int = 3) -> str:

@@ -6,10 +6,27 @@ A step never re-types another step's file names; it imports them from here.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from pathlib import Path
 
 from tsncli.errors import DataError
+
+NAME_MAX = 255  # bytes in one file name on Linux file systems
+
+
+def derived_path(base: str | os.PathLike[str], suffix: str) -> Path:
+    """`base` with `suffix` added to its name (`OUT.npz` -> `OUT.npz.shards`), or, when that name
+    would pass NAME_MAX bytes (a 252-byte output), its first 200 bytes and a hash of the whole
+    derived name before `suffix`: the same output always maps to the same file."""
+    base = Path(base)
+    name = os.fsencode(base.name + suffix)
+    if len(name) <= NAME_MAX:
+        return base.with_name(os.fsdecode(name))
+    digest = hashlib.sha256(name).hexdigest()[:16]
+    return base.with_name(f"{os.fsdecode(name[:200])}-{digest}{suffix}")
+
 
 # --- frame folders: OUT/<video_id>/ (dense_flow's names, 1-based) ---
 RGB_PREFIX = "img_"
@@ -84,6 +101,12 @@ def epoch_of_checkpoint(path: Path) -> int:
 
 # --- evaluation: sharded score files ---
 SHARD_RUN_FILE = "run.json"  # the fingerprint of the run a shard folder belongs to
+
+
+def score_shard_dir(out: str | os.PathLike[str]) -> Path:
+    """The folder of `tsn eval --save-scores OUT`'s shards: `OUT.shards`, hashed short when
+    that name would not fit."""
+    return derived_path(out, ".shards")
 
 
 def score_shard(shard_dir: Path, start: int) -> Path:

@@ -29,6 +29,7 @@ from tsncli.engine.metrics import (
 )
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
+from tsncli.fsutil import sweep_stale_temps
 from tsncli.lists.activitynet import ActivityNet, video_id_of
 
 log = logging.getLogger("tsncli.engine.fusion")
@@ -218,6 +219,8 @@ def fuse_files(
     snippet_agg: str | None = None,
 ) -> FuseResult:
     """Load, align and fuse score files; optionally save the fused file and a confusion PNG."""
+    # what a killed fuse left beside its outputs (their writes are atomic)
+    sweep_stale_temps(*(p for p in (out, confusion_png) if p is not None))
     files = [load_scores(p) for p in paths]
     weights = list(weights) if weights else [1.0] * len(files)
     fused = fuse_scores(files, weights, crop_agg, use_softmax, snippet_agg)

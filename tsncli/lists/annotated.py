@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from tsncli.config import save_config
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
-from tsncli.fsutil import atomic_write_text
+from tsncli.fsutil import atomic_write_text, sweep_stale_temps
 from tsncli.layout import check_frames_finished
 from tsncli.lists.frame_index import FolderCounts, FrameIndex
 from tsncli.lists.listfile import (
@@ -242,7 +242,9 @@ def locate_videos(
             f"none of the {len(missing)} annotated videos is under {tree.root} (first: "
             f"{missing[0][1] if missing else '-'}); pass the folder holding the videos"
         )
-    index = VideoIndex(Path(config.out) / f"{config.prefix}_video_index.json")
+    index_path = Path(config.out) / f"{config.prefix}_video_index.json"
+    sweep_stale_temps(index_path)  # what a killed run left (every lists file is written atomically)
+    index = VideoIndex(index_path)
     listed, failed = _count_frames(found, tree, index, _workers(config), on_progress)
     for subset in SUBSETS:
         missing += [
@@ -304,8 +306,10 @@ def write_subset_list(
             f"no readable {subset} video of {config.dataset} under {located.root}; "
             f"see {out / (config.prefix + '_missing.txt')}"
         )
+    path = out / list_file_name(config.prefix, modality, subset, 1)
+    sweep_stale_temps(path)
     path = write_list(
-        out / list_file_name(config.prefix, modality, subset, 1),
+        path,
         records,
         header=config.list_header() | (header or {}),
     )
@@ -325,6 +329,10 @@ def finish_lists(
     fields; frame folders' root is the caller's to resolve)."""
     out = Path(config.out)
     missing = located.missing
+    sweep_stale_temps(
+        *(out / f"{config.prefix}_{name}" for name in ("missing.txt", "lists_config.yaml")),
+        out / classes_file_name(config.prefix),
+    )
     written = write_classes(out / classes_file_name(config.prefix), class_names)
     result.files.append(WrittenFile(str(written), len(class_names), written.stat().st_size))
     missing_path = _write_missing(out / f"{config.prefix}_missing.txt", missing)

@@ -19,6 +19,7 @@ from typing import Any
 from tsncli.config import save_config
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
+from tsncli.fsutil import sweep_stale_temps
 from tsncli.layout import check_frames_finished
 from tsncli.lists.custom_split import read_split_csv, scan_video_root, stratified_split
 from tsncli.lists.frame_index import FrameIndex
@@ -193,8 +194,12 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
     parsed = load_parsed_splits(config)
     out = Path(config.out)
     index: FrameIndex | VideoFileFinder
+    config_path = out / f"{config.prefix}_lists_config.yaml"
+    index_path = out / f"{config.prefix}_video_index.json"
+    # what a killed run left beside the files written here (each is written atomically)
+    sweep_stale_temps(index_path, config_path, out / classes_file_name(config.prefix))
     if config.source == "videos":
-        index = VideoFileFinder(config.frames_dir, out / f"{config.prefix}_video_index.json")
+        index = VideoFileFinder(config.frames_dir, index_path)
         ids = [e.video_id for s in parsed.splits.values() for es in s.values() for e in es]
         index.count_all(ids, _index_workers(config), on_progress)
         on_progress = None
@@ -225,6 +230,7 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
                     raise DataError(f"split {k} {subset} has no videos with {modality} frames")
                 lists[out / list_file_name(config.prefix, modality, subset, k)] = records
     result = ListsResult(config.prefix, len(parsed.classes), [], dropped, case_matches)
+    sweep_stale_temps(*lists)
     for path, records in lists.items():
         write_list(path, records, header=config.list_header())
         result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
@@ -241,6 +247,6 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
         splits=os.path.abspath(config.splits_dir) if official else config.splits,
         split=tuple(parsed.splits),
     )
-    saved = save_config(resolved, out / f"{config.prefix}_lists_config.yaml")
+    saved = save_config(resolved, config_path)
     result.files.append(WrittenFile(str(saved), 0, saved.stat().st_size))
     return result

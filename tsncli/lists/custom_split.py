@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 
 from tsncli.errors import DataError, UsageError
-from tsncli.fsutil import unreadable_warning
+from tsncli.fsutil import unreadable_warning, walk_tree
 from tsncli.specs.datasets.splitfiles import (
     VIDEO_EXTENSIONS,
     ParsedSplits,
@@ -33,21 +33,32 @@ def scan_video_root(video_root: str | os.PathLike[str]) -> dict[str, list[str]]:
     root = Path(video_root)
     if not root.is_dir():
         raise UsageError(f"video folder {root} does not exist; pass --videos VIDEO_ROOT")
-    classes: dict[str, list[str]] = {}
-    dangling: list[str] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        try:  # a class left out would change every split: an error, not a warning
-            videos = [f for f in folder.iterdir() if f.suffix[1:].lower() in VIDEO_EXTENSIONS]
-        except OSError as exc:
+    # the walker flow and probe use: a class folder that is a link is followed, as flow follows it
+    walk = walk_tree(root, max_depth=2)
+    top = os.fspath(root)
+    for link, target in walk.loops:
+        if os.path.dirname(link) == top:  # a class left out would change every split
             raise DataError(
-                f"class folder {folder} cannot be read ({exc.strerror}); fix its permissions "
+                f"class folder {link} is the folder {target} again (a link to it); "
+                f"remove the link from {root}"
+            )
+    for path in walk.unreadable:
+        if path in walk.errors and os.path.dirname(path) == top:
+            raise DataError(
+                f"class folder {path} cannot be read ({walk.errors[path]}); fix its permissions "
                 f"or move it out of {root}"
-            ) from None
-        dangling += [str(f) for f in videos if f.is_symlink() and not f.exists()]
-        ids = sorted(video_id_of(f.name) for f in videos if f.is_file())
+            )
+    videos: dict[str, list[str]] = {folder: [] for folder in walk.folders}
+    for path in walk.files:
+        folder, name = os.path.split(path)
+        if folder in videos and Path(name).suffix[1:].lower() in VIDEO_EXTENSIONS:
+            videos[folder].append(video_id_of(name))
+    classes: dict[str, list[str]] = {}
+    for folder, ids in videos.items():
         if not ids:
             raise DataError(f"class folder {folder} holds no videos; add videos or remove it")
-        classes[folder.name] = ids
+        classes[os.path.basename(folder)] = sorted(ids)
+    dangling = [p for p in walk.unreadable if p not in walk.errors]
     if dangling:
         log.warning("%s", unreadable_warning(root, dangling))
     if not classes:

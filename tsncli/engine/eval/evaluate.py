@@ -2,7 +2,8 @@
 snippet every N frames, `dense.py`), in shards over a GPU/CPU worker pool, streaming (memory flat
 in the number of videos, and in a video's length), resumable from shards.
 
-Shards are contiguous slices of the list, written atomically to `OUT.npz.shards/` and merged in
+Shards are contiguous slices of the list, written atomically to `OUT.npz.shards/` (a name that
+would pass 255 bytes is hashed short: `layout.score_shard_dir`) and merged in
 list order into OUT.npz at the end. A video that cannot be read is reported and skipped; the
 others still run, and a rerun retries only the shards that had failures.
 """
@@ -41,8 +42,9 @@ from tsncli.engine.metrics import Metrics, compute_metrics
 from tsncli.engine.scores import ScoreFile, load_scores, save_scores
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
+from tsncli.fsutil import sweep_stale_temps
 from tsncli.launch import LaunchInfo, resolve_devices
-from tsncli.layout import score_shards
+from tsncli.layout import score_shard_dir, score_shards
 from tsncli.lists.listfile import (
     UNTRIMMED_KEY,
     VideoRecord,
@@ -267,13 +269,15 @@ def evaluate(
         dense={"stride": st.stride, "stride_seconds": st.stride_seconds} if st.dense else None,
     )  # fmt: skip
     with hold_lock(lock_name(out, launch), str(out)):  # one run (or rank) per output
+        if launch.is_main:  # under the lock: no other run writes OUT now
+            sweep_stale_temps(out)
         done = None if force else finished_output(out, fingerprint)
         if done is not None:
             log.info("%s is up to date (same checkpoint, list and settings); --force reruns", out)
             tracker.update(len(records))
             metrics = compute_metrics(_judged(done, st), done.labels, num_classes)
             return EvalResult(metrics, out, list(meta["class_names"]), [], len(records), st.crops)
-        shard_dir = out.with_name(out.name + ".shards")
+        shard_dir = score_shard_dir(out)  # hashed short for a 252-byte OUT
         size = max(1, min(50, -(-len(records) // (n_workers * 4 * launch.shard_count))))
         shard_run = {**fingerprint, "shard_size": size}  # shards of another size are not ours
         if launch.is_main:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from tsncli.engine.scores import ScoreFile, load_scores
 from tsncli.errors import DataError
+from tsncli.fsutil import sweep_stale_temps
 from tsncli.launch import LaunchInfo
 from tsncli.layout import SHARD_RUN_FILE, score_shard
 from tsncli.progress import Tracker
@@ -95,6 +96,7 @@ def shard_tasks(
     for name in take_share(list(chunks), launch.shard):
         start = chunks[name]
         path = score_shard(shard_dir, start)
+        sweep_stale_temps(path)  # a kill left it; only this rank writes this shard
         if shard_finished(path):
             resumed += 1
             tracker.advance(len(records[start : start + size]))
