@@ -84,3 +84,19 @@ def test_max_depth_stops_the_walk(tmp_path):
     _videos(tmp_path / "Run", "run0.avi")
     assert walk_tree(tmp_path, max_depth=2).files == [str(tmp_path / "Run" / "run0.avi")]
     assert walk_tree(tmp_path, max_depth=2).folders == [str(tmp_path / "Run")]
+
+
+def test_video_lists_of_split_datasets_follow_a_linked_class_folder(tmp_path):
+    import os
+
+    from tsncli.lists.video_lists import VideoFileFinder
+
+    real = tmp_path / "elsewhere" / "YoYo"
+    real.mkdir(parents=True)
+    (real / "v_YoYo_g01_c01.avi").write_bytes(b"x")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    os.symlink(real, videos / "YoYo")  # a class folder kept on another disk
+    os.symlink(videos, videos / "loop")  # and a loop, walked once
+    finder = VideoFileFinder(videos, tmp_path / "index.json")
+    assert finder.find("v_YoYo_g01_c01") is not None and len(finder) == 1

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tsncli.errors import DataError
-from tsncli.fsutil import unreadable_warning
+from tsncli.fsutil import walk_tree
 from tsncli.lists.frame_index import FolderCounts
 from tsncli.progress import ProgressFn
 from tsncli.specs.datasets.splitfiles import VIDEO_EXTENSIONS, video_id_of
@@ -38,17 +38,12 @@ class VideoFileFinder:
                 "`tsn unpack` or pass the folder holding the videos"
             )
         self._paths: dict[str, str] = {}
-        unreadable: list[str] = []
-        for folder, dirs, files in os.walk(
-            self.root, onerror=lambda e: unreadable.append(e.filename)
-        ):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith(".") or Path(name).suffix[1:].lower() not in VIDEO_EXTENSIONS:
-                    continue
-                self._paths.setdefault(video_id_of(name), os.path.join(folder, name))
-        if unreadable:
-            log.warning("%s", unreadable_warning(self.root, unreadable))
+        walk = walk_tree(self.root)  # the one walker: linked folders followed, loops named
+        for path in walk.files:
+            name = os.path.basename(path)
+            if Path(name).suffix[1:].lower() in VIDEO_EXTENSIONS:
+                self._paths.setdefault(video_id_of(name), path)
+        walk.warn(log, self.root)
         self._lower: dict[str, str] = {}
         for name in sorted(self._paths):
             self._lower.setdefault(name.lower(), name)
