@@ -50,6 +50,7 @@ class Case:
     keep: list[str] = field(default_factory=list)  # paths (relative) that must survive unchanged
     setup: Callable[[Path], None] | None = None
     fsize: int | None = None  # RLIMIT_FSIZE in bytes: a full disk, as the process sees it
+    memory: int | None = None  # RLIMIT_AS in bytes: allocations past it fail, as in a full RAM
     parallel: int = 1  # copies started at once (concurrent runs on one output)
     # what is silently wrong in the work folder and stderr afterwards ("" when right)
     check: Callable[[Path, str], str] | None = None
@@ -279,13 +280,63 @@ def _says(*words: str) -> Callable[[Path, str], str]:
     return check
 
 
-def _long_name_refused(work: Path, err: str) -> str:
-    if "lock file" in err:
-        return "the lock file's name overflowed"
-    if "File name too long" not in err or "shorten" not in err:
-        return "the message does not say the name is too long"
+def _long_name_written(work: Path, _err: str) -> str:
+    """The score file under its 252-byte name, and nothing else of the run left beside it."""
+    from tsncli.engine.scores import load_scores
+
+    if not (work / LONG_SCORES).is_file():
+        return "no score file"
     left = [p.name for p in work.iterdir() if p.name.startswith(("sss", ".tsn-"))]
-    return f"left {len(left)} file(s) behind" if left else ""
+    if left != [LONG_SCORES]:
+        return f"left {len(left) - 1} other file(s) behind"
+    videos = len(load_scores(work / LONG_SCORES).scores)
+    return "" if videos == 4 else f"{videos} videos scored, not 4"
+
+
+def _stopped_at_once(folder: str) -> Callable[[Path, str], str]:
+    """A full disk stops the run at the first video: one error naming OUT and the count left,
+    no line per video, no half folder (only the settings and the lock)."""
+
+    def check(work: Path, err: str) -> str:
+        text = " ".join(err.split())
+        if "not extracted" not in text or str(folder) not in text:
+            return "the error does not name OUT and the videos left"
+        if text.count(" failed: ") > 0:
+            return f"{text.count(' failed: ')} per-video failure line(s)"
+        names = sorted(p.name for p in (work / folder).iterdir() if p.name != ".tsn-flow.lock")
+        return "" if names == ["flow_config.yaml"] else f"{folder} holds {names}"
+
+    return check
+
+
+def _moov_cut(work: Path) -> None:
+    """An mp4 cut before its index (a download stopped early): FFmpeg logs 'moov atom not
+    found' itself, as OpenCV's bundled copy does."""
+    import av
+
+    (work / "cut_videos").mkdir(exist_ok=True)
+    whole = work / "whole.mp4"
+    with av.open(str(whole), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(10):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="bgr24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = whole.read_bytes()
+    whole.unlink()
+    (work / "cut_videos" / "cut.mp4").write_bytes(data[: data.find(b"moov") - 4])
+
+
+def _quiet_native(folder: str) -> Callable[[Path, str], str]:
+    def check(work: Path, err: str) -> str:
+        if "moov atom" in err or "[ WARN" in err:
+            return "an OpenCV/FFmpeg log line reached stderr"
+        return "" if (work / folder / "failed.tsv").is_file() else "no failed.tsv"
+
+    return check
 
 
 LONG_SCORES = "s" * 248 + ".npz"  # 252 bytes: its lock name would be 257
@@ -423,6 +474,31 @@ def cases() -> list[Case]:
             fsize=300,
         ),
         Case(
+            # 600 bytes: the settings (~310) are written, each video's first JPEG (~900) is not
+            "flow, disk full at the first video",
+            ["flow", "videos", "f_full1", "--algo", "farneback", "--size", "64x48"],
+            1,
+            fsize=600,
+            check=_stopped_at_once("f_full1"),
+        ),
+        Case(
+            "flow, disk full, 2 workers",
+            [
+                "flow",
+                "videos",
+                "f_full2",
+                "--algo",
+                "farneback",
+                "--size",
+                "64x48",
+                "--workers",
+                "2",
+            ],
+            1,
+            fsize=600,
+            check=_stopped_at_once("f_full2"),
+        ),
+        Case(
             "2 evals at once, one --save-scores",
             [
                 "eval",
@@ -538,7 +614,23 @@ def cases() -> list[Case]:
             check=_says("cannot write to", "afile_home/home"),
         ),
         Case(
-            # the lock (NAME.lock) now fits; eval's own NAME.shards folder does not yet
+            # about 1.5 GB of address space left once torch is loaded; 8 clips of 2048x2048
+            # need more, so the CPU allocator fails (DefaultCPUAllocator: can't allocate memory)
+            "train, CPU out of memory",
+            [*train, "--out", "r_oom", "--crop-size", "2048"],
+            1,
+            memory=5_000_000_000,
+            check=_says("out of CPU memory", "--batch-size", "--micro-batch"),
+        ),
+        Case(
+            "flow, a video cut before its index",
+            ["flow", "cut_videos", "f_cut_moov", "--algo", "farneback", "--size", "64x48"],
+            1,
+            setup=_moov_cut,
+            check=_quiet_native("f_cut_moov"),
+        ),
+        Case(
+            # the lock (NAME.lock) and eval's shard folder are hashed short: the name works
             "eval --save-scores, a 252-byte name",
             [
                 "eval",
@@ -552,8 +644,8 @@ def cases() -> list[Case]:
                 "--crops",
                 "1",
             ],
-            1,
-            check=_long_name_refused,
+            0,
+            check=_long_name_written,
         ),  # fmt: skip
     ]
 
@@ -583,6 +675,8 @@ def run_case(case: Case, work: Path, timeout: float) -> dict:
     def limit() -> None:
         if case.fsize is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (case.fsize, case.fsize))
+        if case.memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (case.memory, case.memory))
 
     start = time.perf_counter()
     procs = [

@@ -189,3 +189,30 @@ def test_each_command_has_the_summary_of_the_command_table(runner, cli):
     listed = runner.invoke(cli, ["--help"]).output
     rows = [line.split()[1] for line in listed.splitlines() if line.startswith("│ ")]
     assert [row for row in rows if row in SUMMARIES] == list(SUMMARIES)  # the pipeline order
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "[enforce fail at alloc_cpu.cpp:117] . DefaultCPUAllocator: can't allocate memory: "
+        "you tried to allocate 123 bytes",
+        "CUDA out of memory. Tried to allocate 20.00 GiB",
+    ],
+)
+def test_out_of_memory_in_eval_is_one_line_naming_batch(
+    runner, cli, monkeypatch, tmp_path, message
+):
+    import tsncli.engine.eval.evaluate as evaluate
+
+    (tmp_path / "ck.pt").write_bytes(b"x")
+    (tmp_path / "list.txt").write_text("v 3 0\n")
+    monkeypatch.chdir(tmp_path)
+
+    def oom(*args, **kwargs):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(evaluate, "evaluate", oom)
+    result = runner.invoke(cli, ["eval", "ck.pt", "--list", "list.txt", "--save-scores", "s.npz"])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().startswith("error: tsn eval: out of memory; lower --batch")
+    assert len(result.output.strip().splitlines()) == 1 and "alloc_cpu" not in result.output

@@ -185,3 +185,62 @@ def test_permission_denied_while_writing_is_one_line_naming_the_fix(
         "choose a folder you can write to)"
     ) in " ".join(result.output.split())
     assert not out.exists()
+
+
+def _mp4_without_moov(path: Path) -> Path:
+    """An mp4 cut before its index (a download stopped early): FFmpeg logs 'moov atom not
+    found' on its own, through OpenCV's bundled copy too."""
+    import av
+
+    good = path.with_name("whole.mp4")
+    with av.open(str(good), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(10):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="bgr24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = good.read_bytes()
+    good.unlink()
+    path.write_bytes(data[: data.find(b"moov") - 4])
+    return path
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_opencv_and_ffmpeg_log_lines_stay_off_stderr_unless_verbose(tmp_path, verbose):
+    src = tmp_path / "src"
+    src.mkdir()
+    _mp4_without_moov(src / "cut.mp4")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    args = [sys.executable, "-m", "tsncli", *(["-v"] if verbose else [])]
+    done = subprocess.run(
+        [*args, "flow", str(src), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "cut failed" in " ".join(done.stderr.split())
+    assert ("moov atom not found" in done.stderr) == verbose, done.stderr
+
+
+def test_opencv_warnings_on_a_missing_image_stay_off_stderr(tmp_path):
+    # cv2 imported before logging is set up, as a command module may import it
+    code = (
+        "import cv2\n"
+        "from tsncli.logs import setup_logging\n"
+        "setup_logging()\n"
+        f"assert cv2.imread({str(tmp_path / 'missing.jpg')!r}) is None\n"
+        "import subprocess, sys\n"  # and a child process, as spawned workers are
+        f"child = 'import cv2; cv2.imread(' + repr({str(tmp_path / 'gone.jpg')!r}) + ')'\n"
+        "subprocess.run([sys.executable, '-c', child])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "WARN" not in done.stderr and "imread_" not in done.stderr, done.stderr

@@ -104,3 +104,43 @@ def test_an_atomic_folder_syncs_its_files_unless_told_not_to(tmp_path, monkeypat
     kinds = [kind for kind, _ in events]
     assert kinds == ["fsync", "replace", "fsync"]  # the folder, the rename, its parent
     assert (tmp_path / "frames" / "c.jpg").read_bytes() == b"c"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_flow_on_a_full_disk_stops_at_the_first_video_naming_the_path(tmp_path, workers):
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from flow_helpers import moving_video
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for k in range(6):
+        moving_video(src / f"v{k}.avi", n=4, width=96, height=72, dx=3 + k)
+    out = tmp_path / "out"
+
+    def limit_file_size():  # writes past 600 bytes fail with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600, 600))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tsncli", "flow", str(src), str(out), "--workers", str(workers)],
+        preexec_fn=limit_file_size,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error")]
+    assert len(errors) == 1, done.stderr
+    assert "File too large" in errors[0] and str(out) in errors[0]
+    assert "6 video(s) not extracted" in errors[0] or "5 video(s)" in errors[0], errors[0]
+    assert not any("failed:" in line for line in lines), done.stderr  # not one line per video
+    assert "Traceback" not in done.stderr
+    # no half folder: only the settings, no video folder and no temporary one
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".tsn-flow")) == [
+        "flow_config.yaml"
+    ]

@@ -201,3 +201,38 @@ def test_sigterm_stops_training_like_ctrl_c_and_resume_sweeps_stale_temp_files(t
     )
     assert resumed.returncode == 0, resumed.stderr
     assert not stale.exists()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] . DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 123 bytes. Error code 12 (Cannot allocate memory)"
+        ),
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    ],
+    ids=["cpu", "cuda"],
+)
+def test_out_of_memory_is_one_line_naming_batch_and_micro_batch(
+    runner, cli, lists, tmp_path, monkeypatch, error
+):
+    real = F.cross_entropy
+    calls = []
+
+    def fail_in_epoch_two(*args, **kwargs):
+        calls.append(1)  # one call per epoch (4 videos, batch 4, no validation)
+        if len(calls) > 1:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(F, "cross_entropy", fail_in_epoch_two)
+    out = tmp_path / "run"
+    result = _train(runner, cli, lists, out, "--epochs", "3")
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("error")]
+    text = " ".join(result.output.split())
+    assert len(lines) == 1 and "out of" in text and "memory in training of epoch 2/3" in text
+    assert "--batch-size" in text and "--micro-batch" in text
+    assert "Traceback" not in result.output and "alloc_cpu" not in result.output
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1

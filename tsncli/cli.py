@@ -37,6 +37,34 @@ class TsnGroup(TyperGroup):
         except OSError as exc:  # an unwritable or unreadable path: one line, never a traceback
             print_error(describe_os_error(exc, ctx.invoked_subcommand))
             raise typer.Exit(1) from None
+        except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError
+            if not is_out_of_memory(exc):
+                raise
+            print_error(describe_out_of_memory(ctx.invoked_subcommand))
+            raise typer.Exit(1) from None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch out of memory, told by its message so the CLI need not import torch: CUDA's
+    "CUDA out of memory" or the CPU allocator's "DefaultCPUAllocator: can't allocate memory"."""
+    text = str(exc).lower()
+    return type(exc).__name__ == "OutOfMemoryError" or any(
+        mark in text for mark in ("can't allocate memory", "out of memory")
+    )
+
+
+# the option that lowers memory per forward pass, by command
+_MEMORY_FIXES: dict[str, str] = {
+    "train": "lower --micro-batch (the effective batch stays) or --batch-size",
+    "eval": "lower --batch (videos per forward pass), --crops or --segments",
+}
+
+
+def describe_out_of_memory(command: str | None) -> str:
+    """One line for an out-of-memory that no command turned into its own message."""
+    fix = _MEMORY_FIXES.get(command or "", "free memory, or use fewer --workers")
+    where = f"tsn {command}: " if command else ""
+    return f"{where}out of memory; {fix}"
 
 
 def strip_worker_traceback(message: str) -> str:

@@ -75,8 +75,11 @@ def hold_lock(lock: str | os.PathLike[str], what: str) -> Iterator[Path]:
         raise UsageError(f"cannot create the folder of {path} ({exc.strerror})") from None
     fd = _acquire(path, what)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:  # a full disk: fd-level calls carry no path, so give it
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         yield path
     finally:
         with contextlib.suppress(OSError):

@@ -66,6 +66,12 @@ def check_output_path(path: Path, option: str, *, folder: bool = False) -> None:
     if not parent.is_dir():
         raise UsageError(f"cannot write {option} {path}: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
+        # access() also fails on a read-only mount, where permissions are not the cause
+        if os.statvfs(parent).f_flag & os.ST_RDONLY:
+            raise UsageError(
+                f"cannot write {option} {path}: {parent} is on a read-only file system; "
+                "choose another output path"
+            )
         raise UsageError(f"cannot write {option} {path}: no permission to write in {parent}")
 
 

@@ -14,6 +14,7 @@ given the same SRC split it exactly, without coordination or a shared listing.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tsncli.errors import UsageError
+from tsncli.errors import TsnError, UsageError
 from tsncli.flow.algorithms import require_cached_weights
 from tsncli.flow.job import (
     SETTING_KEYS,
@@ -214,6 +215,7 @@ def _extract_all(
     )
     try:
         for _, result in pool:
+            _stop_if_out_of_space(result, out_root, len(todo) - summary.done - len(summary.failed))
             _count(summary, result)
             if result.status == "failed" and redo_before is not None:
                 # its folder from before the --force holds other settings: gone, not kept as done
@@ -221,7 +223,7 @@ def _extract_all(
                 if stale.is_dir() and not _is_done(stale, redo_before):
                     shutil.rmtree(stale, ignore_errors=True)
             tracker.advance(message=f"{summary.frames} frames")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, OutOfSpaceError):
         pool.close()  # the workers stop first (a no-op when the pool has stopped them)
         _remove_temp_dirs(out_root, todo)  # of workers stopped before they could clean up
         raise
@@ -231,6 +233,30 @@ def _extract_all(
     summary.partial += _earlier_partial(partial_path, skipped)
     summary.partial_file = _write_failures(partial_path, summary.partial)
     return summary
+
+
+class OutOfSpaceError(TsnError):
+    """OUT cannot take more writes (full, over quota, read-only, at the file-size limit): every
+    remaining video would fail the same way, so the run stops at the first."""
+
+
+# errno values that no other video of the run would escape
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def _stop_if_out_of_space(result: VideoResult, out_root: Path, left: int) -> None:
+    """Raise `OutOfSpaceError` for a video that failed on a storage errno; `left` counts this
+    video and the ones after it (in flight or not started), none of which will be extracted."""
+    code = result.extra.get("errno")
+    if result.status != "failed" or code not in _STORAGE_ERRNOS:
+        return
+    path = result.extra.get("filename") or out_root / result.video_id
+    fixes = {errno.EROFS: "choose a writable OUT", errno.EFBIG: "raise the file-size limit"}
+    fix = fixes.get(code, "free some space or choose another OUT")
+    raise OutOfSpaceError(
+        f"cannot write {path}: {os.strerror(code)}; stopped with {left} video(s) not "
+        f"extracted; {fix} and rerun (finished videos are kept)"
+    )
 
 
 def _count(summary: FlowSummary, result: VideoResult) -> None:

@@ -94,6 +94,8 @@ def extract_video(task: VideoTask) -> VideoResult:
         result.error = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, cv2.error):
             result.error = f"OpenCV could not process {task.path}: {result.error}"
+        if isinstance(exc, OSError) and exc.errno is not None:  # a full disk stops the run
+            result.extra.update(errno=exc.errno, filename=exc.filename)
         log.debug("%s failed", task.video_id, exc_info=True)
     except KeyboardInterrupt:
         # atomic_dir has removed the temporary folder. In a spawned worker, remember it so the

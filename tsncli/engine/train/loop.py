@@ -176,6 +176,31 @@ def raise_diverged(what: str, epoch: int, state: LoopState) -> None:
     )
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is torch running out of memory: CUDA's OutOfMemoryError, or the CPU
+    allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text
+    )
+
+
+def out_of_memory_error(
+    stage: str, epoch: int, epochs: int, device: str, batch_size: int, micro: int
+) -> TsnError:
+    """One line for an out-of-memory in `stage` ("training" or "validation") naming the fix:
+    --micro-batch keeps the effective batch (gradients accumulate), --batch-size changes it."""
+    where = "GPU" if device.startswith("cuda") else "CPU"
+    kept = "; the checkpoint of the last good epoch is kept" if epoch > 1 else ""
+    return TsnError(
+        f"out of {where} memory in {stage} of epoch {epoch}/{epochs} "
+        f"(--batch-size {batch_size}, {micro} clips per forward); lower --micro-batch "
+        f"(the effective batch stays, by gradient accumulation) or --batch-size{kept}"
+    )
+
+
 @torch.no_grad()
 def validate(
     model: nn.Module,

@@ -26,7 +26,14 @@ from tsncli.engine.distributed import (
 )
 from tsncli.engine.train.checkpoints import CheckpointSaver, ResumeState, resume_run
 from tsncli.engine.train.config import TrainConfig
-from tsncli.engine.train.loop import TASK, LoopState, train_one_epoch, validate
+from tsncli.engine.train.loop import (
+    TASK,
+    LoopState,
+    is_out_of_memory,
+    out_of_memory_error,
+    train_one_epoch,
+    validate,
+)
 from tsncli.engine.train.optim import create_optimizer, create_scheduler
 from tsncli.engine.train.plan import (
     SKIPPED_FILE,
@@ -263,20 +270,28 @@ def _run_epoch(
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, epoch, ctx.rank]).generate_state(1)[0]))
     first = loop.optimizer.param_groups[0]
     lr_used = first["lr"] / first["lr_mult"]  # the base lr at the epoch's first step
-    stats = train_one_epoch(loop, epoch + 1, emit)
+    try:
+        stats = train_one_epoch(loop, epoch + 1, emit)
+    except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError too
+        _raise_if_out_of_memory(exc, "training", plan, data, epoch, ctx)
+        raise
     row: dict[str, Any] = {"epoch": epoch + 1, "lr": lr_used, **stats}
     due = cfg.eval_every > 0 and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs)
     val = None
     if due and len(data.val_set):
         # the unwrapped model: DDP's buffer sync would hang on uneven validation shards
-        val = validate(
-            model,
-            data.val_loader,
-            ctx=ctx,
-            normalize=loop.normalize,
-            amp=loop.amp,
-            num_classes=len(plan.class_names),
-        )
+        try:
+            val = validate(
+                model,
+                data.val_loader,
+                ctx=ctx,
+                normalize=loop.normalize,
+                amp=loop.amp,
+                num_classes=len(plan.class_names),
+            )
+        except RuntimeError as exc:
+            _raise_if_out_of_memory(exc, "validation", plan, data, epoch, ctx)
+            raise
     if saver is None:
         return
     if val:
@@ -290,6 +305,17 @@ def _run_epoch(
     if val:
         metrics = dict(val, best=saver.best, improved=improved, **where)
         emit(ProgressEvent(TASK, done, total, message=note, kind="val", stats=metrics))
+
+
+def _raise_if_out_of_memory(
+    exc: RuntimeError, stage: str, plan: RunPlan, data: TrainData, epoch: int, ctx: DistContext
+) -> None:
+    """Turn torch's out-of-memory (a traceback of allocator internals) into one line."""
+    if is_out_of_memory(exc):
+        cfg = plan.config
+        micro = cfg.batch_size // max(data.accumulation, 1) // ctx.world_size
+        error = out_of_memory_error(stage, epoch + 1, cfg.epochs, ctx.device, cfg.batch_size, micro)
+        raise error from None
 
 
 def _finish(plan: RunPlan, saver: CheckpointSaver, steps: int, emit: ProgressFn) -> TrainResult:
