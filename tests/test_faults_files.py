@@ -144,3 +144,28 @@ def test_flow_on_a_full_disk_stops_at_the_first_video_naming_the_path(tmp_path, 
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".tsn-flow")) == [
         "flow_config.yaml"
     ]
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_ctrl_c_right_after_the_temporary_name_is_made_leaves_nothing(tmp_path, monkeypatch, kind):
+    import signal
+
+    name = "open" if kind == "file" else "mkdir"
+    make = getattr(os, name)
+
+    def interrupted_after_making(path, *args, **kwargs):
+        result = make(path, *args, **kwargs)  # the temporary name exists on disk now
+        if os.fspath(path).endswith(".tmp"):
+            os.kill(os.getpid(), signal.SIGINT)  # and Ctrl-C lands at once
+        return result
+
+    monkeypatch.setattr(os, name, interrupted_after_making)
+    target = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        if kind == "file":
+            atomic_write_text(target, "x")
+        else:
+            with atomic_dir(target) as tmp:
+                (tmp / "a").write_text("a")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []

@@ -19,8 +19,8 @@ import dataclasses
 import functools
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,10 +92,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        for tmp in _new_temp(target):  # named first: Ctrl-C anywhere is cleaned up
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                break
+            except FileExistsError:
+                continue
+        assert tmp is not None
         yield tmp
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~current_umask())
@@ -103,9 +108,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
         fsync_path(target.parent)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        _name_target(exc, tmp, target)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+            _name_target(exc, tmp, target)
         raise
+
+
+def _new_temp(target: Path) -> Iterator[Path]:
+    """Yield fresh temporary names beside `target` (`.tsn-<hash>-<8 random hex>.tmp`, the shape
+    `stale_temp_paths` finds); the caller records each name before creating it, so an
+    interrupt landing at any point leaves nothing its clean-up does not know about."""
+    for _ in range(1000):
+        yield target.parent / f"{temp_prefix(target)}{secrets.token_hex(4)}.tmp"
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def _name_target(exc: BaseException, tmp: Path, target: Path) -> None:
@@ -148,8 +163,15 @@ def atomic_dir(path: str | os.PathLike[str], sync_files: bool = True) -> Iterato
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent))
+    tmp: Path | None = None
     try:
+        for tmp in _new_temp(target):
+            try:
+                os.mkdir(tmp, 0o700)
+                break
+            except FileExistsError:
+                continue
+        assert tmp is not None
         os.chmod(tmp, 0o777 & ~current_umask())
         yield tmp
         if sync_files:
@@ -162,7 +184,8 @@ def atomic_dir(path: str | os.PathLike[str], sync_files: bool = True) -> Iterato
         os.replace(tmp, target)
         fsync_path(target.parent)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
