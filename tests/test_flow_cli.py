@@ -207,8 +207,9 @@ def test_an_interrupted_force_is_finished_by_the_next_run_and_refused_meanwhile(
         forced = _flow(runner, cli, src, out, "--algo", "dis", "--size", "48x32", "--force")
     assert forced.exit_code != 0
     # flow_config.yaml already says 48x32 while every folder is 64x48: readers refuse the tree
-    with pytest.raises(DataError, match="half re-extracted.*rerun that `tsn flow` command"):
+    with pytest.raises(DataError, match="half re-extracted.*rerun that `tsn flow` command") as err:
         load_frames_settings(out)
+    assert "3 folder(s) still hold the old settings (e.g. a, b, c)" in str(err.value)
     rerun = _flow(runner, cli, src, out, "--algo", "dis", "--size", "48x32", "--workers", "1")
     assert rerun.exit_code == 0, rerun.output
     assert "done 3, skipped 0" in rerun.output  # not "0 to do, 3 already done"

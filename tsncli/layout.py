@@ -54,10 +54,18 @@ def check_frames_finished(frames_dir: str | Path) -> None:
     (its folders made with two settings): lists, train, eval and predict refuse such a tree."""
     markers = force_markers(Path(frames_dir))
     if markers:
+        started = min(m.stat().st_mtime for m in markers)
+        with os.scandir(frames_dir) as entries:  # folders older than the --force: old settings
+            old = sorted(
+                e.name
+                for e in entries
+                if e.is_dir() and not e.name.startswith(".") and e.stat().st_mtime < started
+            )
+        which = f"{len(old)} folder(s) still hold the old settings (e.g. {', '.join(old[:3])})"
         raise DataError(
             f"{frames_dir} is half re-extracted: a `tsn flow --force` was interrupted "
-            f"({markers[0].name}), so its folders mix two settings; rerun that `tsn flow` "
-            "command (without --force) to finish"
+            f"({markers[0].name}); {which if old else 'its folders may mix two settings'}; "
+            "rerun that `tsn flow` command (without --force) to finish"
         )
 
 
