@@ -22,12 +22,9 @@ which figure of (a) it uses is printed beside it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,11 +38,11 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from untrimmed_eval import (  # noqa: E402
-    FPS,
-    PINNED_MMAP,
+    bench_arguments,
     make_checkpoint,
-    write_video,
-    write_video_list,
+    peak_rss_mib,
+    run_child,
+    write_long_videos,
 )
 
 from tsncli.data.sampling import dense_centres  # noqa: E402
@@ -93,35 +90,8 @@ def child(checkpoint: str, list_file: str, out: str, threads: str) -> None:
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_rss_mib()}))
 
 
-def peak_rss_mib() -> float:
-    """This process's peak RSS since its exec: /proc's VmHWM. `getrusage`'s ru_maxrss carries
-    over an exec, so a child started by a large parent would report the parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def run_child(checkpoint: Path, list_file: Path, out: Path, threads: int) -> dict:
-    shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, __file__, "--child", str(checkpoint), str(list_file), str(out)]
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(PINNED_MMAP)}
-    text = subprocess.run(
-        [*cmd, str(threads)], check=True, capture_output=True, text=True, env=env
-    ).stdout
-    return json.loads(text.strip().splitlines()[-1])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", action="append", help="backbones (default: tiny, resnet18)")
-    parser.add_argument("--reps", type=int, default=2, help="repetitions of (a) and (b)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument(
-        "--long-archs", default="tiny", help="comma-separated backbones also run on 10 minutes"
-    )
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = bench_arguments(__doc__.splitlines()[0])
     if args.child:
         child(*args.child)
         return
@@ -131,12 +101,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="tsn-features-bench-") as tmp:
         root = Path(tmp)
-        lists = {}
-        for minutes in (1, 10):
-            video = write_video(root / f"v_{minutes}min.mp4", 60 * minutes)
-            folder = root / f"list_{minutes}"
-            folder.mkdir()
-            lists[minutes] = write_video_list(folder / "val.txt", video, int(60 * minutes * FPS))
+        lists = write_long_videos(root)
         for arch in archs:
             ckpt = make_checkpoint(root / f"{arch}.pt", arch)
             # the forward is timed before and after the end-to-end runs and the faster kept:
@@ -155,7 +120,11 @@ def main() -> None:
             }
             if arch in args.long_archs.split(","):
                 for minutes in (1, 10):
-                    measured = run_child(ckpt, lists[minutes], root / "rss", args.threads)
+                    shutil.rmtree(root / "rss", ignore_errors=True)
+                    measured = run_child(
+                        ckpt, lists[minutes], root / "rss", args.threads, pinned=True,
+                        script=__file__,
+                    )  # fmt: skip
                     row[f"rss_{minutes}min_mib"] = measured["peak_rss_mib"]
                     row[f"seconds_{minutes}min"] = measured["seconds"]
             rows.append(row)

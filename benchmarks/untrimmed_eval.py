@@ -123,11 +123,13 @@ def peak_rss_mib() -> float:
 
 
 def run_child(
-    checkpoint: Path, list_file: Path, out: Path, threads: int, pinned: bool = False
-) -> dict:
-    """`child` in a fresh process; `pinned` fixes glibc's mmap threshold at 1 MiB (it otherwise
-    rises with the largest block freed, and heap fragments then grow RSS over a long run)."""
-    cmd = [sys.executable, __file__, "--child", str(checkpoint), str(list_file), str(out)]
+    checkpoint: Path, list_file: Path, out: Path, threads: int, pinned: bool = False,
+    script: str = __file__,
+) -> dict:  # fmt: skip
+    """`script --child ...` in a fresh process (this script's `child`, or another benchmark's);
+    `pinned` fixes glibc's mmap threshold at 1 MiB (it otherwise rises with the largest block
+    freed, and heap fragments then grow RSS over a long run)."""
+    cmd = [sys.executable, script, "--child", str(checkpoint), str(list_file), str(out)]
     env = {**os.environ, **({"MALLOC_MMAP_THRESHOLD_": str(PINNED_MMAP)} if pinned else {})}
     text = subprocess.run(
         [*cmd, str(threads)], check=True, capture_output=True, text=True, env=env
@@ -135,8 +137,9 @@ def run_child(
     return json.loads(text.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_arguments(description: str) -> argparse.Namespace:
+    """The options this benchmark and `features_throughput.py` share (and their hidden --child)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--arch", action="append", help="backbones (default: tiny, resnet18)")
     parser.add_argument("--reps", type=int, default=2, help="repetitions of (a) and (b)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
@@ -144,7 +147,22 @@ def main() -> None:
         "--long-archs", default="tiny", help="comma-separated backbones also run on 10 minutes"
     )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def write_long_videos(root: Path) -> dict[int, Path]:
+    """A 1-minute and a 10-minute generated video, each in a one-video list: minutes -> list."""
+    lists = {}
+    for minutes in (1, 10):
+        video = write_video(root / f"v_{minutes}min.mp4", 60 * minutes)
+        folder = root / f"list_{minutes}"
+        folder.mkdir()
+        lists[minutes] = write_video_list(folder / "val.txt", video, int(60 * minutes * FPS))
+    return lists
+
+
+def main() -> None:
+    args = bench_arguments(__doc__.splitlines()[0])
     if args.child:
         child(*args.child)
         return
@@ -154,13 +172,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="tsn-untrimmed-bench-") as tmp:
         root = Path(tmp)
-        lists = {}
-        for minutes in (1, 10):
-            video = write_video(root / f"v_{minutes}min.mp4", 60 * minutes)
-            folder = root / f"list_{minutes}"
-            folder.mkdir()
-            frames = int(60 * minutes * FPS)
-            lists[minutes] = write_video_list(folder / "val.txt", video, frames)
+        lists = write_long_videos(root)
         for arch in archs:
             ckpt = make_checkpoint(root / f"{arch}.pt", arch)
             forward = forward_per_snippet(ckpt, args.reps)
