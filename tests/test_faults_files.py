@@ -169,3 +169,15 @@ def test_ctrl_c_right_after_the_temporary_name_is_made_leaves_nothing(tmp_path, 
                 (tmp / "a").write_text("a")
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_temporary_name_taken_by_someone_else_is_skipped_and_kept(tmp_path, monkeypatch):
+    from tsncli import fsutil as F
+
+    target = tmp_path / "out.txt"
+    theirs = tmp_path / f"{F.temp_prefix(target)}aaaaaaaa.tmp"
+    theirs.write_text("another writer's")
+    names = iter(["aaaaaaaa", "bbbbbbbb"])
+    monkeypatch.setattr(F.secrets, "token_hex", lambda n: next(names))
+    atomic_write_text(target, "mine")
+    assert target.read_text() == "mine" and theirs.read_text() == "another writer's"

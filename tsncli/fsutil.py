@@ -99,6 +99,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
                 os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 break
             except FileExistsError:
+                tmp = None  # someone else's: never ours to clean up
                 continue
         assert tmp is not None
         yield tmp
@@ -170,6 +171,7 @@ def atomic_dir(path: str | os.PathLike[str], sync_files: bool = True) -> Iterato
                 os.mkdir(tmp, 0o700)
                 break
             except FileExistsError:
+                tmp = None  # someone else's: never ours to clean up
                 continue
         assert tmp is not None
         os.chmod(tmp, 0o777 & ~current_umask())
