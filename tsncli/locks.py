@@ -7,29 +7,26 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from tsncli.errors import TsnError, UsageError
+from tsncli.layout import NAME_MAX, derived_path
 
 
 class RunLockedError(TsnError):
     """Another tsn process holds the lock on the output this run would write."""
 
 
-NAME_MAX = 255  # bytes in one file name on Linux file systems
-
-
 def _fitting(lock: Path) -> Path:
     """`lock`, or when its name passes NAME_MAX (a 252-byte output plus `.lock`), the name cut
-    short with a hash of the whole name: the same output always maps to the same lock."""
-    name = os.fsencode(lock.name)
-    if len(name) <= NAME_MAX:
+    short with a hash of the whole name, by the one rule for derived names
+    (`layout.derived_path`): the same output always maps to the same lock."""
+    if len(os.fsencode(lock.name)) <= NAME_MAX:
         return lock
-    digest = hashlib.sha256(name).hexdigest()[:16]
-    return lock.with_name(f"{os.fsdecode(name[:200])}-{digest}.lock")
+    suffix = ".lock" if lock.name.endswith(".lock") else ""
+    return derived_path(lock.with_name(lock.name[: len(lock.name) - len(suffix)]), suffix)
 
 
 def _holder(fd: int) -> str:
