@@ -66,12 +66,6 @@ def released_tsn_path(name: str) -> Path:
     return converted_checkpoint_path(weights_path(name))
 
 
-def cached_raft_weights(name: str) -> Path:
-    """The RAFT file `tsn fetch weights NAME` saved; a DataError naming that command if missing
-    (no torch needed, so `tsn flow`'s parent checks it before starting workers)."""
-    return cached_weights_path(name, f"{name} weights")
-
-
 def cached_weights_path(arch: str, what: str, also: str = "") -> Path:
     """The file `tsn fetch weights ARCH` saved; a DataError naming that command if it is missing.
 

@@ -103,11 +103,6 @@ def extract_state_dict(data: Any, name: str) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in tensors.items()}
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A state dict from a .pth file (plain or under `state_dict`/`model`), `module.` stripped."""
-    return extract_state_dict(load_foreign_file(path), str(path))
-
-
 def imagenet_weights_path(arch: str) -> Path:
     """The cached ImageNet weights for `arch`; DataError naming `tsn fetch weights` if absent."""
     return cached_weights_path(
