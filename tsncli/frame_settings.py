@@ -1,6 +1,6 @@
 """`FrameSettings`: the one typed record of how frames were made (size, step, flow, bound,
-source, rotation), its YAML/JSON round trip, the resolver train/eval/predict share, and the
-mismatch check.
+source, rotation, on-disk format), its YAML/JSON round trip, the resolver train/eval/predict
+share, and the mismatch check.
 
 Writers: `tsn flow` (flow_config.yaml), video lists (`# tsn-list:` header), checkpoints (meta
 "frames"), `tsn convert` (the released models' frames). Old shapes still load (`from_dict`).
@@ -20,6 +20,7 @@ import yaml
 
 from tsncli.errors import DataError, UsageError
 from tsncli.fsutil import atomic_write_text
+from tsncli.layout import FRAME_FORMATS
 from tsncli.modality import reads_flow
 
 DEFAULT_SIZE: tuple[int, int] = (340, 256)  # TSN's dense_flow frames (TSN-FACTS.md)
@@ -83,7 +84,10 @@ class FrameSettings:
     video's own size. `flow_algorithm` None: no flow was computed (an RGB video list).
     `ignore_rotation`: frames kept the stored orientation of rotated (phone) videos, as tsn
     decoded them before it applied the display rotation (`--ignore-rotation`); records written
-    before the field existed read as False, which equals them for every unrotated video."""
+    before the field existed read as False, which equals them for every unrotated video.
+    `format`: how `tsn flow` stored the frames (`layout.FRAME_FORMATS`: one JPEG file each, or
+    dense_flow's zips); the pixels are the same either way, and records written before the
+    field existed read as "dir", the only layout tsn wrote then."""
 
     size: tuple[int, int] | None = DEFAULT_SIZE
     short_side: int | None = None
@@ -93,6 +97,7 @@ class FrameSettings:
     bound: float = DEFAULT_BOUND
     source: str = "frames"
     ignore_rotation: bool = False
+    format: str = FRAME_FORMATS[0]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", as_size(self.size))
@@ -109,6 +114,10 @@ class FrameSettings:
         object.__setattr__(self, "step", int(self.step))
         object.__setattr__(self, "bound", float(self.bound))
         object.__setattr__(self, "ignore_rotation", as_flag(self.ignore_rotation))
+        if self.format not in FRAME_FORMATS:
+            valid = ", ".join(FRAME_FORMATS)
+            raise UsageError(f"frame format {self.format!r} is not one of: {valid}")
+        object.__setattr__(self, "format", str(self.format))
         if self.short_side is not None:
             object.__setattr__(self, "short_side", int(self.short_side))
 

@@ -37,6 +37,69 @@ FLOW_TEMPLATES = (FLOW_X_PREFIX + "{:05d}.jpg", FLOW_Y_PREFIX + "{:05d}.jpg")
 # what a list counts per video: rgb images, or flow_x images (one per flow pair)
 COUNTED_PREFIX = {"rgb": RGB_PREFIX, "flow": FLOW_X_PREFIX}
 LAYOUT_NOTE = "dense_flow: img_%05d.jpg, flow_x_%05d.jpg, flow_y_%05d.jpg (1-based)"
+# --- the same frames as dense_flow's zips (its `-o zip`): OUT/<video_id>/img.zip, flow_x.zip,
+# flow_y.zip, entries 1-based; readers take either layout, detected per video ---
+RGB_ZIP = "img.zip"
+FLOW_ZIPS = ("flow_x.zip", "flow_y.zip")
+RGB_ENTRY = "img_{:05d}.jpg"
+FLOW_ENTRIES = ("x_{:05d}.jpg", "y_{:05d}.jpg")
+FRAME_FORMATS = ("dir", "zip")
+# a frame file's name prefix in a folder -> (its archive, its entry's prefix there)
+_ZIPPED = {
+    RGB_PREFIX: (RGB_ZIP, "img_"),
+    FLOW_X_PREFIX: (FLOW_ZIPS[0], "x_"),
+    FLOW_Y_PREFIX: (FLOW_ZIPS[1], "y_"),
+}
+ZIP_ENTRY_PREFIXES = {zip_name: entry for zip_name, entry in _ZIPPED.values()}
+
+
+def zip_entry(frame_file: str) -> tuple[str, str] | None:
+    """Where a frame folder's file lives in the zip layout: `img_00005.jpg` -> ("img.zip",
+    "img_00005.jpg"), `flow_x_00005.jpg` -> ("flow_x.zip", "x_00005.jpg"); None for a name
+    that is not a frame."""
+    for prefix, (zip_name, entry_prefix) in _ZIPPED.items():
+        if frame_file.startswith(prefix):
+            return zip_name, entry_prefix + frame_file[len(prefix) :]
+    return None
+
+
+def frame_file(zip_name: str, entry: str) -> str | None:
+    """The inverse of `zip_entry`: ("flow_y.zip", "y_00005.jpg") -> `flow_y_00005.jpg`; None for
+    an entry that is not a frame of that archive."""
+    for prefix, (name, entry_prefix) in _ZIPPED.items():
+        if name == zip_name and entry.startswith(entry_prefix):
+            return prefix + entry[len(entry_prefix) :]
+    return None
+
+
+# the archive whose presence marks a modality's frames as zipped: flow_x.zip for flow, so a
+# writer renames flow_y.zip before it (and removes it after it)
+_MARKER_ZIPS = {"rgb": RGB_ZIP, "flow": FLOW_ZIPS[0]}
+
+
+def is_zipped(video_dir: str | os.PathLike[str], modality: str) -> bool:
+    """Whether one video's `modality` ("rgb" or "flow", as `COUNTED_PREFIX` keys) frames are
+    read from its zips: img.zip, or flow_x.zip, is there (one stat)."""
+    return os.path.isfile(os.path.join(video_dir, _MARKER_ZIPS[modality]))
+
+
+def frames_format(video_dir: str | os.PathLike[str], modality: str | None = None) -> str | None:
+    """How one video's frames are stored: "zip" when img.zip or flow_x.zip is there, "dir" when
+    img_00001.jpg or flow_x_00001.jpg is, else None. With `modality` ("rgb" or "flow") only that
+    modality's files are looked at: each archive is written atomically on its own, so a video
+    whose img.zip is done while flow_x.zip is not yet (an interrupted `tsn pack`) reads RGB from
+    the zip and flow from its files. A zip wins over files: it is complete once it exists,
+    while files beside it may be half written."""
+    kinds = ("rgb", "flow") if modality is None else (modality,)
+    if any(is_zipped(video_dir, kind) for kind in kinds):
+        return "zip"
+    firsts = {"rgb": RGB_TEMPLATE.format(1), "flow": FLOW_TEMPLATES[0].format(1)}
+    if any(os.path.isfile(os.path.join(video_dir, firsts[kind])) for kind in kinds):
+        return "dir"
+    return None
+
+
+PACK_FAILED_FILE = "pack_failed.tsv"  # the videos `tsn pack` could not convert, and why
 FLOW_CONFIG_FILE = "flow_config.yaml"  # how the frames under OUT were made (FrameSettings)
 # `tsn flow --force` writes this (one per shard: `.tsn-flow-force.K-of-N`) before it rewrites
 # flow_config.yaml and removes it when every video of the shard was redone; while it exists,

@@ -10,6 +10,7 @@ SUMMARIES: dict[str, str] = {
     "fetch": "Download datasets and weights (resumable, verified, with mirrors).",
     "unpack": "Safely extract RAR/ZIP archives, HMDB51's RAR of RARs included.",
     "flow": "Extract frames and optical flow (TV-L1, warped TV-L1, Farneback, DIS) in parallel.",
+    "pack": "Convert a frames tree between folders of JPEGs and dense_flow's zips, verified.",
     "lists": "Write train/val list files for the official splits or a custom dataset.",
     "train": "Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes.",
     "eval": "Test a checkpoint with 25 snippets x 10 crops and save a score file.",

@@ -6,15 +6,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from tsncli.commands import SUMMARIES
 from tsncli.commands._common import IgnoreRotation, cli_overrides, example, finite, output_folder
 from tsncli.commands._progress import ProgressView
+from tsncli.commands._report import console
 from tsncli.config import resolve_config
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.algorithms import DEFAULT_BATCH_PAIRS
-from tsncli.flow.batch import run_flow_extraction
+from tsncli.flow.batch import estimate_flow_extraction, run_flow_extraction
+from tsncli.flow.estimate import ESTIMATE_SAMPLE, SAMPLE_FRAMES, FlowEstimate
 from tsncli.flow.job import EXTRACT_OUTPUTS, FlowConfig
+from tsncli.flow.sinks import FORMATS, describe_formats
 from tsncli.frame_settings import DEFAULT_ALGORITHM
 from tsncli.launch import resolve_devices, resolve_launch
 from tsncli.logs import stderr_console
@@ -29,7 +33,10 @@ from tsncli.specs.flow_algorithms import (
 
 SUMMARY = SUMMARIES["flow"]
 
-_NOT_CONFIG = ("config", "src", "out", "workers", "gpus", "shard", "force", "allow_partial")
+_NOT_CONFIG = (
+    "config", "src", "out", "workers", "gpus", "shard", "force", "allow_partial", "estimate",
+    "estimate_sample",
+)  # fmt: skip
 
 
 def complete_algo(incomplete: str) -> list[str]:
@@ -40,6 +47,11 @@ def complete_algo(incomplete: str) -> list[str]:
 def complete_modality(incomplete: str) -> list[str]:
     """Shell completion for --modality."""
     return [m for m in EXTRACT_OUTPUTS if m.startswith(incomplete)]
+
+
+def complete_format(incomplete: str) -> list[str]:
+    """Shell completion for --format, read from the frame-format registry."""
+    return [name for name in FORMATS if name.startswith(incomplete)]
 
 
 def flow_command(
@@ -99,6 +111,14 @@ def flow_command(
         str,
         typer.Option(autocompletion=complete_modality, help="What to write: rgb, flow or both."),
     ] = "both",
+    frame_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            autocompletion=complete_format,
+            help=f"How frames are stored: {describe_formats()}. Recorded in flow_config.yaml.",
+        ),
+    ] = FlowConfig.format,
     size: Annotated[
         str | None,
         typer.Option(help="Resize frames to WxH before flow (default: 340x256, as TSN)."),
@@ -129,17 +149,37 @@ def flow_command(
             "e.g. cut downloads; listed in OUT/partial.tsv either way)."
         ),
     ] = False,
+    estimate: Annotated[
+        bool,
+        typer.Option(
+            help="Extract nothing: print the videos, frames, and the files and bytes each "
+            "--format would take (from header frame counts and a few videos extracted in "
+            "memory), then exit."
+        ),
+    ] = False,
+    estimate_sample: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help=f"Videos --estimate extracts in memory (spread over the list; the first "
+            f"{SAMPLE_FRAMES} frames of each).",
+        ),
+    ] = ESTIMATE_SAMPLE,
     config: Annotated[
         Path | None, typer.Option(help="YAML file of these options (flags override it).")
     ] = None,
 ) -> None:
     """Extract frames (img_%05d.jpg) and flow (flow_x/flow_y_%05d.jpg) in the dense_flow layout.
 
-    A video of N frames gives N images and N-1 flows (step 1). An existing OUT/<video_id>/ is
-    done and skipped; failures go to OUT/failed.tsv and make the exit code 1, as do videos that
-    end early (written, listed in OUT/partial.tsv) unless --allow-partial.
+    A video of N frames gives N images and N-1 flows (step 1); --format zip stores the same
+    JPEGs in OUT/<video_id>/img.zip, flow_x.zip, flow_y.zip (dense_flow's -o zip), 3 files per
+    video instead of 3N. An existing OUT/<video_id>/ is done and skipped; failures go to
+    OUT/failed.tsv and make the exit code 1, as do videos that end early (written, listed in
+    OUT/partial.tsv) unless --allow-partial.
     """
     overrides = cli_overrides(ctx, exclude=_NOT_CONFIG)
+    if "frame_format" in overrides:
+        overrides["format"] = overrides.pop("frame_format")
     if "ext" in overrides:
         overrides["ext"] = tuple(e.strip().lstrip(".") for e in ext.split(",") if e.strip())
     # A size given on the command line replaces a short side from --config, and vice versa.
@@ -160,6 +200,19 @@ def flow_command(
     )
     shard_kn = parse_shard(shard) or resolve_launch().shard  # srun tasks, array tasks
 
+    if estimate:
+        with ProgressView() as show:
+            found = estimate_flow_extraction(
+                src,
+                cfg,
+                workers=workers or available_cpus(),
+                devices=devices,
+                shard=shard_kn,
+                sample=estimate_sample,
+                on_progress=show,
+            )
+        _print_estimate(found, cfg, shard_kn is not None)
+        return
     with ProgressView() as show:
         summary = run_flow_extraction(
             src,
@@ -199,6 +252,61 @@ def flow_command(
         )
 
 
+def _print_estimate(found: FlowEstimate, cfg: FlowConfig, sharded: bool) -> None:
+    """The estimate on stdout: counts, a table of the layouts, and how it was made."""
+    which = " (this shard)" if sharded else ""
+    pairs = f", {found.flows:,} flow pairs" if cfg.writes_flow else ""
+    images = f", {found.images:,} images" if cfg.writes_rgb else ""
+    console.print(
+        f"{found.videos:,} video(s){which}, {found.frames:,} frames (container headers)"
+        f"{images}{pairs} at step {cfg.step}, --modality {cfg.modality}",
+        markup=False,
+        highlight=False,
+    )
+    table = Table(title="what each --format would take (estimate)", header_style="bold")
+    for name in ("format", "files", "bytes", "per video"):
+        table.add_column(name, justify="left" if name == "format" else "right")
+    readable = found.videos - len(found.unreadable)
+    for cost in found.layouts:
+        chosen = " (chosen)" if cost.format == cfg.format else ""
+        each = cost.files / readable if readable else 0
+        table.add_row(cost.format + chosen, f"{cost.files:,}", _human(cost.bytes), f"{each:,.0f}")
+    console.print(table)
+    sampled = ", ".join(found.sampled[:5]) + (" ..." if len(found.sampled) > 5 else "")
+    console.print(
+        f"bytes: the first {found.sample_frames} frames of {len(found.sampled)} sampled "
+        f"video(s) ({sampled}; {found.measured_frames} frames) extracted in memory with these "
+        "settings, scaled by frame count; files do not count the one folder per video",
+        markup=False,
+        highlight=False,
+    )
+    if found.uncounted:
+        console.print(
+            f"{len(found.uncounted)} video(s) state no frame count in their header "
+            f"(e.g. {found.uncounted[0]}); counted at the mean",
+            markup=False,
+            highlight=False,
+        )
+    if found.unreadable:
+        vid, why = next(iter(found.unreadable.items()))
+        console.print(
+            f"{len(found.unreadable)} video(s) cannot be opened and would fail (e.g. {vid}: "
+            f"{why}); left out of the totals",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _human(n: int) -> str:
+    """1234567 -> "1.2 MB" (decimal units, as `du --si` and `df -H`)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         name="flow",
@@ -207,5 +315,6 @@ def register(app: typer.Typer) -> None:
             "tsn flow data/ucf101/videos data/ucf101/frames --workers 4",
             "tsn flow videos.txt frames --algo dis --short-side 256 --shard 2/4",
             "tsn flow data/ucf101/videos data/ucf101/frames --gpus 2 --batch-pairs 32",
+            "tsn flow data/kinetics/videos frames --format zip --estimate",
         ),
     )(flow_command)

@@ -1,4 +1,5 @@
-"""Reading frames from dense_flow folders (`img_%05d.jpg`, `flow_x_%05d.jpg`, `flow_y_%05d.jpg`).
+"""Reading frames from dense_flow folders (`img_%05d.jpg`, `flow_x_%05d.jpg`, `flow_y_%05d.jpg`)
+or dense_flow zips (`img.zip`, `flow_x.zip`, `flow_y.zip`), detected per video and modality.
 
 Decoding is OpenCV (libjpeg-turbo); colour frames come out RGB, flow frames greyscale. A clip is
 returned as one uint8 array (H, W, S*L*C), the layout `tsncli.data.transforms` works on.
@@ -13,8 +14,9 @@ import cv2
 import numpy as np
 
 from tsncli.errors import DataError
+from tsncli.framezip import ZipFrameReader, open_frame_zip
 from tsncli.fsutil import needs_bytes_path
-from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE
+from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE, is_zipped, zip_entry
 from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import reads_flow
 
@@ -67,6 +69,64 @@ def read_image(path: str, grayscale: bool) -> np.ndarray:
     return image
 
 
+FrameBytesReader = Callable[[str], np.ndarray]  # frame path (folder layout) -> its JPEG bytes
+
+
+def zipped_frame_reader(folder: str | os.PathLike[str], modality: str) -> FrameBytesReader | None:
+    """For a video whose `modality` frames are zipped (`layout.is_zipped`): a function from a
+    frame's path as a folder names it (`folder/flow_x_00005.jpg`) to its JPEG bytes (uint8 [n])
+    read from the archive (`flow_x.zip`, entry `x_00005.jpg`); None for a frame folder.
+
+    The archives come from this process's cache (`open_frame_zip`): a loader worker parses a
+    video's central directory once, not per frame. Errors name the archive and the entry:
+    UnreadableFrameError for a missing entry or an unreadable archive, CorruptFrameError for an
+    entry that fails its CRC check (a neighbouring frame is tried, as for a corrupt file)."""
+    base = os.fspath(folder)
+    if not is_zipped(base, "flow" if reads_flow(modality) else "rgb"):  # one stat per clip
+        return None
+    archives: dict[str, ZipFrameReader] = {}
+
+    def read(path: str) -> np.ndarray:
+        zip_name, entry = zip_entry(os.path.basename(path)) or ("", "")
+        archive = archives.get(zip_name)
+        try:
+            if archive is None:
+                archive = archives[zip_name] = open_frame_zip(os.path.join(base, zip_name))
+        except DataError as exc:
+            raise UnreadableFrameError(str(exc), path) from None
+        if entry not in archive:
+            raise UnreadableFrameError(
+                f"frame {entry} is missing from {archive.path}; re-extract that video with "
+                "`tsn flow` or fix num_frames in the list with `tsn lists`",
+                path,
+            )
+        try:
+            data = archive.read(entry)
+        except DataError as exc:
+            raise CorruptFrameError(str(exc), path) from None
+        return np.frombuffer(bytearray(data), np.uint8)  # writable, as np.fromfile gives
+
+    return read
+
+
+def _decode_zipped(read_bytes: FrameBytesReader) -> ImageReader:
+    """An ImageReader over a zipped video's entries, decoding as `read_image` does."""
+
+    def read(path: str, grayscale: bool) -> np.ndarray:
+        data = read_bytes(path)
+        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR_RGB)
+        if image is None:
+            zip_name, entry = zip_entry(os.path.basename(path)) or ("", "")
+            raise CorruptFrameError(
+                f"frame {entry} in {os.path.join(os.path.dirname(path), zip_name)} cannot be "
+                "decoded (corrupt JPEG?); re-extract that video with `tsn flow`",
+                path,
+            )
+        return image
+
+    return read
+
+
 def read_frames(
     folder: str | os.PathLike[str],
     indices: np.ndarray,
@@ -78,11 +138,16 @@ def read_frames(
     RGB frames are (H, W, 3) in RGB order; flow frames (H, W, 2) with x then y, each channel a
     contiguous plane (`frame[:, :, c]` is C-contiguous; the array itself is not). A frame that
     `indices` repeats is decoded once (the list holds the same array twice). `read` decodes one
-    file of the folder (an in-memory folder passes its own).
+    file of the folder (an in-memory folder passes its own); a zipped video (`img.zip`, ...)
+    is read from its archives instead, by the same frame paths.
     """
     templates = frame_templates(modality)
     grayscale = reads_flow(modality)
     base = os.fspath(folder)
+    if read is read_image:
+        zipped = zipped_frame_reader(base, modality)
+        if zipped is not None:
+            read = _decode_zipped(zipped)
     cache: dict[int, np.ndarray] = {}
     frames: list[np.ndarray] = []
     for index in np.asarray(indices, dtype=np.int64).reshape(-1).tolist():
@@ -121,15 +186,33 @@ def stack_frames(frames: Sequence[np.ndarray]) -> np.ndarray:
 
 def missing_frames(record: VideoRecord, modality: str) -> list[str]:
     """Paths of the first and last frames of `record` (from its offset on) that do not exist
-    (empty when fine)."""
+    (empty when fine); for a zipped video, `archive (entry)` of each missing entry. A zip's
+    central directory is read once and closed: validation walks every video once."""
     if record.num_frames < 1:
         return [f"{record.path} (num_frames is {record.num_frames})"]
+    paths = [
+        os.path.join(record.path, template.format(index))
+        for index in sorted({record.offset + 1, record.offset + record.num_frames})
+        for template in frame_templates(modality)
+    ]
+    if not is_zipped(record.path, "flow" if reads_flow(modality) else "rgb"):
+        return [path for path in paths if not os.path.isfile(path)]
     missing = []
-    for index in sorted({record.offset + 1, record.offset + record.num_frames}):
-        for template in frame_templates(modality):
-            path = os.path.join(record.path, template.format(index))
-            if not os.path.isfile(path):
-                missing.append(path)
+    archives: dict[str, ZipFrameReader | None] = {}
+    for path in paths:  # zipped: the entries, named `archive (entry)`
+        zip_name, entry = zip_entry(os.path.basename(path)) or ("", "")
+        archive_path = os.path.join(record.path, zip_name)
+        if zip_name not in archives:
+            try:
+                with ZipFrameReader(archive_path) as archive:
+                    archives[zip_name] = archive
+            except DataError:
+                archives[zip_name] = None
+        archive = archives[zip_name]
+        if archive is None:
+            missing.append(f"{archive_path} (missing or unreadable)")
+        elif entry not in archive:
+            missing.append(f"{archive_path} (entry {entry})")
     return missing
 
 

@@ -68,7 +68,8 @@ class SnippetSource(Protocol):
 
 @dataclass(frozen=True)
 class FrameFolderSource:
-    """Snippets from dense_flow frame folders (`img_%05d.jpg`, `flow_x/y_%05d.jpg`).
+    """Snippets from dense_flow frame folders (`img_%05d.jpg`, `flow_x/y_%05d.jpg`) or zips
+    (`img.zip`, `flow_x.zip`, `flow_y.zip`), told apart per video by `frames.read_frames`.
 
     `failure_log` (a training run's `skipped_videos.txt`) names each skipped folder once across
     loader workers and epochs; without it each process warns once."""

@@ -1,6 +1,8 @@
-"""`tsn flow` over many videos: find, check stems, shard, skip done ones, run the pool, report.
+"""`tsn flow` over many videos: find, check stems, shard, skip done ones, run the pool, report;
+and `tsn flow --estimate` over the same videos.
 
-Resume rule: an existing `OUT/<video_id>/` is done (it only appears by an atomic rename), except
+Resume rule: an existing `OUT/<video_id>/` is done (it only appears by an atomic rename; with
+`--format zip` it must hold every archive its `--modality` writes), except
 while a `--force` run is unfinished: its marker (`layout.FORCE_MARKER`, written before the new
 settings) makes every folder older than the marker count as not done, so a rerun finishes the
 re-extraction instead of keeping folders made with the old settings.
@@ -24,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsncli.errors import TsnError, UsageError
-from tsncli.flow.algorithms import require_cached_weights
+from tsncli.flow.estimate import (
+    ESTIMATE_SAMPLE,
+    FILE_QUOTA,
+    FlowEstimate,
+    count_files,
+    estimate_videos,
+)
 from tsncli.flow.job import (
     SETTING_KEYS,
     FlowConfig,
@@ -33,11 +41,13 @@ from tsncli.flow.job import (
     load_flow_settings,
     remove_stale_temp_dirs,
     save_flow_settings,
+    worker_threads,
 )
+from tsncli.flow.sinks import finished_archives, parts_written
 from tsncli.fsutil import atomic_write_text, temp_prefix
 from tsncli.layout import FORCE_MARKER
 from tsncli.locks import hold_lock
-from tsncli.parallel import ByName, available_cpus, run_pool
+from tsncli.parallel import ByName, run_pool
 from tsncli.progress import ProgressFn, Tracker
 from tsncli.shards import Shard, part_name, take_share
 from tsncli.video.files import list_videos
@@ -91,6 +101,13 @@ def _check_settings(out: Path, config: FlowConfig, force: bool) -> None:
     if old is None or force:
         return
     new = config.settings()
+    if old.get("format") != new.get("format"):
+        raise UsageError(
+            f"{out} holds frames in --format {old.get('format')}, but this run asks for "
+            f"--format {new.get('format')}; rerun with --format {old.get('format')} to resume, "
+            f"convert the tree with `tsn pack {out} --to {new.get('format')}`, or redo every "
+            "video with --force"
+        )
     diff = [k for k in SETTING_KEYS if old.get(k) != new.get(k)]
     if diff:
         was = ", ".join(f"{k}={old.get(k)}" for k in diff)
@@ -155,20 +172,69 @@ def run_flow_extraction(
             log.info("finishing an interrupted `tsn flow --force`: redoing folders older than it")
         save_flow_settings(out_root, config)
         summary = _extract_all(
-            mine, out_root, config, (workers, devices), shard, force, on_progress, redo_before
+            mine,
+            out_root,
+            config,
+            (workers, devices),
+            shard,
+            force,
+            on_progress,
+            redo_before,
+            planned,
         )
         marker.unlink(missing_ok=True)  # every video of this shard is redone or removed
         return summary
 
 
-def _is_done(folder: Path, redo_before: float | None) -> bool:
+def estimate_flow_extraction(
+    src: str | Path,
+    config: FlowConfig,
+    *,
+    workers: int = 1,
+    devices: list[str] | None = None,
+    shard: Shard | None = None,
+    sample: int = ESTIMATE_SAMPLE,
+    on_progress: ProgressFn | None = None,
+) -> FlowEstimate:
+    """What `run_flow_extraction` would make of SRC (this shard's videos) with `config`: videos,
+    frames, and files and bytes per layout (`tsncli.flow.estimate`); writes nothing."""
+    planned = plan_videos(src, config.ext)
+    mine = {vid: planned[vid] for vid in take_share(list(planned), shard)}
+    return estimate_videos(
+        mine, config, workers=workers, devices=devices, sample=sample, on_progress=on_progress
+    )
+
+
+def _warn_past_file_quota(videos: dict[str, Path], config: FlowConfig, workers: int) -> None:
+    """One warning line before a `dir` extraction of `videos` whose file count would pass
+    `FILE_QUOTA` (every shard's videos: a quota counts the whole tree)."""
+    files, read = count_files(videos, config, workers)
+    if files <= FILE_QUOTA:
+        return
+    how = "" if read == len(videos) else f", scaled from {read} videos' headers"
+    log.warning(
+        "this --format dir run writes about %s files for %d videos%s, past the %s-file quota "
+        "many clusters set; --format zip writes 3 per video (`tsn pack` converts a tree)",
+        f"{files:,}",
+        len(videos),
+        how,
+        f"{FILE_QUOTA:,}",
+    )
+
+
+def _is_done(folder: Path, redo_before: float | None, config: FlowConfig) -> bool:
     """A video's folder counts as done unless an unfinished --force started after it was made
-    (the folder's mtime is its last write; both times come from the file system's clock)."""
+    (the folder's mtime is its last write; both times come from the file system's clock); a
+    zip video's folder, only when it holds every archive of the modality."""
     try:
         made = folder.stat().st_mtime
     except FileNotFoundError:
         return False
-    return folder.is_dir() and (redo_before is None or made >= redo_before)
+    if not folder.is_dir() or (redo_before is not None and made < redo_before):
+        return False
+    if config.format == "zip":
+        return finished_archives(folder, parts_written(config.writes_rgb, config.writes_flow))
+    return True
 
 
 def _extract_all(
@@ -180,14 +246,16 @@ def _extract_all(
     force: bool,
     on_progress: ProgressFn | None,
     redo_before: float | None = None,
+    planned: dict[str, Path] | None = None,
 ) -> FlowSummary:
-    """Extract this shard's videos (under the lock on OUT); see `run_flow_extraction`."""
+    """Extract this shard's videos (under the lock on OUT); see `run_flow_extraction`.
+    `planned` (every shard's videos) is what the file-count warning counts."""
     summary = FlowSummary(total=len(mine))
     tracker = Tracker(on_progress, "videos", len(mine))
     todo: list[VideoTask] = []
     skipped: set[str] = set()
     for vid, path in mine.items():
-        if not force and _is_done(out_root / vid, redo_before):
+        if not force and _is_done(out_root / vid, redo_before, config):
             summary.skipped += 1
             skipped.add(vid)
         else:
@@ -201,9 +269,11 @@ def _extract_all(
         len(todo),
         summary.skipped,
     )
+    workers, devices = pool_size
+    if todo and config.format == "dir":
+        _warn_past_file_quota(planned or mine, config, workers)
     tracker.update(summary.skipped, message="0 frames")
     start = time.perf_counter()
-    workers, devices = pool_size
     fn, threads = _worker_function(config, len(devices) if devices else workers)
     pool = run_pool(
         fn,
@@ -220,7 +290,7 @@ def _extract_all(
             if result.status == "failed" and redo_before is not None:
                 # its folder from before the --force holds other settings: gone, not kept as done
                 stale = out_root / result.video_id
-                if stale.is_dir() and not _is_done(stale, redo_before):
+                if stale.is_dir() and not _is_done(stale, redo_before, config):
                     shutil.rmtree(stale, ignore_errors=True)
             tracker.advance(message=f"{summary.frames} frames")
     except (KeyboardInterrupt, OutOfSpaceError):
@@ -286,15 +356,7 @@ def _worker_function(config: FlowConfig, workers: int) -> tuple[Callable, int]:
     # Named, so that this process (which only plans) never imports OpenCV and PyAV, nor the
     # flow code (nor torch on CPU; `--gpus` imported it to count the GPUs); each worker does.
     # extract_video runs per pair or batched as `config.batched` says.
-    extract = ByName("tsncli.flow.extract", "extract_video")
-    if not config.batched:
-        # OpenCV: the pool does not import torch (~2-6 s per spawned worker) just to set its
-        # threads; extract_video sets OpenCV to one thread itself.
-        return extract, 0
-    # Batched torch flow: the worker's cores are shared by torch (CPU flow) or by its
-    # decode/JPEG threads (GPU flow).
-    require_cached_weights(config.algo)  # missing weights: one error now, not one per video
-    return extract, max(1, available_cpus() // max(1, workers))
+    return ByName("tsncli.flow.extract", "extract_video"), worker_threads(config, workers)
 
 
 def _worker_died(task: VideoTask, reason: str) -> VideoResult:

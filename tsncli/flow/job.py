@@ -1,6 +1,6 @@
 """What a `tsn flow` job is, apart from the per-video work: its settings (`FlowConfig`, saved as
-OUT/flow_config.yaml), the task a worker gets and the result it returns, and the clean-up of
-folders an interrupted run left.
+OUT/flow_config.yaml), the tasks a worker gets (a video to extract, or to measure for
+`--estimate`) and the results it returns, and the clean-up of folders an interrupted run left.
 
 Nothing here decodes or computes flow, so the parent process of `tsn flow` (which plans the
 work and runs the pool) imports neither OpenCV nor PyAV nor NumPy; the workers import
@@ -17,7 +17,12 @@ from typing import Any
 
 from tsncli import __version__
 from tsncli.errors import UsageError
-from tsncli.flow.algorithms import DEFAULT_BATCH_PAIRS, resolve_implementation
+from tsncli.flow.algorithms import (
+    DEFAULT_BATCH_PAIRS,
+    require_cached_weights,
+    resolve_implementation,
+)
+from tsncli.flow.sinks import frame_format
 from tsncli.frame_settings import (
     DEFAULT_ALGORITHM,
     DEFAULT_BOUND,
@@ -30,8 +35,9 @@ from tsncli.frame_settings import (
 )
 from tsncli.frame_settings import DEFAULT_SIZE as FRAME_SIZE
 from tsncli.fsutil import stale_temp_paths
-from tsncli.layout import FLOW_CONFIG_FILE, LAYOUT_NOTE, check_frames_finished
+from tsncli.layout import FLOW_CONFIG_FILE, FRAME_FORMATS, check_frames_finished
 from tsncli.modality import LIST_MODALITIES, Modality
+from tsncli.parallel import available_cpus
 from tsncli.video.files import VIDEO_EXTENSIONS, check_size_options
 
 # what `tsn flow --modality` writes: rgb images, flow_x/flow_y pairs, or both
@@ -66,8 +72,10 @@ class FlowConfig:
     device: str = "cpu"
     batch_pairs: int = DEFAULT_BATCH_PAIRS
     ignore_rotation: bool = False  # keep rotated videos' stored orientation (FrameSettings)
+    format: str = FRAME_FORMATS[0]  # how frames are stored: files or zips (`flow.sinks`)
 
     def __post_init__(self) -> None:
+        frame_format(self.format)  # an unknown name lists the valid ones
         if self.modality not in EXTRACT_OUTPUTS:
             valid = ", ".join(EXTRACT_OUTPUTS)
             raise UsageError(f"unknown modality {self.modality!r}; use one of: {valid}")
@@ -103,6 +111,7 @@ class FlowConfig:
             bound=self.bound,
             source="frames",
             ignore_rotation=self.ignore_rotation,
+            format=self.format,
         )
 
     @property
@@ -125,11 +134,24 @@ class FlowConfig:
         return {**self.frame_settings.to_dict(), "modality": self.modality}
 
 
+def worker_threads(config: FlowConfig, workers: int) -> int:
+    """The threads each of `workers` workers gets (0: the pool leaves threads alone); missing
+    flow weights are one error here, not one per video."""
+    if not config.batched:
+        # OpenCV: the pool does not import torch (~2-6 s per spawned worker) just to set its
+        # threads; the worker sets OpenCV to one thread itself.
+        return 0
+    # Batched torch flow: the worker's cores are shared by torch (CPU flow) or by its
+    # decode/JPEG threads (GPU flow).
+    require_cached_weights(config.algo)
+    return max(1, available_cpus() // max(1, workers))
+
+
 def save_flow_settings(frames_dir: str | Path, config: FlowConfig) -> Path:
     """Write OUT/flow_config.yaml (settings plus a note on the layout), atomically."""
     extra = {
         "modality": config.modality,
-        "layout": LAYOUT_NOTE,
+        "layout": frame_format(config.format).note,
         "counts": "N frames -> (N-1)//step+1 images, (N-1)//step flows",
         "tsn_version": __version__,
     }
@@ -178,6 +200,26 @@ class VideoResult:
     error: str | None = None
     partial: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """A video to extract in memory for `tsn flow --estimate`: its first `frames` kept frames."""
+
+    task: VideoTask
+    frames: int
+
+
+@dataclass
+class SampleResult:
+    """What measuring a video's first frames found: kept frames decoded, and per stream
+    (`sinks.Part` value) the JPEGs made and their bytes; `error` when it could not be read."""
+
+    video_id: str
+    frames: int = 0
+    entries: dict[int, int] = field(default_factory=dict)
+    data: dict[int, int] = field(default_factory=dict)
+    error: str | None = None
 
 
 def remove_stale_temp_dirs(out_root: Path, video_id: str) -> int:

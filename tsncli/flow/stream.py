@@ -1,6 +1,6 @@
 """The one frame loop of `tsn flow` and `tsn predict`: decoded frames in; each frame with the
-encoded flow that ends at it out, under the dense_flow file names (`tsncli.layout`), and their
-JPEG encoding.
+encoded flow that ends at it out, as numbered streams (`sinks.Part`) or under the dense_flow
+file names (`tsncli.layout`), and their JPEG encoding.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 from tsncli.errors import DataError
 from tsncli.flow.algorithms import FlowFn
 from tsncli.flow.encoding import encode_flow
+from tsncli.flow.sinks import FILE_NAMES, FLOW_PARTS, Part
 from tsncli.frame_settings import DEFAULT_BOUND
-from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE
 
 JPEG_QUALITY = 95  # OpenCV's (and dense_flow's) default
 
@@ -30,14 +30,19 @@ class FlowStep:
     # None on the first frame, without a flow function, or when that flow was not wanted
     flow: np.ndarray | None = None
 
-    def images(self, rgb: bool = True) -> Iterator[tuple[str, np.ndarray]]:
-        """(dense_flow file name, image) of this step: img_{index} (when `rgb`), then
-        flow_x/flow_y_{index - 1} (when there is flow)."""
+    def parts(self, rgb: bool = True) -> Iterator[tuple[Part, int, np.ndarray]]:
+        """(stream, 1-based number, image) of this step: img {index} (when `rgb`), then
+        flow_x/flow_y {index - 1} (when there is flow)."""
         if rgb:
-            yield RGB_TEMPLATE.format(self.index), self.image
+            yield Part.RGB, self.index, self.image
         if self.flow is not None:
-            for axis, template in enumerate(FLOW_TEMPLATES):
-                yield template.format(self.index - 1), np.ascontiguousarray(self.flow[..., axis])
+            for axis, part in enumerate(FLOW_PARTS):
+                yield part, self.index - 1, np.ascontiguousarray(self.flow[..., axis])
+
+    def images(self, rgb: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        """(dense_flow file name, image) of this step, as `parts` orders them."""
+        for part, number, image in self.parts(rgb):
+            yield FILE_NAMES[part].format(number), image
 
 
 def stream_flow(

@@ -1,4 +1,6 @@
-"""Find frame folders (`FRAMES/<video_id>/`) and count img_*, flow_x_*, flow_y_* with os.scandir."""
+"""Find frame folders (`FRAMES/<video_id>/`) and count img_*, flow_x_*, flow_y_* with os.scandir,
+or the entries of img.zip, flow_x.zip, flow_y.zip (dense_flow's zip layout) from their central
+directories, without decoding anything."""
 
 from __future__ import annotations
 
@@ -8,8 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tsncli.errors import DataError
+from tsncli.framezip import ZipFrameReader
 from tsncli.fsutil import unreadable_warning
-from tsncli.layout import FLOW_X_PREFIX, FLOW_Y_PREFIX, RGB_PREFIX
+from tsncli.layout import (
+    FLOW_X_PREFIX,
+    FLOW_Y_PREFIX,
+    FLOW_ZIPS,
+    RGB_PREFIX,
+    RGB_ZIP,
+    ZIP_ENTRY_PREFIXES,
+)
 from tsncli.modality import reads_flow
 
 log = logging.getLogger("tsncli.lists")
@@ -33,8 +43,12 @@ class FolderCounts:
 
 
 def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:
-    """Count `img_*`, `flow_x_*` and `flow_y_*` files in one folder (names only, no stat)."""
+    """Count `img_*`, `flow_x_*` and `flow_y_*` files in one folder (names only, no stat). A
+    zipped modality (`layout.is_zipped`: img.zip, or flow_x.zip with flow_y.zip) counts its
+    archives' entries instead, as readers take the archives over files beside them (leftovers
+    of an interrupted `tsn pack`); a corrupt or missing archive is a DataError naming it."""
     img = flow_x = flow_y = 0
+    zips: set[str] = set()
     with os.scandir(folder) as entries:
         for entry in entries:
             name = entry.name
@@ -44,7 +58,20 @@ def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:
                 flow_x += 1
             elif name.startswith(FLOW_Y_PREFIX):
                 flow_y += 1
+            elif name in ZIP_ENTRY_PREFIXES:
+                zips.add(name)
+    if RGB_ZIP in zips:
+        img = _count_entries(folder, RGB_ZIP)
+    if FLOW_ZIPS[0] in zips:  # flow_y.zip alone is a half-written pair: files still count
+        flow_x, flow_y = (_count_entries(folder, name) for name in FLOW_ZIPS)
     return FolderCounts(img, flow_x, flow_y)
+
+
+def _count_entries(folder: str | os.PathLike[str], zip_name: str) -> int:
+    """The frame entries of one archive, from its central directory."""
+    with ZipFrameReader(os.path.join(folder, zip_name)) as archive:
+        prefix = ZIP_ENTRY_PREFIXES[zip_name]
+        return sum(1 for entry in archive.names() if entry.startswith(prefix))
 
 
 class FrameIndex:
