@@ -16,6 +16,7 @@ SUMMARIES: dict[str, str] = {
     "eval": "Test a checkpoint with 25 snippets x 10 crops and save a score file.",
     "fuse": "Fuse score files of several modalities with weights and report accuracy.",
     "predict": "Predict the action in one video, computing flow on the fly.",
+    "explain": "Show where a checkpoint looks: Grad-CAM per segment, as an overlay video or GIF.",
     "features": "Snippet features for temporal localization (BSN, BMN), from TSN checkpoints.",
     "probe": "Check that videos decode: codec, frame counts, rate, keyframes; dump frames as PNG.",
     "convert": "Turn released Caffe, MMAction2 or tsn-pytorch models into tsn checkpoints.",

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import DecodeThreads, example, output_file
+from tsncli.commands._common import DecodeThreads, example, output_file, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.commands._report import print_json, print_metrics
 from tsncli.data.crops import get_test_crops, test_crop_choices
@@ -77,6 +77,15 @@ def eval_command(
     per_class: Annotated[
         bool, typer.Option("--per-class", help="Also show per-class accuracy.")
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write DIR/per_class.csv, DIR/confusions.csv (the 20 most common) and "
+            "DIR/confusion.png (sorted by class accuracy).",
+            callback=output_folder,
+            metavar="DIR",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON object to stdout.")
     ] = False,
@@ -121,6 +130,11 @@ def eval_command(
         return
     for video, error in result.failures:
         print_error(f"{video}: {error}")
+    if report is not None:
+        from tsncli.engine.report import save_report
+
+        save_report(report, result.metrics.confusion, result.classes)
+        stderr_console.print(f"report written to {report}", markup=False)
     if json_output:
         payload = result.metrics.to_dict(result.classes, per_class=per_class)
         payload.update(scores=str(result.scores_path), failed=[v for v, _ in result.failures])

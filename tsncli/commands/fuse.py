@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import example, output_file
+from tsncli.commands._common import example, output_file, output_folder
 from tsncli.commands._report import print_json, print_metrics, print_untrimmed, split_weights
 from tsncli.errors import UsageError
 
@@ -72,6 +72,15 @@ def fuse_command(
     external_data: Annotated[
         str | None,
         typer.Option(help="The submission's external_data details (marks it used), e.g. Kinetics."),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write DIR/per_class.csv, DIR/confusions.csv (the 20 most common) and "
+            "DIR/confusion.png (sorted by class accuracy).",
+            callback=output_folder,
+            metavar="DIR",
+        ),
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON object to stdout.")
@@ -142,6 +151,12 @@ def fuse_command(
             used = (external_data is not None, external_data or "")
             write_submission(submission, db.version, judged.results, used)
             stderr_console.print(f"wrote {submission}", markup=False)
+    if report is not None:
+        from tsncli.engine.report import save_report
+
+        ap = judged.metrics.per_class_ap if judged is not None else None
+        save_report(report, result.metrics.confusion, classes, ap)
+        stderr_console.print(f"report written to {report}", markup=False)
     if json_output:
         payload = result.metrics.to_dict(classes, per_class=per_class)
         payload.update(

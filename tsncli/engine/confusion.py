@@ -1,4 +1,5 @@
-"""Draw a labelled confusion-matrix PNG with OpenCV (row-normalised, rows = true classes)."""
+"""Draw a labelled confusion-matrix PNG with OpenCV (row-normalised, rows = true classes),
+optionally with the classes in a given order (the report sorts them by accuracy)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,22 @@ from tsncli.fsutil import atomic_path
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def render_confusion(confusion: np.ndarray, class_names: list[str] | None = None) -> np.ndarray:
-    """A BGR image [H, W, 3] uint8: one cell per class pair, names on the left and the top."""
+def render_confusion(
+    confusion: np.ndarray,
+    class_names: list[str] | None = None,
+    order: np.ndarray | list[int] | None = None,
+) -> np.ndarray:
+    """A BGR image [H, W, 3] uint8: one cell per class pair, names on the left and the top.
+    `order` (class indices) permutes rows and columns alike, so the diagonal stays correct."""
     cf = np.asarray(confusion, dtype=np.float64)
     c = cf.shape[0]
     names = class_names or [str(i) for i in range(c)]
+    if order is not None:
+        index = np.asarray(order, dtype=np.int64)
+        if sorted(index.tolist()) != list(range(c)):
+            raise ValueError(f"order must be a permutation of the {c} class indices")
+        cf = cf[np.ix_(index, index)]
+        names = [names[i] for i in index]
     cell = int(np.clip(1000 // max(c, 1), 8, 40))
     scale = max(0.3, min(0.5, cell / 30))
     text_w = max(cv2.getTextSize(n, _FONT, scale, 1)[0][0] for n in names) + 8
@@ -37,10 +49,13 @@ def render_confusion(confusion: np.ndarray, class_names: list[str] | None = None
 
 
 def save_confusion_png(
-    path: str | os.PathLike[str], confusion: np.ndarray, class_names: list[str] | None = None
+    path: str | os.PathLike[str],
+    confusion: np.ndarray,
+    class_names: list[str] | None = None,
+    order: np.ndarray | list[int] | None = None,
 ) -> Path:
-    """Write the confusion-matrix image atomically as PNG."""
-    ok, data = cv2.imencode(".png", render_confusion(confusion, class_names))
+    """Write the confusion-matrix image atomically as PNG (`order`: as `render_confusion`)."""
+    ok, data = cv2.imencode(".png", render_confusion(confusion, class_names, order))
     if not ok:  # pragma: no cover - PNG encoding of a uint8 image does not fail
         raise RuntimeError("PNG encoding failed")
     with atomic_path(path) as tmp:

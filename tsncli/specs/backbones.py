@@ -121,6 +121,11 @@ class BackboneSpec:
     # "module:attr" of the function renaming a released model's keys to ours (`tsn convert`)
     conversion: str | None = None
     min_size: int = 32  # smallest input side that runs forward
+    # Grad-CAM's target (`tsn explain`): the dotted name of the module whose output is the last
+    # convolutional feature map, or several joined by "+" whose outputs the network concatenates
+    # along channels (a block no single module holds). Every entry below states one; None only
+    # for a spec built outside this table (then `tsn explain` needs --layer).
+    cam_layer: str | None = None
 
     def __post_init__(self) -> None:
         if self.convention not in CONVENTIONS:
@@ -165,6 +170,7 @@ for _depth, _dim in ((18, 512), (34, 512), (50, 2048), (101, 2048), (152, 2048))
             convention="imagenet_rgb01",
             weights=TorchvisionWeights(f"ResNet{_depth}_Weights", "IMAGENET1K_V1"),
             conversion=_MMACTION_RESNET,
+            cam_layer="layer4",  # the last residual stage, before the global pool
         )
     )
 
@@ -178,6 +184,7 @@ add_backbone(
         first_bn="features.0.1",
         convention="imagenet_rgb01",
         weights=TorchvisionWeights("MobileNet_V2_Weights", "IMAGENET1K_V1"),
+        cam_layer="features.18",  # the last conv + BN + activation before the pool
     )
 )
 add_backbone(
@@ -189,6 +196,7 @@ add_backbone(
         first_bn="features.0.1",
         convention="imagenet_rgb01",
         weights=TorchvisionWeights("MobileNet_V3_Large_Weights", "IMAGENET1K_V1"),
+        cam_layer="features.16",  # the last conv + BN + activation before the pool
     )
 )
 add_backbone(
@@ -200,6 +208,7 @@ add_backbone(
         first_bn="features.0.1",
         convention="imagenet_rgb01",
         weights=TorchvisionWeights("EfficientNet_B0_Weights", "IMAGENET1K_V1"),
+        cam_layer="features.8",  # the last conv + BN + activation before the pool
     )
 )
 add_backbone(
@@ -212,6 +221,8 @@ add_backbone(
         convention="imagenet_rgb01",
         weights=None,
         min_size=8,
+        # bn3's output, which the ReLU after it rectifies in place: the last block's features
+        cam_layer="bn3",
     )
 )
 add_backbone(
@@ -229,5 +240,10 @@ add_backbone(
             approx_bytes=45_000_000,
         ),
         conversion="tsncli.models.bninception:caffe_to_module_name",
+        # inception_5b's output is the concatenation of its four branches (no module holds
+        # it): Grad-CAM over the branch ends summed is Grad-CAM over the concatenation
+        cam_layer="+".join(
+            f"inception_5b_{branch}_bn" for branch in ("1x1", "3x3", "double_3x3_2", "pool_proj")
+        ),
     )
 )
