@@ -198,12 +198,12 @@ def test_predict_json_has_one_object_per_video_and_reports_bad_ones(runner, cli,
     corrupt.write_bytes(b"\x00" * 100)
     videos = [str(data["videos"][0]), str(corrupt), str(data["frames"] / "v_blue_up_1")]
     args = ["predict", *videos, "--checkpoint", str(data["rgb_ckpt"]), "--segments", "3"]
-    result = runner.invoke(cli, [*args, "--crops", "1", "--top-k", "2", "--timeline", "--json"])
+    result = runner.invoke(cli, [*args, "--crops", "1", "--top-k", "2", "--snippets", "--json"])
     assert result.exit_code == 1  # one video failed, the others still ran
     payload = json.loads(result.stdout)
     first, bad, folder = payload["videos"]
     assert len(first["top"]) == 2 and first["top"][0]["class"] in evalkit.CLASSES
-    assert len(first["timeline"]) == 3 and first["timeline"][0]["seconds"] is not None
+    assert len(first["snippets"]) == 3 and first["snippets"][0]["seconds"] is not None
     assert "corrupt.avi" in bad["error"] and "error:" in _text(result.stderr)
     assert folder["top"][0]["probability"] > 0
 

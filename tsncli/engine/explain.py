@@ -24,7 +24,7 @@ from torch import nn
 from tsncli.data.frames import stack_frames
 from tsncli.data.transforms import test_clip
 from tsncli.engine.eval.inference import load_scorer
-from tsncli.engine.predict import _test_input
+from tsncli.engine.predict import load_test_input
 from tsncli.errors import DataError, UsageError
 from tsncli.fsutil import atomic_path
 from tsncli.modality import Modality, reads_flow
@@ -232,7 +232,7 @@ def explain_video(
     class_index = resolve_class(scorer.class_names, class_name)
     cam_layer = resolve_cam_layer(model, layer)
     try:
-        record, source, step = _test_input(path, scorer, ignore_rotation)
+        record, source, step = load_test_input(path, scorer, ignore_rotation)
         dataset = scorer.test_dataset([record], source, segments, 1)
         clip = dataset.load_clip(0)  # (1, S, C*L, h, w) uint8: one centre crop
         indices = dataset.frame_indices(0)  # [S, L] 1-based

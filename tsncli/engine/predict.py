@@ -1,5 +1,6 @@
 """`tsn predict`'s core: score single videos (files decoded in memory, or frame folders) with
-one or more checkpoints, fuse them, and report top classes and a per-snippet timeline.
+one or more checkpoints, fuse them, and report top classes and a per-snippet timeline; or, with
+a window and stride, a timeline of windows over a long video decoded once (`predict_timeline`).
 
 Each video is a one-video test set on eval's path (`Scorer.test_dataset`). A video file is
 decoded with the checkpoint's frame settings: for a frames-trained model it is extracted like
@@ -19,13 +20,21 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tsncli.data.crops import resolve_test_crops
 from tsncli.data.memory_source import MemoryFrameSource
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource
 from tsncli.data.video_source import VideoFileSource
-from tsncli.engine.eval.inference import Scorer, load_scorer
+from tsncli.engine.eval.inference import Scorer
 from tsncli.engine.fusion import aggregate_video, fuse_scores, softmax
 from tsncli.engine.scores import ScoreFile
+from tsncli.engine.windows import (
+    TimelineRow,
+    WindowScorer,
+    iter_scored_windows,
+    load_checkpoints,
+    plan_windows,
+    timeline_rows,
+    window_probabilities,
+)
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.job import load_frames_settings
 from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings
@@ -33,7 +42,8 @@ from tsncli.lists.frame_index import count_frames
 from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import reads_flow
 from tsncli.models.checkpoint import read_meta
-from tsncli.video.decode import probe_video
+from tsncli.progress import ProgressFn, Tracker
+from tsncli.video.decode import iter_video_frames, probe_video
 from tsncli.video.index import index_video
 
 log = logging.getLogger("tsncli.engine.predict")
@@ -82,7 +92,7 @@ class Prediction:
         return rows
 
 
-def _test_input(
+def load_test_input(
     path: str, scorer: Scorer, ignore_rotation: bool = False
 ) -> tuple[VideoRecord, SnippetSource, int]:
     """The one-video record, the source to read it through and the frame step for `path`: a
@@ -122,7 +132,7 @@ def _score_one(
 ) -> tuple[np.ndarray, list[int]]:
     """Raw logits (S, N, C) of one video and the first frame (1-based, in the video's own
     numbering) of each snippet."""
-    record, source, step = _test_input(path, scorer, ignore_rotation)
+    record, source, step = load_test_input(path, scorer, ignore_rotation)
     dataset = scorer.test_dataset([record], source, segments, crops)
     raw = scorer.score(dataset.load_clip(0)[None])[0]  # (S, N, C)
     indices = dataset.frame_indices(0)  # [S, L] 1-based
@@ -142,23 +152,8 @@ def predict_videos(
     `crops` None: 10, or 5 for a checkpoint trained without flips (no mirrored crops).
     `ignore_rotation`: decode rotated videos in their stored orientation (`--ignore-rotation`;
     a checkpoint whose frames were made so decodes them so anyway)."""
-    if not checkpoints:
-        raise UsageError("give at least one --checkpoint")
-    weights = list(weights) if weights else [1.0] * len(checkpoints)
-    if len(weights) != len(checkpoints):
-        raise UsageError(f"{len(weights)} weights given for {len(checkpoints)} checkpoints")
-    scorers = [load_scorer(c, device) for c in checkpoints]
+    scorers, weights, test_crops = load_checkpoints(checkpoints, weights, crops, device)
     classes = scorers[0].class_names
-    test_crops = [
-        resolve_test_crops(crops, read_meta(s.meta).flip, model=Path(c).name)
-        for s, c in zip(scorers, checkpoints, strict=True)
-    ]
-    for scorer, ckpt in zip(scorers[1:], checkpoints[1:], strict=True):
-        if scorer.class_names != classes:
-            raise UsageError(
-                f"{ckpt} predicts other classes than {checkpoints[0]}; fuse checkpoints "
-                "trained on the same class list"
-            )
     for video in videos:
         path = str(video)
         try:
@@ -182,3 +177,82 @@ def predict_videos(
             yield Prediction(path, classes, fused.scores[0], per_snippet, frames, fps)
         except (DataError, cv2.error, OSError, ValueError) as exc:
             yield Prediction(path, classes, error=" ".join(str(exc).split()))
+
+
+@dataclass
+class TimelinePrediction:
+    """The windows of one video: a row per window, and what they were made with."""
+
+    video: str
+    classes: list[str]
+    rows: list[TimelineRow]
+    fps: float
+    frames: int  # decoded frames
+    window: float
+    stride: float
+    smooth: int
+    probabilities: np.ndarray  # [W, C] fused, smoothed: every class, for the plot's curves
+
+    def meta(self, checkpoints: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
+        """The fields a timeline JSON file carries before its windows."""
+        return {
+            "video": self.video,
+            "fps": round(self.fps, 6),
+            "frames": self.frames,
+            "window": self.window,
+            "stride": self.stride,
+            "smooth": self.smooth,
+            "checkpoints": [str(c) for c in checkpoints],
+            "classes": self.classes,
+        }
+
+
+def check_window_input(path: str) -> None:
+    """UsageError unless `path` is a video file windows can be placed in (seconds need a
+    frame rate, which a frames folder does not record)."""
+    if Path(path).is_dir():
+        raise UsageError(
+            f"{path} is a frames folder, which records no frame rate to place windows in "
+            "seconds; pass its video file, or drop --window to score the folder as one clip"
+        )
+    if not Path(path).exists():
+        raise DataError(f"{path} does not exist; pass a video file")
+
+
+def predict_timeline(
+    video: str | os.PathLike[str],
+    scorer: WindowScorer,
+    window: float,
+    stride: float,
+    top_k: int = 5,
+    smooth_windows: int = 1,
+    on_progress: ProgressFn | None = None,
+) -> TimelinePrediction:
+    """Score `video` window by window: decoded once, forward only, at its own size; only the
+    frames of windows not yet complete are held (`WindowCutter`), so memory does not grow
+    with the video's length. Windows follow `plan_windows`."""
+    path = str(video)
+    check_window_input(path)
+    info = probe_video(path)
+    fps = info.fps
+    estimate = plan_windows(info.frame_count, fps, window, stride, scorer.min_frames)
+    tracker = Tracker(on_progress, "windows", total=len(estimate) or None)
+    tracker.start()
+    decoded = 0
+
+    def frames():  # RGB, as `WindowScorer.score_frames` takes them
+        nonlocal decoded
+        for bgr in iter_video_frames(path, ignore_rotation=scorer.ignore_rotation):
+            decoded += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    scored = []
+    for result in iter_scored_windows(frames(), scorer, fps, window, stride):
+        scored.append(result)
+        tracker.update(len(scored), message=f"{result.window.end:.1f}s")
+    tracker.update(len(scored), total=len(scored))
+    rows = timeline_rows(scored, scorer.classes, top_k, smooth_windows)
+    probabilities = window_probabilities(scored, smooth_windows)
+    return TimelinePrediction(
+        path, scorer.classes, rows, fps, decoded, window, stride, smooth_windows, probabilities
+    )

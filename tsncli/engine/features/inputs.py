@@ -1,7 +1,7 @@
 """What `tsn features` reads: the videos of its INPUT (a list file, a folder of videos or a folder
 of frame folders) and, per checkpoint, the record and source one stream reads a video through.
 
-Frame folders and video files are opened as `tsn predict` opens them (`predict._test_input`: a
+Frame folders and video files are opened as `tsn predict` opens them (`predict.load_test_input`: a
 frames-trained model gets a video extracted like `tsn flow` in memory, flow computed with the
 algorithm its checkpoint records); a video list is decoded as `tsn eval` decodes it
 (`create_snippet_source`). A frame folder's frames are counted per stream, so one list of folders
@@ -22,7 +22,7 @@ from tsncli.data.memory_source import MemoryFrameSource, read_extracted_frames
 from tsncli.data.snippet_source import DEFAULT_INDEX_NAME, SnippetSource, create_snippet_source
 from tsncli.engine.eval.dense import FPS_KEY
 from tsncli.engine.eval.inference import Scorer
-from tsncli.engine.predict import _test_input
+from tsncli.engine.predict import load_test_input
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import read_settings_file, resolve_frame_settings
 from tsncli.layout import FLOW_CONFIG_FILE
@@ -112,7 +112,7 @@ def open_stream(video: FeatureVideo, scorer: Scorer) -> StreamInput:
         raise DataError(f"{video.path} does not exist")
     if video.list_file is not None:
         return _open_listed(video, scorer)
-    record, source, step = _test_input(video.path, scorer)
+    record, source, step = load_test_input(video.path, scorer)
     if Path(video.path).is_dir():
         recorded = read_settings_file(Path(video.path).parent / FLOW_CONFIG_FILE) or {}
         fps = _positive(recorded.get(FPS_KEY))
