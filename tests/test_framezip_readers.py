@@ -248,3 +248,19 @@ def test_counts_follow_what_readers_read_in_a_half_packed_folder(tmp_path):
     (folder / FLOW_ZIPS[1]).rename(folder / FLOW_ZIPS[0])  # flow_x.zip without flow_y.zip
     with pytest.raises(DataError, match=r"flow_y\.zip is missing"):
         count_frames(folder)
+
+
+def test_eval_reports_a_video_whose_archive_is_damaged_and_scores_the_others(data, tmp_path):
+    zips = tmp_path / "zips"
+    shutil.copytree(data["zips"], zips)
+    records = read_list(data["rgb_zip_list"])
+    damaged = Path(records[0].path.replace(str(data["zips"]), str(zips)))
+    (damaged / RGB_ZIP).write_bytes(b"PK\x03\x04 truncated")  # not a zip any more
+    moved = relist(data["rgb_zip_list"], data["zips"], zips, tmp_path / "list.txt")
+    result = evaluate(
+        data["rgb_ckpt"], moved, tmp_path / "s.npz", EvalSettings(segments=3, crops=1)
+    )
+    assert [video for video, _ in result.failures] == [damaged.name]
+    (error,) = [e for _, e in result.failures]
+    assert "\n" not in error and RGB_ZIP in error
+    assert len(load_scores(result.scores_path)) == len(records) - 1
