@@ -4,6 +4,7 @@ start, the whole video is never decoded, flow on the fly, and decode failures re
 from __future__ import annotations
 
 import importlib.util
+import uuid
 from pathlib import Path
 
 import cv2
@@ -24,20 +25,25 @@ from tsncli.video.index import index_video
 
 
 def _flow_pipeline_images(tmp_path, video, config):
-    """{file name: image} `tsn flow` would write, captured before JPEG encoding."""
-    written = {}
+    """{file name: image} `tsn flow` would write, captured before JPEG encoding: each image's
+    "JPEG" is a unique token, and the file holding a token is the image's file."""
+    images = {}
 
-    def capture(path, image):
-        written[path.name] = image.copy()
+    def capture(image):
+        token = f"image-{uuid.uuid4()}".encode()
+        images[token] = image.copy()
+        return token
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(extract, "_write_jpeg", capture)
+    mp.setattr(extract, "encode_jpeg", capture)
     try:
         result = extract_video(VideoTask("v", str(video), str(tmp_path / "frames"), config))
     finally:
         mp.undo()
     assert result.status == "done", result.error
-    return written
+    files = sorted((tmp_path / "frames" / "v").glob("*.jpg"))
+    assert files and len(files) == len(images)
+    return {f.name: images[f.read_bytes()] for f in files}
 
 
 def _source(video, **kw):
