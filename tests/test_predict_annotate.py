@@ -14,8 +14,8 @@ from window_fixtures import write_phased_video
 
 from tsncli.engine.annotate import annotate_video
 from tsncli.engine.drawing import class_colour
+from tsncli.engine.timeline import TimelineRow
 from tsncli.engine.timeline_plot import render_timeline, save_timeline_plot
-from tsncli.engine.windows import TimelineRow
 from tsncli.errors import UsageError
 from tsncli.video import encode
 

@@ -21,7 +21,8 @@ import pytest
 from stream_sender import RealTimeSender, encode_mpegts, moving_square
 
 from tsncli.engine.live import StreamSettings, _slow_warning, _Windows, predict_stream
-from tsncli.engine.windows import WindowScorer, read_timeline
+from tsncli.engine.timeline import read_timeline
+from tsncli.engine.windows import WindowScorer
 from tsncli.errors import DataError, UsageError
 from tsncli.video.live import (
     FrameReader,

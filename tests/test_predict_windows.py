@@ -13,17 +13,8 @@ import pytest
 from window_fixtures import write_phased_video
 
 from tsncli.engine.predict import predict_videos
-from tsncli.engine.windows import (
-    TimelineRow,
-    Window,
-    WindowCutter,
-    WindowScorer,
-    plan_windows,
-    read_timeline,
-    smooth,
-    summarize,
-    write_timeline,
-)
+from tsncli.engine.timeline import TimelineRow, read_timeline, smooth, summarize, write_timeline
+from tsncli.engine.windows import Window, WindowCutter, WindowScorer, plan_windows
 from tsncli.errors import DataError, UsageError
 from tsncli.video.decode import iter_video_frames
 

@@ -42,7 +42,8 @@ def predict_stream_command(
     """Label the windows of `source` live until it ends, `max_seconds` pass or Ctrl-C (exit 0,
     the timeline written). `file_only`: options given that need a video file (--plot, ...)."""
     from tsncli.engine.live import StreamSettings, predict_stream
-    from tsncli.engine.windows import WindowScorer, check_timeline_path
+    from tsncli.engine.timeline import check_timeline_path
+    from tsncli.engine.windows import WindowScorer
 
     if paths:
         raise UsageError(

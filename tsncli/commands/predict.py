@@ -203,7 +203,8 @@ def _predict_windows(
     """`--window`: one video's timeline, summary and the files asked for."""
     from tsncli.commands._progress import ProgressView
     from tsncli.engine.predict import check_window_input, predict_timeline
-    from tsncli.engine.windows import WindowScorer, check_timeline_path, check_window, summarize
+    from tsncli.engine.timeline import check_timeline_path, summarize
+    from tsncli.engine.windows import WindowScorer, check_window
 
     if len(paths) != 1:
         raise UsageError(f"--window scores one video at a time; got {len(paths)}")
@@ -231,7 +232,7 @@ def _predict_windows(
     with ProgressView() as show:
         result = predict_timeline(paths[0], scorer, window, stride, top_k, smooth, show)
         if timeline is not None:
-            from tsncli.engine.windows import write_timeline
+            from tsncli.engine.timeline import write_timeline
 
             write_timeline(timeline, result.rows, result.meta(checkpoints))
         if plot is not None:
@@ -248,7 +249,7 @@ def _predict_windows(
             )  # fmt: skip
     segments_held = summarize(result.rows)
     if json_output:
-        from tsncli.engine.windows import timeline_json
+        from tsncli.engine.timeline import timeline_json
 
         document = timeline_json(result.rows, result.meta(checkpoints))
         document["segments"] = [

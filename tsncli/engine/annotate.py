@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tsncli.engine.drawing import class_colour, put_label, text_size
-from tsncli.engine.windows import TimelineRow, owned_spans
+from tsncli.engine.timeline import TimelineRow, owned_spans
 from tsncli.errors import UsageError
 from tsncli.progress import ProgressFn, Tracker
 from tsncli.video.backend import open_container

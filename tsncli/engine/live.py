@@ -3,7 +3,7 @@ behind it. A reader thread (`tsncli.video.live.FrameReader`) decodes into a buff
 newest frames; when inference is slower than the stream, the next window is cut at the newest
 frame (frames passed over are counted as dropped), so a label is at most one window plus one
 inference behind the sender. Stops at the end of the stream, after `max_seconds`, or on Ctrl-C,
-and writes the timeline (`tsncli.engine.windows.write_timeline`) either way."""
+and writes the timeline (`tsncli.engine.timeline.write_timeline`) either way."""
 
 from __future__ import annotations
 
@@ -19,17 +19,14 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from tsncli.engine.windows import (
+from tsncli.engine.timeline import (
     TimelineRow,
-    Window,
-    WindowScorer,
-    WindowScores,
     check_timeline_path,
-    check_window,
     timeline_json,
     timeline_rows,
     write_timeline,
 )
+from tsncli.engine.windows import Window, WindowScorer, WindowScores, check_window
 from tsncli.errors import DataError, Terminated, UsageError
 from tsncli.modality import reads_flow
 from tsncli.video.live import (

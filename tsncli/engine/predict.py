@@ -26,15 +26,8 @@ from tsncli.data.video_source import VideoFileSource
 from tsncli.engine.eval.inference import Scorer
 from tsncli.engine.fusion import aggregate_video, fuse_scores, softmax
 from tsncli.engine.scores import ScoreFile
-from tsncli.engine.windows import (
-    TimelineRow,
-    WindowScorer,
-    iter_scored_windows,
-    load_checkpoints,
-    plan_windows,
-    timeline_rows,
-    window_probabilities,
-)
+from tsncli.engine.timeline import TimelineRow, timeline_rows, window_probabilities
+from tsncli.engine.windows import WindowScorer, iter_scored_windows, load_checkpoints, plan_windows
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.job import load_frames_settings
 from tsncli.frame_settings import log_frames_mismatch, resolve_frame_settings

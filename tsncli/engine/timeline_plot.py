@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from tsncli.engine.drawing import class_colour, put_label, put_text, text_size
-from tsncli.engine.windows import TimelineRow, owned_spans, summarize
+from tsncli.engine.timeline import TimelineRow, owned_spans, summarize
 from tsncli.errors import UsageError
 from tsncli.fsutil import atomic_write_bytes
 
