@@ -476,22 +476,140 @@ def step_train(work: Path, dry_run: bool) -> None:
     """Toy clips/s with `--gpus 1 --amp` and `--no-amp`: the last of 3 epochs (the first warms
     up)."""
     if not cuda_ready():
-        no_cuda("train --gpus 1 (AMP on and off)")
+        no_cuda("train --gpus 1 (AMP on and off, and --decode-device cuda)")
         row = train_toy(work, "run_cpu", "--gpus", "0", "--epochs", "1")
         say(f"CPU stand-in (not a figure): 1 epoch, {row['clips_per_s']:.1f} clips/s")
+        try:
+            train_toy(work, "run_refused", "--epochs", "1", "--decode-device", "cuda")
+        except RuntimeError as exc:  # the one-line refusal naming the fix
+            if "--decode-device cpu" not in str(exc) or "Traceback" in str(exc):
+                raise
+            say("--decode-device cuda without CUDA: refused in one line naming the fix")
+        else:
+            raise SystemExit("--decode-device cuda ran without CUDA")
         return
     attempts = Attempts()
-    for amp in ("--amp", "--no-amp"):
-        attempts.run(f"train {amp}", lambda amp=amp: _train_cuda(work, amp))
+    for flags in (("--amp",), ("--no-amp",), ("--amp", "--decode-device", "cuda")):
+        attempts.run(f"train {' '.join(flags)}", lambda flags=flags: _train_cuda(work, *flags))
     attempts.finish()
 
 
-def _train_cuda(work: Path, amp: str) -> None:
-    row = train_toy(work, "run" + amp.replace("-", "_"), "--gpus", "1", "--epochs", "3", amp)
+def _train_cuda(work: Path, *flags: str) -> None:
+    name = "run" + "".join(flags).replace("-", "_").replace("decode_device", "")
+    row = train_toy(work, name, "--gpus", "1", "--epochs", "3", *flags)
+    decode = flags[-1] if "--decode-device" in flags else "cpu"
     figure(
-        "train", amp=amp == "--amp", epoch=row["epoch"], clips_per_s=f"{row['clips_per_s']:.1f}",
-        loss=f"{row['train_loss']:.3f}",
+        "train", amp="--amp" in flags, decode=decode, epoch=row["epoch"],
+        clips_per_s=f"{row['clips_per_s']:.1f}", loss=f"{row['train_loss']:.3f}",
     )  # fmt: skip
+
+
+# --- decode: `--decode-device cuda` (issue 27), its loader against the CPU loader's ---
+
+DECODE_SIZE = (340, 256)  # dense_flow's frames
+DECODE_VIDEOS, DECODE_FRAMES = 8, 40
+
+
+def decode_frames(work: Path):
+    """Folders of textured 340x256 JPEGs (RGB and flow x/y, dense_flow's names) and their
+    records; made once per work folder."""
+    import cv2
+    import numpy as np
+
+    from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE
+    from tsncli.lists.listfile import VideoRecord
+
+    root = work / "decode_frames"
+    width, height = DECODE_SIZE
+    records = []
+    rng = np.random.default_rng(0)
+    for v in range(DECODE_VIDEOS):
+        folder = root / f"v{v}"
+        records.append(VideoRecord(str(folder), DECODE_FRAMES, v % 2))
+        if (folder / RGB_TEMPLATE.format(DECODE_FRAMES)).is_file():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        noise = (rng.random((height, width + 80, 3)) * 255).astype(np.uint8)
+        base = cv2.GaussianBlur(noise, (0, 0), 2)
+        grey = cv2.GaussianBlur(noise[:, :, 0], (0, 0), 1.5) // 2 + 64
+        for k in range(1, DECODE_FRAMES + 1):
+            cv2.imwrite(str(folder / RGB_TEMPLATE.format(k)), np.roll(base, 2 * k, 1)[:, :width])
+            x = np.roll(grey, k, 1)[:, :width]
+            cv2.imwrite(str(folder / FLOW_TEMPLATES[0].format(k)), x)
+            y = np.roll(grey, -k, 0)[:, :width]
+            cv2.imwrite(str(folder / FLOW_TEMPLATES[1].format(k)), y)
+    return records
+
+
+def step_decode(work: Path, dry_run: bool) -> None:
+    """Per modality (train clips, 3 segments, flow L=5): the CPU loader's clips/s on one core,
+    the bytes loader's (what a worker does under --decode-device cuda) on one core, batched
+    decoding on cuda:0 (64 clips per decode_jpeg call), and the largest pixel difference from
+    the CPU loader's clips (documented: 2 levels). Without CUDA the same code decodes with
+    torchvision's CPU decoder, as a stand-in."""
+    import cv2
+    import torch
+
+    from tsncli.data.dataset import TSNDataset
+    from tsncli.data.device_decode import EncodedClips, decode_clips
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    gpu = cuda_ready()
+    if not gpu:
+        no_cuda("batched nvJPEG decoding (torchvision's CPU decoder stands in)")
+    device = "cuda:0" if gpu else "cpu"
+    records = decode_frames(work)
+    batch = 64 if gpu else 8
+    attempts = Attempts()
+    for modality, length in (("flow", 5), ("rgb", 1)):
+
+        def part(modality: str = modality, length: int = length) -> None:
+            dataset = TSNDataset(records, modality, 3, length, "train", 224, seed=0)
+            encoded = EncodedClips(dataset)
+            n = batch
+            items = [i % len(records) for i in range(n)]
+            for i in items[:2]:  # warm the page cache and the decoders
+                dataset.load_clip(i)
+                encoded.load_clip(i)
+            start = time.perf_counter()
+            cpu = [dataset.load_clip(i) for i in items]
+            cpu_rate = _rate(n, start)
+            start = time.perf_counter()
+            clips = [encoded.load_clip(i) for i in items]
+            bytes_rate = _rate(n, start)
+            decode_clips(clips[:4], device)  # warm-up: nvJPEG handles, kernels
+            if gpu:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            rounds = 5 if gpu else 1
+            for _ in range(rounds):
+                out = decode_clips(clips, device)
+            if gpu:
+                torch.cuda.synchronize()
+            decode_rate = _rate(n * rounds, start)
+            got = out.cpu().numpy().astype("int16")
+            diffs = [abs(got[i] - cpu[i].astype("int16")) for i in range(n)]
+            worst = max(int(d.max()) for d in diffs)
+            share = sum(float((d > 0).mean()) for d in diffs) / n
+            values = {
+                "modality": modality, "cpu_loader_clips_per_s_1core": cpu_rate,
+                "bytes_loader_clips_per_s_1core": bytes_rate, "device": device, "batch": n,
+                "decode_clips_per_s": decode_rate, "max_level_diff": worst,
+                "share_differing": f"{share:.4f}",
+            }  # fmt: skip
+            if worst > 2:
+                raise RuntimeError(f"pixels differ by {worst} levels (documented: 2): {values}")
+            if gpu:
+                figure("decode", **values)
+            else:
+                say(
+                    "CPU stand-in (not a figure): "
+                    + " ".join(f"{k}={v}" for k, v in values.items())
+                )
+
+        attempts.run(f"decode {modality}", part)
+    attempts.finish()
 
 
 # --- eval_predict: on CUDA, from the AMP run's checkpoint ---
@@ -603,6 +721,7 @@ STEPS: dict[str, Callable[[Path, bool], None]] = {
     "flow_gpus": step_flow_gpus,
     "flow_oom": step_flow_oom,
     "train": step_train,
+    "decode": step_decode,
     "eval_predict": step_eval_predict,
     "ddp": step_ddp,
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check (issue 26), for one call on a lent GPU machine (docs/gpu-check.md): torch TV-L1
 # and RAFT on GPU against CPU, `tsn flow --gpus 1` pairs/s and peak memory against 100 pairs/s,
-# the OOM back-off, toy `train --gpus 1` with AMP on and off, eval and predict on CUDA, DDP over
-# NCCL. Each step runs under `timeout`; the whole stays inside a 5-minute budget.
+# the OOM back-off, toy `train --gpus 1` with AMP on and off and with --decode-device cuda, the
+# batched JPEG decoder against the CPU loader (issue 27), eval and predict on CUDA, DDP over NCCL. Each step runs under `timeout`; the whole stays inside a 5-minute budget.
 #
 #   bash benchmarks/gpu_check.sh [PYTHON] [--cpu-dry-run] [--setup-only]
 #
@@ -125,6 +125,7 @@ run_step flow_compare 90
 run_step flow_gpus 130
 run_step flow_oom 60
 run_step train 90
+run_step decode 60
 run_step eval_predict 60
 run_step ddp 60
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from frame_helpers import textured_frame_folders
 
 from tsncli.data import transforms
 from tsncli.data.crops import center_crop_box, scale_size
@@ -23,24 +24,9 @@ FRAMES = 12
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> list[VideoRecord]:
     """Two frame folders of textured JPEGs (340x256 and 171x128), like dense_flow's."""
-    root = tmp_path_factory.mktemp("frames")
-    rng = np.random.default_rng(0)
-    records = []
-    for v, (width, height) in enumerate([(340, 256), (171, 128)]):
-        folder = root / f"video_{v}"
-        folder.mkdir()
-        base = cv2.GaussianBlur(
-            (rng.random((height, width + 40, 3)) * 255).astype(np.uint8), (0, 0), 2
-        )
-        grey = cv2.GaussianBlur(
-            (rng.random((height, width + 40)) * 255).astype(np.uint8), (0, 0), 1
-        )
-        for k in range(1, FRAMES + 1):
-            cv2.imwrite(str(folder / f"img_{k:05d}.jpg"), np.roll(base, 3 * k, 1)[:, :width])
-            cv2.imwrite(str(folder / f"flow_x_{k:05d}.jpg"), np.roll(grey, k, 1)[:, :width])
-            cv2.imwrite(str(folder / f"flow_y_{k:05d}.jpg"), np.roll(grey, -k, 0)[:, :width])
-        records.append(VideoRecord(str(folder), FRAMES, v))
-    return records
+    return textured_frame_folders(
+        tmp_path_factory.mktemp("frames"), [(340, 256, FRAMES), (171, 128, FRAMES)]
+    )
 
 
 def _read(folder: str, index: int, modality: str) -> np.ndarray:

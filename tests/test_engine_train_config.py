@@ -51,8 +51,9 @@ def test_every_option_can_be_set_from_yaml(tmp_path):
         default = f.default
         if f.name == "modality":
             values[f.name] = "flow"
-        elif f.name in ("lr_schedule", "bn", "amp_dtype"):
-            values[f.name] = {"lr_schedule": "cosine", "bn": "frozen", "amp_dtype": "fp16"}[f.name]
+        elif f.name in ("lr_schedule", "bn", "amp_dtype", "decode_device"):
+            choices = {"lr_schedule": "cosine", "bn": "frozen", "amp_dtype": "fp16"}
+            values[f.name] = {**choices, "decode_device": "cuda"}[f.name]
         elif f.name == "lr_steps":
             values[f.name] = [3, 5]
         elif f.name == "loggers":

@@ -106,6 +106,15 @@ DecodeThreads = Annotated[
     ),
 ]
 
+# `--decode-device` of the commands that load JPEG frames for a model (train, eval, features)
+DecodeDevice = Annotated[
+    str,
+    typer.Option(
+        help="Where frame JPEGs are decoded: cpu (loader workers) or cuda (batched on the "
+        "model's GPU with nvJPEG; frame folders; pixels within 2 levels of cpu's).",
+    ),
+]
+
 # `--ignore-rotation` of the commands that decode video files into frames (flow, lists, predict)
 IgnoreRotation = Annotated[
     bool,

@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import DecodeThreads, example, output_file, output_folder
+from tsncli.commands._common import (
+    DecodeDevice,
+    DecodeThreads,
+    example,
+    output_file,
+    output_folder,
+)
 from tsncli.commands._progress import ProgressView
 from tsncli.commands._report import print_json, print_metrics
 from tsncli.data.crops import get_test_crops, test_crop_choices
@@ -67,6 +73,7 @@ def eval_command(
     workers: Annotated[int, typer.Option(help="CPU worker processes (without --gpus).")] = 1,
     batch: Annotated[int, typer.Option(help="Videos per forward pass.")] = 1,
     decode_threads: DecodeThreads = None,
+    decode_device: DecodeDevice = "cpu",
     keep_raw: Annotated[
         bool,
         typer.Option("--keep-raw", help="Also save per-snippet, per-crop scores (float16)."),
@@ -114,6 +121,7 @@ def eval_command(
     settings = EvalSettings(
         segments=25 if segments is None else segments, crops=crops, batch=batch,
         keep_raw=keep_raw, stride=stride, stride_seconds=stride_seconds, snippet_agg=snippet_agg,
+        decode_device=decode_device,
     )  # fmt: skip
     if crops is not None:
         get_test_crops(crops)  # an unregistered count fails before the checkpoint loads

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import DecodeThreads, example, output_folder
+from tsncli.commands._common import DecodeDevice, DecodeThreads, example, output_folder
 from tsncli.commands._progress import ProgressView
 from tsncli.data.crops import get_test_crops, test_crop_choices
 from tsncli.errors import UsageError
@@ -86,6 +86,7 @@ def features_command(
     gpus: Annotated[int, typer.Option(help="Split the videos over this many GPUs.")] = 0,
     workers: Annotated[int, typer.Option(help="CPU worker processes (without --gpus).")] = 1,
     decode_threads: DecodeThreads = None,
+    decode_device: DecodeDevice = "cpu",
     shard: Annotated[
         str | None,
         typer.Option(
@@ -111,7 +112,7 @@ def features_command(
     get_test_crops(crops)  # an unregistered count fails before any checkpoint loads
     settings = FeatureSettings(
         layer=layer, stride=stride, stride_seconds=stride_seconds, crops=crops, rescale=rescale,
-        rescale_method=rescale_method, format=format,
+        rescale_method=rescale_method, format=format, decode_device=decode_device,
     )  # fmt: skip
     share = parse_shard(shard) or resolve_launch().shard  # srun tasks, array tasks
     with ProgressView() as show:

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import DecodeThreads, cli_overrides, example, finite, output_folder
+from tsncli.commands._common import (
+    DecodeDevice,
+    DecodeThreads,
+    cli_overrides,
+    example,
+    finite,
+    output_folder,
+)
 from tsncli.errors import UsageError
 from tsncli.modality import MODALITIES
 from tsncli.specs.backbones import DEFAULT_ARCH, list_backbones
@@ -161,6 +168,7 @@ def train_command(
         typer.Option(help="Loader processes per device (default: CPUs per device - 1, max 8)."),
     ] = None,
     decode_threads: DecodeThreads = None,
+    decode_device: DecodeDevice = "cpu",
     amp: Annotated[bool, typer.Option("--amp/--no-amp", help="Mixed precision on CUDA.")] = True,
     bn: Annotated[
         str, typer.Option(help="BatchNorm: partial (TSN), frozen (all) or full (train all).")

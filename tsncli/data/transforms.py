@@ -91,12 +91,18 @@ def resize(group: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.concatenate(chunks, axis=2)
 
 
-def resize_short_side(group: np.ndarray, size: int) -> np.ndarray:
-    """Resize so the short side is `size`, keeping the aspect ratio (torchvision's rule)."""
-    height, width = group.shape[:2]
+def short_side_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) with the short side `size`, keeping the aspect ratio (torchvision's
+    rule); the one rule the CPU and the device decode paths (`device_decode`) both size by."""
     if width <= height:
-        return resize(group, size, int(size * height / width))
-    return resize(group, int(size * width / height), size)
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
+def resize_short_side(group: np.ndarray, size: int) -> np.ndarray:
+    """Resize so the short side is `size`, keeping the aspect ratio (`short_side_size`)."""
+    height, width = group.shape[:2]
+    return resize(group, *short_side_size(width, height, size))
 
 
 def flip_horizontal(group: np.ndarray, modality: str) -> np.ndarray:

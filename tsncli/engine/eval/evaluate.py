@@ -20,10 +20,17 @@ from typing import Any
 import numpy as np
 
 from tsncli.data.crops import DEFAULT_TEST_CROPS, resolve_test_crops
+from tsncli.data.device_decode import check_decode_device
 from tsncli.data.snippet_source import FRAME_FOLDERS, SnippetSource, create_snippet_source
 from tsncli.engine.aggregate import parse_snippet_agg
 from tsncli.engine.eval.dense import SNIPPETS_PER_CHUNK, DenseClips, DensePlan, plan_dense
-from tsncli.engine.eval.inference import Scorer, load_scorer, prefetched_clips
+from tsncli.engine.eval.inference import (
+    Scorer,
+    device_clips,
+    load_scorer,
+    prefetched_clips,
+    stack_clips,
+)
 from tsncli.engine.eval.ranks import (
     clear_mark,
     lock_name,
@@ -74,6 +81,7 @@ class EvalSettings:
     stride: int | None = None
     stride_seconds: float | None = None
     snippet_agg: str | None = None
+    decode_device: str = "cpu"  # "cuda": JPEG frames decode in batches on the scorer's GPU
 
     @property
     def dense(self) -> bool:
@@ -112,7 +120,9 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     st = task.settings
     if st.dense:
         return _run_dense_shard(task, scorer)
-    dataset = scorer.test_dataset(task.records, task.source, st.segments, st.crops)
+    dataset = device_clips(
+        scorer.test_dataset(task.records, task.source, st.segments, st.crops), st.decode_device
+    )
     done: list[int] = []
     scores: list[np.ndarray] = []  # [C] per video
     raws: list[np.ndarray] = []  # [S, N, C] float16 per video, only with keep_raw
@@ -120,7 +130,7 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
     pending: list[tuple[int, np.ndarray]] = []
 
     def flush() -> None:
-        raw = scorer.score(np.stack([clip for _, clip in pending]))  # (B, S, N, C)
+        raw = scorer.score(stack_clips([clip for _, clip in pending], scorer.device))
         for (index, _), video_raw in zip(pending, raw, strict=True):
             done.append(index)
             scores.append(aggregate_video(video_raw))
@@ -144,10 +154,11 @@ def _run_dense_shard(task: ShardTask, scorer: Scorer) -> dict[str, Any]:
     """`run_shard` for dense testing: each video's snippets arrive in chunks (memory flat in its
     length); a video is scored once its last chunk is, and fails as a whole if any chunk does."""
     st = task.settings
-    clips = DenseClips(
+    dense = DenseClips(
         task.records, task.strides, task.source, scorer.modality, scorer.frames_per_snippet,
         scorer.crop_size, st.crops, per_chunk=SNIPPETS_PER_CHUNK * st.batch,
     )  # fmt: skip
+    clips = device_clips(dense, st.decode_device)
     done: list[int] = []
     scores: list[np.ndarray] = []
     raws: list[np.ndarray] = []  # [S_v, N, C] float16 per video
@@ -155,7 +166,7 @@ def _run_dense_shard(task: ShardTask, scorer: Scorer) -> dict[str, Any]:
     failed: set[int] = set()
     parts: list[np.ndarray] = []  # the current video's chunks, [s, N, C] float32
     for index, clip, error in prefetched_clips(clips, st.loader_threads):
-        chunk = clips.chunks[index]
+        chunk = dense.chunks[index]
         if chunk.video in failed:
             continue
         if error is not None:
@@ -163,7 +174,7 @@ def _run_dense_shard(task: ShardTask, scorer: Scorer) -> dict[str, Any]:
             failures.append((task.records[chunk.video].video_id, error))
             parts.clear()
             continue
-        parts.append(scorer.score(clip[None])[0])  # (s, N, C)
+        parts.append(scorer.score(stack_clips([clip], scorer.device))[0])  # (s, N, C)
         if chunk.last:
             video_raw = np.concatenate(parts)
             parts.clear()
@@ -238,6 +249,7 @@ def evaluate(
         raise UsageError("--stride must be at least 1 frame and --stride-seconds positive")
     if settings.snippet_agg is not None:
         parse_snippet_agg(settings.snippet_agg)  # a typo fails before anything loads
+    check_decode_device(settings.decode_device, "cuda" if gpus else "cpu")
     if settings.dense or settings.snippet_agg is not None:
         settings = replace(settings, keep_raw=True)  # the snippet aggregations need them
     ckpt_path, list_path, out = Path(checkpoint), Path(list_file), Path(save_path)

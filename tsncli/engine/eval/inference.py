@@ -19,6 +19,13 @@ import numpy as np
 import torch
 
 from tsncli.data.dataset import TSNDataset
+from tsncli.data.device_decode import (
+    EncodedClip,
+    EncodedClips,
+    check_jpeg_source,
+    decode_clips,
+    encode_test_clip,
+)
 from tsncli.data.snippet_source import SnippetSource
 from tsncli.errors import DataError
 from tsncli.lists.listfile import VideoRecord
@@ -88,7 +95,7 @@ class Scorer:
         x = torch.as_tensor(clips)
         b, n, s = x.shape[:3]
         cuda = self.device.type == "cuda"
-        if cuda:
+        if cuda and x.device.type == "cpu":  # clips decoded on the GPU are there already
             x = x.pin_memory().to(self.device, non_blocking=True)
         amp = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
         x = x.flatten(0, 1)  # (B*N, S, C*L, h, w) uint8
@@ -122,6 +129,44 @@ class Clips(Protocol):
     def __len__(self) -> int: ...
 
     def load_clip(self, index: int) -> np.ndarray: ...
+
+
+class EncodedDenseClips:
+    """Dense testing's chunks (`tsncli.engine.eval.dense.DenseClips`) as `EncodedClip`s:
+    the same snippets and crops, decoded later on the scorer's device (`stack_clips`)."""
+
+    def __init__(self, clips: Any) -> None:
+        check_jpeg_source(clips.source)
+        self.clips = clips
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def load_clip(self, index: int) -> EncodedClip:
+        c = self.clips
+        chunk = c.chunks[index]
+        indices = c.indices[chunk.video][chunk.start : chunk.stop]
+        record = c.records[chunk.video]
+        return encode_test_clip(c.source, record, indices, c.modality, c.crop_size, c.crops)
+
+
+def device_clips(clips: Any, decode_device: str) -> Clips:
+    """`clips` (a test `TSNDataset` or dense chunks) as they load for `decode_device`: decoded
+    arrays ("cpu"), or JPEG bytes and their sampling, which `stack_clips` decodes in a batch on
+    the scorer's device (`--decode-device cuda`)."""
+    if decode_device == "cpu":
+        return clips
+    if isinstance(clips, TSNDataset):
+        return EncodedClips(clips)
+    return EncodedDenseClips(clips)
+
+
+def stack_clips(clips: Sequence[Any], device: torch.device) -> np.ndarray | torch.Tensor:
+    """A batch (B, N, S, C*L, h, w) of loaded clips: stacked arrays, or `EncodedClip`s decoded
+    on `device` (the scorer's)."""
+    if clips and isinstance(clips[0], EncodedClip):
+        return decode_clips(clips, device)
+    return np.stack(clips)
 
 
 def _load_clip(dataset: Clips, index: int) -> tuple[np.ndarray | None, str | None]:

@@ -31,10 +31,17 @@ import cv2
 import numpy as np
 
 from tsncli.data.crops import get_test_crops
+from tsncli.data.device_decode import check_decode_device
 from tsncli.data.memory_source import MemoryFrameSource
 from tsncli.data.sampling import dense_centres
 from tsncli.engine.eval.dense import DenseClips
-from tsncli.engine.eval.inference import Scorer, load_scorer, prefetched_clips
+from tsncli.engine.eval.inference import (
+    Scorer,
+    device_clips,
+    load_scorer,
+    prefetched_clips,
+    stack_clips,
+)
 from tsncli.engine.features.formats import FORMAT_SUFFIX, FORMATS, write_features
 from tsncli.engine.features.inputs import (
     ExtractedVideo,
@@ -77,6 +84,7 @@ class FeatureSettings:
     rescale_method: str | None = None
     format: str = "npy"
     loader_threads: int = 2
+    decode_device: str = "cpu"  # "cuda": JPEG frames decode in batches on the scorer's GPU
 
     def check(self) -> FeatureSettings:
         """The settings, checked (UsageError naming the fix otherwise)."""
@@ -144,10 +152,11 @@ def stream_features(
     if isinstance(source, MemoryFrameSource):  # one decode for the video, not one per chunk
         clips.source = ExtractedVideo(source, stream.record, clips.indices[0], scorer.modality)
     parts: list[np.ndarray] = []
-    for _index, clip, error in prefetched_clips(clips, settings.loader_threads):
+    loading = device_clips(clips, settings.decode_device)
+    for _index, clip, error in prefetched_clips(loading, settings.loader_threads):
         if error is not None:
             raise DataError(error)
-        out = scorer.score(clip[None], layer=settings.layer)[0]  # (s, N, D)
+        out = scorer.score(stack_clips([clip], scorer.device), layer=settings.layer)[0]
         parts.append(out.mean(axis=1, dtype=np.float32))
     return np.concatenate(parts).astype(np.float32, copy=False)
 
@@ -267,6 +276,8 @@ def run_settings(checkpoints: Sequence[str | os.PathLike[str]], st: FeatureSetti
         )
     settings = asdict(st)
     settings.pop("loader_threads")
+    if settings["decode_device"] == "cpu":  # recorded only when not the default, so folders
+        settings.pop("decode_device")  # made before the option still resume
     return {"checkpoints": described, **settings, "tsn_version": __version__}
 
 
@@ -349,6 +360,7 @@ def extract_features(
     if not checkpoints:
         raise UsageError("give at least one --checkpoint")
     settings = settings.check()
+    check_decode_device(settings.decode_device, "cuda" if gpus else "cpu")
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} is a file; give a folder")

@@ -177,5 +177,12 @@ class ExtractedVideo:
         """uint8 frames for `indices` [S, L] (1-based), as `MemoryFrameSource.read_frames`."""
         return read_extracted_frames(self.files, record, indices, modality)
 
+    def jpeg_bytes(self, path: str) -> np.ndarray:
+        """The JPEG file `path` as uint8 bytes, for decoding on a GPU (`--decode-device`)."""
+        data = self.files.get(path)
+        if data is None:
+            raise DataError(f"{os.path.dirname(path)} has no frame {os.path.basename(path)}")
+        return np.frombuffer(data, np.uint8)
+
     def validate(self, records: Sequence[VideoRecord], modality: str, list_file: Any = "") -> None:
         """Nothing to check: the frames were extracted from the file already."""

@@ -72,6 +72,7 @@ class TrainConfig:
     clip_grad: float | None = None  # None: 40 rgb/rgbdiff, 20 flow; 0 disables
     gpus: int | None = None  # None: every visible GPU (CPU when none); 0: CPU
     workers: int | None = None  # loader processes per device; None: CPUs per device - 1, max 8
+    decode_device: str = "cpu"  # where frame JPEGs decode: loader workers, or batched on "cuda"
     amp: bool = True  # mixed precision on CUDA (ignored on CPU)
     amp_dtype: str = "bf16"
     channels_last: bool = False
@@ -88,11 +89,14 @@ class TrainConfig:
     keep_last: int = 0  # epoch_XXX.pt checkpoints kept beside last.pt/best.pt; 0: none
 
     def __post_init__(self) -> None:
+        from tsncli.data.device_decode import DECODE_DEVICES  # here: it loads torch
+
         object.__setattr__(self, "modality", check_modality(self.modality))
         for name, choices in (
             ("lr_schedule", SCHEDULES),
             ("bn", BN_MODES),
             ("amp_dtype", AMP_DTYPES),
+            ("decode_device", DECODE_DEVICES),
         ):
             if getattr(self, name) not in choices:
                 value = getattr(self, name)

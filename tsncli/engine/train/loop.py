@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tsncli.data.device_decode import move_clips
 from tsncli.engine.distributed import DistContext, all_gather_objects, all_reduce_mean
 from tsncli.engine.metrics import compute_metrics
 from tsncli.errors import TsnError
@@ -94,7 +95,7 @@ def _accumulate(state: LoopState, batches: Iterator[Any]) -> tuple[torch.Tensor,
         if batch is None:
             break  # the loader ran dry (only with skipped videos); end the epoch early
         clip, label = batch
-        clip = clip.to(device, non_blocking=True)  # (B, S, C*L, H, W) uint8
+        clip = move_clips(clip, device)  # (B, S, C*L, H, W) uint8 (JPEGs decode there)
         label = label.to(device, non_blocking=True)
         last = micro == state.accumulation - 1
         distributed = state.ctx.distributed and not last
@@ -221,7 +222,7 @@ def validate(
         if batch is None:  # every video of this batch was skipped as undecodable
             continue
         clip, label, index = batch
-        clip = clip.to(ctx.device, non_blocking=True)
+        clip = move_clips(clip, ctx.device)
         with autocast_context(ctx.device, *amp):
             logits = model(normalize(clip))
         scores = logits.float().cpu().numpy()

@@ -16,6 +16,7 @@ import torch
 import torch.multiprocessing as tmp
 
 from tsncli.config import config_to_dict, save_config
+from tsncli.data.device_decode import check_decode_device
 from tsncli.engine.distributed import (
     DistContext,
     barrier,
@@ -69,6 +70,7 @@ def train(config: TrainConfig, on_event: ProgressFn | None = None) -> TrainResul
     emit = on_event or _silent
     launch = resolve_launch()  # torchrun's or srun's tasks form one process group
     use_cuda = torch.cuda.is_available() and plan.config.gpus != 0
+    check_decode_device(plan.config.decode_device, "cuda" if use_cuda else "cpu")
     if launch.distributed:
         ctx = join_launch(launch, use_cuda)
         try:

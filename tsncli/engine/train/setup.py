@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset, DistributedSampler
 
 from tsncli.data.dataset import TSNDataset, create_loader, default_workers
+from tsncli.data.device_decode import EncodedClips, collate_encoded
 from tsncli.engine.distributed import DistContext
 from tsncli.engine.train.plan import RunPlan
 from tsncli.errors import UsageError
@@ -28,7 +29,7 @@ log = logging.getLogger("tsncli.train")
 class _Indexed(Dataset):
     """(clip, label, index) over a subset of a dataset, so validation shards merge in order."""
 
-    def __init__(self, dataset: TSNDataset, indices: list[int]) -> None:
+    def __init__(self, dataset: Dataset, indices: list[int]) -> None:
         self.dataset, self.indices = dataset, indices
 
     def __len__(self) -> int:
@@ -138,6 +139,9 @@ def create_train_data(plan: RunPlan, ctx: DistContext) -> TrainData:
         )
 
     train_set = dataset(plan.train_records, "train", plan.train_source)
+    # --decode-device cuda: workers hand over JPEG bytes and sampling; the loop decodes
+    encoded = cfg.decode_device != "cpu"
+    collate = collate_encoded if encoded else None
     sampler = DistributedSampler(
         train_set, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True
     )
@@ -148,15 +152,19 @@ def create_train_data(plan: RunPlan, ctx: DistContext) -> TrainData:
             "lower --batch-size"
         )
     loader = create_loader(
-        train_set,
+        EncodedClips(train_set) if encoded else train_set,
         micro,
         sampler=sampler,
         workers=workers,
         pin_memory=cuda,
         drop_last=True,
         seed=cfg.seed,
+        collate_fn=collate,
     )
     val_set = dataset(plan.val_records, "val", plan.val_source)
-    val_shard = _Indexed(val_set, list(range(ctx.rank, len(val_set), ctx.world_size)))
-    val_loader = create_loader(val_shard, micro, workers=workers, pin_memory=cuda)  # type: ignore[arg-type]
+    val_items = EncodedClips(val_set) if encoded else val_set
+    val_shard = _Indexed(val_items, list(range(ctx.rank, len(val_set), ctx.world_size)))
+    val_loader = create_loader(
+        val_shard, micro, workers=workers, pin_memory=cuda, collate_fn=collate
+    )
     return TrainData(train_set, sampler, loader, val_set, val_loader, steps, accumulation)
