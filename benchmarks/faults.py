@@ -309,6 +309,66 @@ def _stopped_at_once(folder: str) -> Callable[[Path, str], str]:
     return check
 
 
+def _zip_tree(work: Path) -> None:
+    """packzip/: the toy frames as dense_flow's zips, one video's img.zip cut in half."""
+    from tsncli.flow.pack import run_pack
+
+    if not (work / "packzip").exists():
+        run_pack(work / "ds" / "frames", work / "packzip", to="zip")
+    archive = work / "packzip" / "c0_v0" / "img.zip"
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+
+
+def _dir_tree(work: Path) -> None:
+    """f_fmt/: `tsn flow --format dir` output, to rerun with another format."""
+    if not (work / "f_fmt").exists():
+        argv = ["flow", "videos", "f_fmt", "--algo", "farneback", "--size", "64x48"]
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TSN_HOME": str(work)}
+        subprocess.run([sys.executable, "-m", "tsncli", *argv], cwd=work, env=env, check=True,
+                       capture_output=True)  # fmt: skip
+
+
+def _long_videos(work: Path) -> None:
+    """longvids/: 4 videos of 240 frames, long enough for TV-L1 to be stopped mid-run."""
+    (work / "longvids").mkdir(exist_ok=True)
+    for k in range(4):
+        if not (work / "longvids" / f"long_{k}.avi").exists():
+            video(work / "longvids" / f"long_{k}.avi", frames=240)
+
+
+def _zips_whole(folder: str) -> Callable[[Path, str], str]:
+    """Every video folder under a stopped zip extraction holds all three archives, each valid;
+    no temporary archive or folder is left under a final name."""
+
+    def check(work: Path, _err: str) -> str:
+        done = [d for d in (work / folder).iterdir() if d.is_dir() and not d.name.startswith(".")]
+        for video_dir in done:
+            names = sorted(p.name for p in video_dir.iterdir())
+            if names != ["flow_x.zip", "flow_y.zip", "img.zip"]:
+                return f"{video_dir.name} holds {names}"
+            for name in names:
+                with zipfile.ZipFile(video_dir / name) as archive:
+                    if archive.testzip() is not None or not archive.namelist():
+                        return f"{video_dir.name}/{name} is not a whole archive"
+        return ""
+
+    return check
+
+
+def _packed_but_one(work: Path, err: str) -> str:
+    """`tsn pack` into OUT: the good videos as folders, the damaged one absent and named."""
+    out = work / "packout"
+    good = sorted(d.name for d in out.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if good != ["c0_v1", "c1_v0", "c1_v1"]:
+        return f"packout holds {good}"
+    if any(not (out / v / "img_00008.jpg").is_file() for v in good):
+        return "a converted video lacks its frames"
+    failed = out / "pack_failed.tsv"
+    if not failed.is_file() or "c0_v0" not in failed.read_text():
+        return "pack_failed.tsv does not name c0_v0"
+    return "" if "c0_v0" in " ".join(err.split()) else "the error does not name c0_v0"
+
+
 def _moov_cut(work: Path) -> None:
     """An mp4 cut before its index (a download stopped early): FFmpeg logs 'moov atom not
     found' itself, as OpenCV's bundled copy does."""
@@ -629,6 +689,75 @@ def cases() -> list[Case]:
             setup=_moov_cut,
             check=_quiet_native("f_cut_moov"),
         ),
+        Case(
+            "flow --format zip, SIGTERM mid-run",
+            [
+                "flow",
+                "longvids",
+                "f_zipterm",
+                "--format",
+                "zip",
+                "--algo",
+                "tvl1",
+                "--size",
+                "64x48",
+            ],
+            143,
+            setup=_long_videos,
+            check=_zips_whole("f_zipterm"),
+            terminate_when="f_zipterm/long_0",  # one video done, the next half written
+        ),  # fmt: skip
+        Case(
+            "flow --format zip over a dir tree",
+            [
+                "flow",
+                "videos",
+                "f_fmt",
+                "--format",
+                "zip",
+                "--algo",
+                "farneback",
+                "--size",
+                "64x48",
+            ],
+            1,
+            keep=["f_fmt/run_01/img_00001.jpg", "f_fmt/flow_config.yaml"],
+            setup=_dir_tree,
+            check=_says("tsn pack", "--force"),
+        ),  # fmt: skip
+        Case(
+            "pack to dir, one archive cut",
+            ["pack", "packzip", "packout", "--to", "dir"],
+            1,
+            setup=_zip_tree,
+            check=_packed_but_one,
+        ),
+        Case(
+            "predict --stream, nothing listening",
+            ["predict", "--stream", "tcp://127.0.0.1:9", "--checkpoint", "tiny.pt"],
+            1,
+            check=_says("cannot open stream", "tcp://127.0.0.1:9"),
+        ),
+        Case(
+            "predict --window on a frames folder",
+            ["predict", "ds/frames/c0_v0", "--checkpoint", "tiny.pt", "--window", "2"],
+            1,
+        ),
+        Case(
+            "explain --layer it lacks",
+            [
+                "explain",
+                "videos/run/run_01.avi",
+                "--checkpoint",
+                "tiny.pt",
+                "--out",
+                "cam.mp4",
+                "--layer",
+                "nope",
+            ],
+            1,
+            check=_absent("cam.mp4"),
+        ),  # fmt: skip
         Case(
             # the lock (NAME.lock) and eval's shard folder are hashed short: the name works
             "eval --save-scores, a 252-byte name",
