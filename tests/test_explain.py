@@ -322,8 +322,9 @@ def test_the_block_name_of_a_concatenated_layer_selects_its_parts():
 
 def test_without_an_h264_encoder_the_mp4_is_mpeg4_and_still_decodes(small, tmp_path, monkeypatch):
     from tsncli.engine import overlay
+    from tsncli.video import encode
 
-    monkeypatch.setattr(overlay, "video_codec", lambda: "mpeg4")
+    monkeypatch.setattr(encode, "ENCODERS", ("no_such_encoder", "mpeg4"))
     explanation = explain_video(small["video"], small["rgb"], segments=2)
     path = overlay.save_overlay(tmp_path / "cam.mp4", overlay.explanation_panels(explanation))
     with av.open(str(path)) as container:

@@ -1,7 +1,8 @@
 """Heatmap overlays for `tsn explain`: each segment's frame beside the same frame under its
 Grad-CAM map (OpenCV colormap, alpha blend) with the class and scores written above, and the
-panels written as an MP4 (PyAV: H.264 where the wheel has an encoder, MPEG-4 otherwise) or an
-animated GIF (PyAV's GIF encoder with a palette fitted to the panels). Writes are atomic.
+panels written as an MP4 (`tsncli.video.encode`: H.264 where the wheel has an encoder, MPEG-4
+otherwise) or an animated GIF (PyAV's GIF encoder with a palette fitted to the panels). Writes
+are atomic.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from tsncli.engine.explain import Explanation, short_layer_name
 from tsncli.errors import UsageError
 from tsncli.fsutil import atomic_path
+from tsncli.video.encode import open_video_encoder
 
 OUTPUT_FORMATS = {".mp4": "mp4", ".gif": "gif"}  # suffix -> container
 PANEL_SIDE = 224  # frames are scaled up to at least this side, so a 32-pixel crop is visible
@@ -89,15 +91,6 @@ def explanation_panels(explanation: Explanation) -> list[np.ndarray]:
     return panels
 
 
-def video_codec() -> str:
-    """H.264 where this PyAV build can encode it, MPEG-4 Part 2 otherwise (FFmpeg's own)."""
-    try:
-        av.codec.Codec("h264", "w")
-    except (av.codec.codec.UnknownCodecError, ValueError):  # an LGPL wheel without libx264
-        return "mpeg4"
-    return "h264"
-
-
 def fit_palette(images: Sequence[np.ndarray], colours: int = 256, seed: int = 0) -> np.ndarray:
     """[colours, 3] uint8 RGB: k-means centres of a pixel sample of `images` (fixed seed, so
     one input gives one palette)."""
@@ -132,35 +125,28 @@ def save_overlay(
     path: str | os.PathLike[str], images: Sequence[np.ndarray], seconds_per_image: float = 1.0
 ) -> Path:
     """Write RGB `images` (one size) as an MP4 or GIF by `path`'s suffix, each shown
-    `seconds_per_image`; atomically (a temporary name, renamed when complete)."""
+    `seconds_per_image`; atomically (a temporary name, renamed when complete). The MP4 goes
+    through the one video writer (`tsncli.video.encode`: H.264 where the wheel has it, MPEG-4
+    otherwise, even dimensions, the index first so a browser plays it before it has all of it).
+    """
     container = check_overlay_path(path)
     if not images:
         raise ValueError("no images to write")
     height, width = images[0].shape[:2]
     rate = Fraction(1) / Fraction(seconds_per_image).limit_denominator(1000)
-    # faststart: the index first, so a browser plays the MP4 before it has all of it
-    options = {"movflags": "+faststart"} if container == "mp4" else {}
-    with (
-        atomic_path(path) as tmp,
-        av.open(str(tmp), "w", format=container, options=options) as out,
-    ):
-        if container == "gif":
-            stream = out.add_stream("gif", rate=rate)
-            stream.pix_fmt = "pal8"
-            palette = fit_palette(images)
-            argb = np.concatenate([np.full((256, 1), 255, np.uint8), palette], axis=1)
-        else:
-            codec = video_codec()
-            stream = out.add_stream(codec, rate=rate)
-            stream.pix_fmt = "yuv420p"
-            if codec == "mpeg4":  # no quality target: a bit rate that keeps the text legible
-                stream.bit_rate = max(1_000_000, width * height * 8)
+    if container == "mp4":
+        with open_video_encoder(path, rate, width, height) as encoder:
+            for image in images:
+                encoder.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        return Path(path)
+    palette = fit_palette(images)
+    argb = np.concatenate([np.full((256, 1), 255, np.uint8), palette], axis=1)
+    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="gif") as out:
+        stream = out.add_stream("gif", rate=rate)
+        stream.pix_fmt = "pal8"
         stream.width, stream.height = width, height
         for index, image in enumerate(images):
-            if container == "gif":
-                frame = av.VideoFrame.from_ndarray((palette_indices(image, palette), argb), "pal8")
-            else:
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame = av.VideoFrame.from_ndarray((palette_indices(image, palette), argb), "pal8")
             frame.pts, frame.time_base = index, 1 / rate
             for packet in stream.encode(frame):
                 out.mux(packet)
