@@ -46,12 +46,13 @@ def zipped_copy(frames: Path, out: Path) -> Path:
 
 
 def relist(list_file: Path, old: Path, new: Path, out: Path) -> Path:
-    """`list_file` with its folders moved from under `old` to under `new`."""
+    """`list_file` with its folders moved from under `old` to under `new` (zips: with the
+    header `tsn lists` writes for them, which every reader must take)."""
     records = [
         VideoRecord(r.path.replace(str(old), str(new)), r.num_frames, r.label, r.offset)
         for r in read_list(list_file)
     ]
-    return write_list(out, records)
+    return write_list(out, records, header={"kind": "frames", "layout": "zip"})
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_a_missing_entry_or_archive_is_an_unreadable_frame_naming_it(data, tmp_p
     assert Path(excinfo.value.path).parent == video  # what the loader reports as skipped
 
 
-def test_tsn_lists_writes_the_same_lists_for_zips_as_for_folders(runner, cli, tmp_path):
+def test_tsn_lists_writes_the_same_lines_for_zips_and_records_the_layout(runner, cli, tmp_path):
     classes = ["Circle", "Square"]
     train = ["Circle/v_Circle_g01_c01", "Square/v_Square_g01_c01"]
     test = ["Circle/v_Circle_g02_c01", "Square/v_Square_g02_c01"]
@@ -177,9 +178,25 @@ def test_tsn_lists_writes_the_same_lists_for_zips_as_for_folders(runner, cli, tm
         assert result.exit_code == 0, result.output
         written[layout] = {p.name: p.read_text() for p in sorted(out.glob("*.txt"))}
     assert frames_format(tmp_path / "frames" / "v_Circle_g01_c01") == "zip"
-    assert written["zip"] == written["dir"] and len(written["dir"]) >= 5
+    header = "# tsn-list: kind=frames layout=zip\n"
+    lists = [name for name in written["dir"] if "_split_" in name]
+    assert len(lists) == 4 and set(written["zip"]) == set(written["dir"])
+    for name in lists:  # the same lines, the layout recorded (folders: plain TSN lists)
+        assert not written["dir"][name].startswith("#")
+        assert written["zip"][name] == header + written["dir"][name]
+        records = read_list(tmp_path / "lists_zip" / name)
+        assert [r.num_frames for r in records] == [
+            r.num_frames for r in read_list(tmp_path / "lists_dir" / name)
+        ]
     assert "v_Square_g01_c01 9 1" in written["zip"]["ucf101_rgb_train_split_1.txt"]
     assert "v_Square_g02_c01 10 1" in written["zip"]["ucf101_flow_val_split_1.txt"]
+    # one video back as a folder: the lists say the layouts are mixed
+    shutil.rmtree(tmp_path / "frames" / "v_Circle_g01_c01")
+    make_frames(tmp_path / "frames", "v_Circle_g01_c01", img=8, flow=7)
+    result = runner.invoke(cli, [*args, "--out", str(tmp_path / "lists_mixed")])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "lists_mixed" / "ucf101_rgb_train_split_1.txt").read_text()
+    assert text.startswith("# tsn-list: kind=frames layout=mixed\n")
 
 
 @pytest.mark.parametrize("modality", ["rgb", "flow"])

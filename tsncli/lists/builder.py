@@ -22,7 +22,7 @@ from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
 from tsncli.fsutil import sweep_stale_temps
 from tsncli.layout import check_frames_finished
 from tsncli.lists.custom_split import read_split_csv, scan_video_root, stratified_split
-from tsncli.lists.frame_index import FrameIndex
+from tsncli.lists.frame_index import FrameIndex, layout_header
 from tsncli.lists.listfile import (
     VideoRecord,
     WrittenFile,
@@ -211,6 +211,7 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
     )
     frames = {m: usable_counts(m, found, index, config.allow_missing) for m in config.modality}
     lists: dict[Path, list[VideoRecord]] = {}
+    modality_of: dict[Path, str] = {}
     for k, subsets in parsed.splits.items():
         for subset in SUBSETS:
             if not subsets[subset]:
@@ -228,11 +229,15 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
                 ]
                 if not records:
                     raise DataError(f"split {k} {subset} has no videos with {modality} frames")
-                lists[out / list_file_name(config.prefix, modality, subset, k)] = records
+                path = out / list_file_name(config.prefix, modality, subset, k)
+                lists[path], modality_of[path] = records, modality
     result = ListsResult(config.prefix, len(parsed.classes), [], dropped, case_matches)
     sweep_stale_temps(*lists)
     for path, records in lists.items():
-        write_list(path, records, header=config.list_header())
+        header = config.list_header()
+        if header is None:  # frame folders: record dense_flow zips (none: a plain TSN list)
+            header = layout_header(records, modality_of[path])
+        write_list(path, records, header=header)
         result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
     classes = write_classes(out / classes_file_name(config.prefix), parsed.classes)
     result.files.append(WrittenFile(str(classes), len(parsed.classes), classes.stat().st_size))

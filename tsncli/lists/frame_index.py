@@ -19,7 +19,9 @@ from tsncli.layout import (
     RGB_PREFIX,
     RGB_ZIP,
     ZIP_ENTRY_PREFIXES,
+    is_zipped,
 )
+from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import reads_flow
 
 log = logging.getLogger("tsncli.lists")
@@ -65,6 +67,18 @@ def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:
     if FLOW_ZIPS[0] in zips:  # flow_y.zip alone is a half-written pair: files still count
         flow_x, flow_y = (_count_entries(folder, name) for name in FLOW_ZIPS)
     return FolderCounts(img, flow_x, flow_y)
+
+
+def layout_header(records: list[VideoRecord], modality: str) -> dict[str, str] | None:
+    """The `# tsn-list:` settings recording a frame list's layout: `layout=zip` when every
+    video's `modality` frames are dense_flow's zips, `layout=mixed` when some are; None when
+    all are folders, so such lists stay plain TSN lists, as the original reads them. Readers
+    still tell each video's layout apart themselves; the header tells people."""
+    kind = "flow" if reads_flow(modality) else "rgb"
+    zipped = sum(is_zipped(record.path, kind) for record in records)
+    if not zipped:
+        return None
+    return {"kind": "frames", "layout": "zip" if zipped == len(records) else "mixed"}
 
 
 def _count_entries(folder: str | os.PathLike[str], zip_name: str) -> int:
