@@ -186,3 +186,18 @@ def test_train_on_frame_instances_from_tsn_flow(runner, cli, tmp_path):
         tmp_path / "annotations", "--out", tmp_path / "lists2", "--modality", "rgb")  # fmt: skip
     kept = read_list(tmp_path / "lists2" / "activitynet_rgb_train_split_1.txt")
     assert {(r.offset, r.num_frames) for r in kept} == {(5, 5)}
+
+
+def test_zipped_frame_folders_give_the_same_rows_and_record_the_layout(runner, cli, anet):
+    from tsncli.flow.pack import run_pack
+
+    out, _ = _lists(runner, cli, anet)
+    plain = {p.name: _rows(p) for p in out.glob("*_split_1.txt")}
+    assert all("layout" not in read_list_header(out / name) for name in plain)
+    run_pack(anet / "frames", to="zip")
+    zipped = anet / "lists_zip"
+    _lists(runner, cli, anet, "--out", str(zipped))  # the later --out wins
+    for name, rows in plain.items():
+        header = read_list_header(zipped / name)
+        assert header["layout"] == "zip" and header["kind"] == "frames"
+        assert _rows(zipped / name) == rows

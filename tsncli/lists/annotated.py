@@ -23,7 +23,7 @@ from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
 from tsncli.fsutil import atomic_write_text, sweep_stale_temps
 from tsncli.layout import check_frames_finished
-from tsncli.lists.frame_index import FolderCounts, FrameIndex
+from tsncli.lists.frame_index import FolderCounts, FrameIndex, layout_header
 from tsncli.lists.listfile import (
     VideoRecord,
     WrittenFile,
@@ -308,11 +308,10 @@ def write_subset_list(
         )
     path = out / list_file_name(config.prefix, modality, subset, 1)
     sweep_stale_temps(path)
-    path = write_list(
-        path,
-        records,
-        header=config.list_header() | (header or {}),
-    )
+    full = config.list_header() | (header or {})
+    if full.get("kind") == "frames":  # ActivityNet's frame folders: record dense_flow zips
+        full |= layout_header(records, modality) or {}
+    path = write_list(path, records, header=full)
     result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
     return path
 
