@@ -369,6 +369,16 @@ def _packed_but_one(work: Path, err: str) -> str:
     return "" if "c0_v0" in " ".join(err.split()) else "the error does not name c0_v0"
 
 
+def _pack_stopped_at_once(work: Path, err: str) -> str:
+    """A full disk stops `tsn pack` at the first video: one line with the count left, no video
+    folder and no temporary file under OUT."""
+    text = " ".join(err.split())
+    if "not converted" not in text or text.count("error:") != 1:
+        return "the error does not say once how many videos were not converted"
+    left = sorted(p.name for p in (work / "p_full").iterdir() if p.name != ".tsn-flow.lock")
+    return f"p_full holds {left}" if left else ""
+
+
 def _moov_cut(work: Path) -> None:
     """An mp4 cut before its index (a download stopped early): FFmpeg logs 'moov atom not
     found' itself, as OpenCV's bundled copy does."""
@@ -731,6 +741,13 @@ def cases() -> list[Case]:
             1,
             setup=_zip_tree,
             check=_packed_but_one,
+        ),
+        Case(
+            "pack on a full disk",
+            ["pack", "ds/frames", "p_full", "--to", "zip"],
+            1,
+            fsize=3_000,
+            check=_pack_stopped_at_once,
         ),
         Case(
             "predict --stream, nothing listening",

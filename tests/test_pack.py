@@ -297,3 +297,34 @@ def test_a_stale_temporary_archive_is_swept_by_the_next_run(tree):
     temp.write_bytes(b"half an archive")
     run_pack(tree, to="zip")
     assert not temp.exists()
+
+
+def test_a_full_disk_stops_the_run_at_the_first_video_keeping_the_converted(tmp_path, monkeypatch):
+    import errno
+
+    from tsncli.flow import pack
+    from tsncli.flow.batch import OutOfSpaceError
+
+    root = write_tree(tmp_path / "frames", videos=4)
+    before = digest(root)
+    real = pack._write_zips
+    calls = []
+
+    def fill_up(folder, group, frames):
+        calls.append(folder)
+        if len(calls) > 2:  # the second video's first archive: the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", os.path.join(folder, "x.zip"))
+        return real(folder, group, frames)
+
+    monkeypatch.setattr(pack, "_write_zips", fill_up)
+    with pytest.raises(OutOfSpaceError) as excinfo:
+        run_pack(root, to="zip")
+    message = str(excinfo.value)
+    assert "No space left on device" in message and "3 video(s) not converted" in message
+    assert "\n" not in message
+    assert [frames_format(root / f"video_{v}") for v in range(4)] == ["zip", "dir", "dir", "dir"]
+    assert digest(root) == before  # every video still reads the same frames
+    monkeypatch.setattr(pack, "_write_zips", real)
+    run_pack(root, to="zip")  # the rerun finishes
+    assert {frames_format(root / f"video_{v}") for v in range(4)} == {"zip"}
+    assert digest(root) == before

@@ -311,14 +311,14 @@ class OutOfSpaceError(TsnError):
 
 
 # errno values that no other video of the run would escape
-_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 def _stop_if_out_of_space(result: VideoResult, out_root: Path, left: int) -> None:
     """Raise `OutOfSpaceError` for a video that failed on a storage errno; `left` counts this
     video and the ones after it (in flight or not started), none of which will be extracted."""
     code = result.extra.get("errno")
-    if result.status != "failed" or code not in _STORAGE_ERRNOS:
+    if result.status != "failed" or code not in STORAGE_ERRNOS:
         return
     path = result.extra.get("filename") or out_root / result.video_id
     fixes = {errno.EROFS: "choose a writable OUT", errno.EFBIG: "raise the file-size limit"}

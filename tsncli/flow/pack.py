@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsncli.errors import DataError, TsnError, UsageError
-from tsncli.flow.batch import lock_file_name
+from tsncli.flow.batch import STORAGE_ERRNOS, OutOfSpaceError, lock_file_name
 from tsncli.flow.sinks import frame_format
 from tsncli.frame_settings import FrameSettings, read_settings_file, save_frame_settings
 from tsncli.framezip import ZipFrameReader, ZipFrameWriter
@@ -78,6 +78,7 @@ class PackResult:
     files_after: int = 0
     bytes_after: int = 0
     error: str = ""
+    errno: int | None = None  # of the OSError a failure came from (a full disk stops the run)
 
 
 @dataclass
@@ -317,6 +318,8 @@ def pack_video(task: PackTask) -> PackResult:
         result.status = "done" if converted else "skipped"
     except (TsnError, OSError) as exc:
         result.status, result.error = "failed", _one_line(exc)
+        if isinstance(exc, OSError):
+            result.errno = exc.errno
     return result
 
 
@@ -386,13 +389,32 @@ def run_pack(
             workers=workers,
             on_worker_death=_worker_died,
         )
-        for _, result in pool:
-            _count(summary, result)
-            tracker.advance(message=f"{summary.files_before} -> {summary.files_after} files")
+        try:
+            for _, result in pool:
+                _stop_if_out_of_space(result, summary, target_root)
+                _count(summary, result)
+                tracker.advance(message=f"{summary.files_before} -> {summary.files_after} files")
+        except OutOfSpaceError:
+            pool.close()  # the workers stop; what they held is complete or absent
+            raise
         summary.seconds = time.perf_counter() - start
         summary.failed_file = _write_failures(target_root / PACK_FAILED_FILE, summary.failed)
         summary.settings_file = _record_format(source_root, target_root, to, summary)
     return summary
+
+
+def _stop_if_out_of_space(result: PackResult, summary: PackSummary, target_root: Path) -> None:
+    """Raise `OutOfSpaceError` for a video that failed on a storage errno (full, over quota,
+    read-only, at the file-size limit): every video left would fail the same way, so the run
+    stops at the first, as `tsn flow` does. Videos converted so far are kept."""
+    if result.status != "failed" or result.errno not in STORAGE_ERRNOS:
+        return
+    left = summary.total - summary.done - summary.skipped - len(summary.failed)
+    raise OutOfSpaceError(
+        f"cannot write {target_root / result.video_id}: {os.strerror(result.errno)}; stopped "
+        f"with {left} video(s) not converted; free "
+        "some space or write elsewhere and rerun (converted videos are kept)"
+    )
 
 
 def _count(summary: PackSummary, result: PackResult) -> None:
