@@ -136,3 +136,15 @@ def test_the_registry_imports_without_torch_numpy_or_opencv():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_every_dataset_names_a_lists_builder_that_loads():
+    from tsncli.lists.fronts import ListsBuilder, builder_options, lists_builder
+
+    for name in NAMES:
+        builder = lists_builder(name)
+        assert isinstance(builder, ListsBuilder), name
+        assert callable(builder.resolve) and callable(builder.build), name
+    assert lists_builder("my_own_videos").name == "split"  # not registered: the user's videos
+    assert builder_options() == {"unit": "ActivityNet", "classes": "ActivityNet"}
+    assert lists_builder("activitynet1.2").options == ("unit", "classes")

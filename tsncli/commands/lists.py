@@ -134,43 +134,18 @@ def lists_command(
     ] = False,
 ) -> None:
     """Write `{ds}_{rgb|flow}_{train|val}_split_{k}.txt` and `{ds}_classes.txt`."""
-    from tsncli.config import resolve_config
-    from tsncli.lists.annotated import is_annotated
-    from tsncli.lists.builder import ListsConfig, build_lists
+    from tsncli.lists.fronts import builder_options, lists_builder
 
     overrides = cli_overrides(ctx, exclude=("config", "json_output"))
-    from tsncli.lists.activitynet import is_activitynet
-
-    only_activitynet = [f"--{k}" for k in ("unit", "classes") if k in overrides]
-    if only_activitynet and not is_activitynet(dataset):
-        raise UsageError(f"{' and '.join(only_activitynet)}: only for ActivityNet lists")
-    if is_activitynet(dataset):  # trimmed instances and untrimmed videos
-        import dataclasses
-
-        from tsncli.lists.activitynet_lists import ActivityNetListsConfig, build_activitynet_lists
-
-        folder = overrides.pop("frames", None)  # video files, or frame folders: --source says
-        cfg = resolve_config(
-            ActivityNetListsConfig, section="lists", config_file=config, overrides=overrides
-        )
-        if folder is not None:
-            where = "frames" if cfg.source == "frames" else "videos"
-            cfg = dataclasses.replace(cfg, **{where: str(folder)})
-        build = build_activitynet_lists
-    elif is_annotated(dataset):  # Kinetics, sthv2: video lists from annotations
-        from tsncli.lists.annotated import AnnotatedListsConfig, build_lists_from_annotations
-
-        if "frames" in overrides:
-            overrides["videos"] = overrides.pop("frames")
-        cfg = resolve_config(
-            AnnotatedListsConfig, section="lists", config_file=config, overrides=overrides
-        )
-        build = build_lists_from_annotations
-    else:
-        cfg = resolve_config(ListsConfig, section="lists", config_file=config, overrides=overrides)
-        build = build_lists
+    builder = lists_builder(dataset)  # named by the dataset's registry entry
+    owners = builder_options()
+    foreign = [k for k in owners if k in overrides and k not in builder.options]
+    if foreign:
+        names = " and ".join(f"--{k}" for k in foreign)
+        raise UsageError(f"{names}: only for {owners[foreign[0]]} lists")
+    cfg = builder.resolve(overrides, config)
     with ProgressView() as show:
-        result = build(cfg, on_progress=show)
+        result = builder.build(cfg, on_progress=show)
     if json_output:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

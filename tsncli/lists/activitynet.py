@@ -70,13 +70,6 @@ class ActivityNet:
         return {v.video_id: set(v.labels) for v in self.subset_videos(subset) if v.instances}
 
 
-def is_activitynet(dataset: str) -> bool:
-    """True for the ActivityNet datasets (`activitynet`, `activitynet1.2`)."""
-    from tsncli.specs.datasets.activitynet import VERSIONS
-
-    return dataset in VERSIONS
-
-
 def _check_subset(subset: str) -> None:
     if subset not in SUBSETS:
         raise DataError(f"unknown ActivityNet subset {subset!r}; use one of: {', '.join(SUBSETS)}")

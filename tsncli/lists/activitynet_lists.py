@@ -10,6 +10,7 @@ config are `tsncli.lists.annotated`'s.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import os
@@ -17,8 +18,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tsncli.config import resolve_config
 from tsncli.errors import DataError, UsageError
 from tsncli.lists.activitynet import (
     ActivityNet,
@@ -40,6 +42,7 @@ from tsncli.lists.annotated import (
     write_subset_list,
 )
 from tsncli.lists.frame_index import FolderCounts
+from tsncli.lists.fronts import ListsBuilder
 from tsncli.lists.listfile import MULTILABEL_KEY, OFFSETS_KEY, UNTRIMMED_KEY, VideoRecord
 from tsncli.modality import default_new_length, reads_flow
 from tsncli.specs.datasets.activitynet import DEFAULT, VERSIONS
@@ -313,3 +316,26 @@ def build_activitynet_lists(
     where = {"frames": str(located.root)} if config.source == "frames" else {}
     finish_lists(config, classes, located, result, classes=order, version=db.version, **where)
     return result
+
+
+def _resolve_activitynet_lists(
+    overrides: dict[str, Any], config_file: Path | None
+) -> ActivityNetListsConfig:
+    overrides = dict(overrides)
+    folder = overrides.pop("frames", None)  # video files, or frame folders: --source says
+    cfg = resolve_config(
+        ActivityNetListsConfig, section="lists", config_file=config_file, overrides=overrides
+    )
+    if folder is not None:
+        where = "frames" if cfg.source == "frames" else "videos"
+        cfg = dataclasses.replace(cfg, **{where: str(folder)})
+    return cfg
+
+
+# trimmed training instances and untrimmed, multi-label validation videos
+ACTIVITYNET_LISTS = ListsBuilder(
+    "ActivityNet",
+    _resolve_activitynet_lists,
+    build_activitynet_lists,
+    options=("unit", "classes"),
+)

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tsncli.config import save_config
+from tsncli.config import resolve_config, save_config
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
 from tsncli.fsutil import atomic_write_text, sweep_stale_temps
 from tsncli.layout import check_frames_finished
 from tsncli.lists.frame_index import FolderCounts, FrameIndex, layout_header
+from tsncli.lists.fronts import ListsBuilder
 from tsncli.lists.listfile import (
     VideoRecord,
     WrittenFile,
@@ -400,3 +401,18 @@ def build_lists_from_annotations(
     """Read the dataset's annotation files, then write its video lists (see the module doc)."""
     annotations = load_annotations(config.dataset, config.annotations_dir)
     return build_annotated_lists(config, annotations, on_progress)
+
+
+def _resolve_annotated_lists(
+    overrides: dict[str, Any], config_file: Path | None
+) -> AnnotatedListsConfig:
+    overrides = dict(overrides)
+    if "frames" in overrides:  # FRAMES names the folder of video files here
+        overrides["videos"] = overrides.pop("frames")
+    return resolve_config(
+        AnnotatedListsConfig, section="lists", config_file=config_file, overrides=overrides
+    )
+
+
+# Kinetics, Something-Something V2: video lists from the annotation files
+ANNOTATED_LISTS = ListsBuilder("annotation", _resolve_annotated_lists, build_lists_from_annotations)

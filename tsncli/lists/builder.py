@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tsncli.config import save_config
+from tsncli.config import resolve_config, save_config
 from tsncli.errors import DataError, UsageError
 from tsncli.frame_settings import DEFAULT_SIZE, FrameSettings
 from tsncli.fsutil import sweep_stale_temps
 from tsncli.layout import check_frames_finished
 from tsncli.lists.custom_split import read_split_csv, scan_video_root, stratified_split
 from tsncli.lists.frame_index import FrameIndex, layout_header
+from tsncli.lists.fronts import ListsBuilder
 from tsncli.lists.listfile import (
     VideoRecord,
     WrittenFile,
@@ -255,3 +256,13 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
     saved = save_config(resolved, config_path)
     result.files.append(WrittenFile(str(saved), 0, saved.stat().st_size))
     return result
+
+
+def _resolve_split_lists(overrides: dict[str, Any], config_file: Path | None) -> ListsConfig:
+    return resolve_config(
+        ListsConfig, section="lists", config_file=config_file, overrides=overrides
+    )
+
+
+# official split files (UCF101, HMDB51, ...) or the user's own videos
+SPLIT_LISTS = ListsBuilder("split", _resolve_split_lists, build_lists)

@@ -68,6 +68,9 @@ class DatasetSpec:
     version_of: tuple[str, str] | None = None
     # a minimal valid copy of its split or annotation files: (relative path, text) pairs
     example_files: tuple[tuple[str, str], ...] = ()
+    # "module:attr" of the `tsncli.lists.fronts.ListsBuilder` writing its lists; None: from
+    # split files (or the user's own videos), or from `annotations` when it has them
+    lists: str | None = None
 
     @property
     def official(self) -> bool:

@@ -50,6 +50,7 @@ def _spec(name: str, version: str, classes: int, presets: tuple[str, ...]) -> Da
         name,
         f"ActivityNet v{version} ({classes} classes): untrimmed videos, annotation JSON",
         annotations="tsncli.lists.activitynet:load_activitynet_annotations",
+        lists="tsncli.lists.activitynet_lists:ACTIVITYNET_LISTS",  # instances, untrimmed val
         download=Download(
             f"ActivityNet v{version} annotation JSON (videos not included)",
             (
