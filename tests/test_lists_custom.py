@@ -112,3 +112,19 @@ def test_empty_class_folder_and_duplicate_video_ids_are_errors(videos):
     (videos / "swim" / "jump_00.avi").touch()
     with pytest.raises(DataError, match=r"video id 'jump_00' is in classes 'jump' and 'swim'"):
         scan_video_root(videos)
+
+
+def test_a_split_with_no_val_video_says_why_for_custom_videos(tmp_path):
+    root = tmp_path / "videos"
+    for name in ("jump", "run"):  # one video per class: each stays in training
+        (root / name).mkdir(parents=True)
+        (root / name / f"{name}_00.mp4").touch()
+        make_frames(tmp_path / "frames", f"{name}_00", img=5, flow=4)
+    config = ListsConfig(
+        dataset="custom", frames=str(tmp_path / "frames"), videos=str(root), out=str(tmp_path)
+    )
+    with pytest.raises(DataError) as excinfo:
+        build_lists(config)
+    message = str(excinfo.value)
+    assert "no val videos" in message and "2 or more videos" in message
+    assert "split files under" not in message  # custom videos have no split files

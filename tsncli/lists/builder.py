@@ -190,6 +190,21 @@ def _index_workers(config: ListsConfig) -> int:
         return max(1, min(8, os.cpu_count() or 1))
 
 
+def _empty_subset(config: ListsConfig, subset: str, split: int) -> str:
+    """Why split `split` has no `subset` videos, by where the split came from."""
+    if DATASETS.get(config.dataset).official:
+        return (
+            f"the split files under {config.splits_dir} list no {subset} videos for split "
+            f"{split}; regenerate them or pick another split with --split"
+        )
+    if config.split_file:
+        return f"{config.split_file} lists no {subset} videos; add some to it"
+    return (
+        f"splitting {config.videos} leaves no {subset} videos: a class with one video keeps it "
+        "for training; give each class 2 or more videos, or pass a --split-file"
+    )
+
+
 def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> ListsResult:
     """Write the list files, the classes file and the resolved config; return what was written."""
     parsed = load_parsed_splits(config)
@@ -216,10 +231,7 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
     for k, subsets in parsed.splits.items():
         for subset in SUBSETS:
             if not subsets[subset]:
-                raise DataError(
-                    f"the split files under {config.splits_dir} list no {subset} videos for "
-                    f"split {k}; regenerate them or pick another split with --split"
-                )
+                raise DataError(_empty_subset(config, subset, k))
             entries = _ordered(subsets[subset], config, k, subset)
             for modality in config.modality:
                 counts = frames[modality]
