@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,7 @@ def predict_videos(
     crops: int | None = None,
     device: str = "cpu",
     ignore_rotation: bool = False,
-):
+) -> Iterator[Prediction]:
     """Yield a Prediction per video (an `error` one for a video that cannot be read).
     `crops` None: 10, or 5 for a checkpoint trained without flips (no mirrored crops).
     `ignore_rotation`: decode rotated videos in their stored orientation (`--ignore-rotation`;
@@ -233,7 +233,7 @@ def predict_timeline(
     tracker.start()
     decoded = 0
 
-    def frames():  # RGB, as `WindowScorer.score_frames` takes them
+    def frames() -> Iterator[np.ndarray]:  # RGB, as `WindowScorer.score_frames` takes them
         nonlocal decoded
         for bgr in iter_video_frames(path, ignore_rotation=scorer.ignore_rotation):
             decoded += 1
