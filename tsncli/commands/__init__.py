@@ -15,7 +15,7 @@ SUMMARIES: dict[str, str] = {
     "train": "Train a TSN model with the paper's recipes on CPU, one GPU, N GPUs or nodes.",
     "eval": "Test a checkpoint with 25 snippets x 10 crops and save a score file.",
     "fuse": "Fuse score files of several modalities with weights and report accuracy.",
-    "predict": "Predict the action in one video, computing flow on the fly.",
+    "predict": "Predict the action in a video, window by window (--window) or live (--stream).",
     "explain": "Show where a checkpoint looks: Grad-CAM per segment, as an overlay video or GIF.",
     "features": "Snippet features for temporal localization (BSN, BMN), from TSN checkpoints.",
     "probe": "Check that videos decode: codec, frame counts, rate, keyframes; dump frames as PNG.",

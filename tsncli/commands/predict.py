@@ -1,4 +1,4 @@
-"""`tsn predict`: Predict the action in one video, computing flow on the fly."""
+"""`tsn predict`: the action in a video (whole, window by window or live), flow on the fly."""
 
 from __future__ import annotations
 
