@@ -115,6 +115,17 @@ DecodeDevice = Annotated[
     ),
 ]
 
+# `--report DIR` of the commands that score a labelled set (eval, fuse)
+ReportDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Write DIR/per_class.csv, DIR/confusions.csv (the 20 most common) and "
+        "DIR/confusion.png (sorted by class accuracy).",
+        callback=output_folder,
+        metavar="DIR",
+    ),
+]
+
 # `--ignore-rotation` of the commands that decode video files into frames (flow, lists, predict)
 IgnoreRotation = Annotated[
     bool,

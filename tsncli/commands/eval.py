@@ -11,9 +11,9 @@ from tsncli.commands import SUMMARIES
 from tsncli.commands._common import (
     DecodeDevice,
     DecodeThreads,
+    ReportDir,
     example,
     output_file,
-    output_folder,
 )
 from tsncli.commands._progress import ProgressView
 from tsncli.commands._report import print_json, print_metrics
@@ -84,15 +84,7 @@ def eval_command(
     per_class: Annotated[
         bool, typer.Option("--per-class", help="Also show per-class accuracy.")
     ] = False,
-    report: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write DIR/per_class.csv, DIR/confusions.csv (the 20 most common) and "
-            "DIR/confusion.png (sorted by class accuracy).",
-            callback=output_folder,
-            metavar="DIR",
-        ),
-    ] = None,
+    report: ReportDir = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON object to stdout.")
     ] = False,

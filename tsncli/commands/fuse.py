@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tsncli.commands import SUMMARIES
-from tsncli.commands._common import example, output_file, output_folder
+from tsncli.commands._common import ReportDir, example, output_file
 from tsncli.commands._report import print_json, print_metrics, print_untrimmed, split_weights
 from tsncli.errors import UsageError
 
@@ -73,15 +73,7 @@ def fuse_command(
         str | None,
         typer.Option(help="The submission's external_data details (marks it used), e.g. Kinetics."),
     ] = None,
-    report: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write DIR/per_class.csv, DIR/confusions.csv (the 20 most common) and "
-            "DIR/confusion.png (sorted by class accuracy).",
-            callback=output_folder,
-            metavar="DIR",
-        ),
-    ] = None,
+    report: ReportDir = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print a JSON object to stdout.")
     ] = False,
