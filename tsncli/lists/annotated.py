@@ -310,8 +310,9 @@ def write_subset_list(
     path = out / list_file_name(config.prefix, modality, subset, 1)
     sweep_stale_temps(path)
     full = config.list_header() | (header or {})
-    if full.get("kind") == "frames":  # ActivityNet's frame folders: record dense_flow zips
-        full |= layout_header(records, modality) or {}
+    if located.counts is not None:  # frame folders (ActivityNet's): record dense_flow zips
+        counted = {path: located.counts[v] for v, (path, _) in located.listed.items()}
+        full |= layout_header((counted[r.path] for r in records), modality) or {}
     path = write_list(path, records, header=full)
     result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
     return path

@@ -227,7 +227,7 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
     )
     frames = {m: usable_counts(m, found, index, config.allow_missing) for m in config.modality}
     lists: dict[Path, list[VideoRecord]] = {}
-    modality_of: dict[Path, str] = {}
+    layouts: dict[Path, dict[str, str] | None] = {}  # frame lists: dense_flow zips recorded
     for k, subsets in parsed.splits.items():
         for subset in SUBSETS:
             if not subsets[subset]:
@@ -243,13 +243,14 @@ def build_lists(config: ListsConfig, on_progress: ProgressFn | None = None) -> L
                 if not records:
                     raise DataError(f"split {k} {subset} has no videos with {modality} frames")
                 path = out / list_file_name(config.prefix, modality, subset, k)
-                lists[path], modality_of[path] = records, modality
+                lists[path] = records
+                if isinstance(index, FrameIndex):
+                    listed = [found[e.video_id] for e in entries if e.video_id in counts]
+                    layouts[path] = layout_header(map(index.counts, listed), modality)
     result = ListsResult(config.prefix, len(parsed.classes), [], dropped, case_matches)
     sweep_stale_temps(*lists)
     for path, records in lists.items():
-        header = config.list_header()
-        if header is None:  # frame folders: record dense_flow zips (none: a plain TSN list)
-            header = layout_header(records, modality_of[path])
+        header = config.list_header() or layouts.get(path)  # frames: None, a plain TSN list
         write_list(path, records, header=header)
         result.files.append(WrittenFile(str(path), len(records), path.stat().st_size))
     classes = write_classes(out / classes_file_name(config.prefix), parsed.classes)

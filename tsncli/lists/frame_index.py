@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsncli.errors import DataError
@@ -19,9 +20,7 @@ from tsncli.layout import (
     RGB_PREFIX,
     RGB_ZIP,
     ZIP_ENTRY_PREFIXES,
-    is_zipped,
 )
-from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import reads_flow
 
 log = logging.getLogger("tsncli.lists")
@@ -34,6 +33,10 @@ class FolderCounts:
     img: int
     flow_x: int
     flow_y: int
+    # read from dense_flow's archives (img.zip; flow_x.zip, with flow_y.zip) instead of files;
+    # where the frames are kept, not how many: counts compare equal across layouts
+    rgb_zipped: bool = field(default=False, compare=False)
+    flow_zipped: bool = field(default=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -42,6 +45,10 @@ class FolderCounts:
     def frames(self, modality: str) -> int:
         """The list-file count: `flow_x_*` for flow, `img_*` for rgb and rgbdiff."""
         return self.flow_x if reads_flow(modality) else self.img
+
+    def zipped(self, modality: str) -> bool:
+        """Whether `modality`'s frames come from the folder's zips (`layout.is_zipped`)."""
+        return self.flow_zipped if reads_flow(modality) else self.rgb_zipped
 
 
 def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:
@@ -62,23 +69,24 @@ def count_frames(folder: str | os.PathLike[str]) -> FolderCounts:
                 flow_y += 1
             elif name in ZIP_ENTRY_PREFIXES:
                 zips.add(name)
-    if RGB_ZIP in zips:
+    rgb_zipped, flow_zipped = RGB_ZIP in zips, FLOW_ZIPS[0] in zips
+    if rgb_zipped:
         img = _count_entries(folder, RGB_ZIP)
-    if FLOW_ZIPS[0] in zips:  # flow_y.zip alone is a half-written pair: files still count
+    if flow_zipped:  # flow_y.zip alone is a half-written pair: files still count
         flow_x, flow_y = (_count_entries(folder, name) for name in FLOW_ZIPS)
-    return FolderCounts(img, flow_x, flow_y)
+    return FolderCounts(img, flow_x, flow_y, rgb_zipped, flow_zipped)
 
 
-def layout_header(records: list[VideoRecord], modality: str) -> dict[str, str] | None:
-    """The `# tsn-list:` settings recording a frame list's layout: `layout=zip` when every
-    video's `modality` frames are dense_flow's zips, `layout=mixed` when some are; None when
-    all are folders, so such lists stay plain TSN lists, as the original reads them. Readers
-    still tell each video's layout apart themselves; the header tells people."""
-    kind = "flow" if reads_flow(modality) else "rgb"
-    zipped = sum(is_zipped(record.path, kind) for record in records)
-    if not zipped:
+def layout_header(counts: Iterable[FolderCounts], modality: str) -> dict[str, str] | None:
+    """The `# tsn-list:` settings recording a frame list's layout, from its videos' `counts`
+    (which `count_frames` took while counting: no further I/O): `layout=zip` when every video's
+    `modality` frames are dense_flow's zips, `layout=mixed` when some are; None when all are
+    folders, so such lists stay plain TSN lists, as the original reads them. Readers still tell
+    each video's layout apart themselves; the header tells people."""
+    flags = [c.zipped(modality) for c in counts]
+    if not any(flags):
         return None
-    return {"kind": "frames", "layout": "zip" if zipped == len(records) else "mixed"}
+    return {"kind": "frames", "layout": "zip" if all(flags) else "mixed"}
 
 
 def _count_entries(folder: str | os.PathLike[str], zip_name: str) -> int:
