@@ -27,9 +27,8 @@ from tsncli.engine.eval.inference import Scorer, load_scorer
 from tsncli.errors import DataError, UsageError
 from tsncli.flow.backends import create_pair_flow_fn, flow_device, shared_pair_flow_fn
 from tsncli.flow.encoding import encode_flow
-from tsncli.flow.stream import encode_jpeg
+from tsncli.flow.stream import FlowStep, encode_jpeg
 from tsncli.frame_settings import DEFAULT_ALGORITHM, FrameSettings, resolve_frame_settings
-from tsncli.layout import FLOW_TEMPLATES, RGB_TEMPLATE
 from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import reads_flow
 from tsncli.models.checkpoint import read_meta
@@ -238,24 +237,27 @@ class _WindowSource:
         frames_trained = self.settings.source != "videos"
         arrays: dict[int, np.ndarray] = {}
         files: dict[str, bytes] = {}
-        if flow:
-            flow_fn = self._flow_fn()
-            for i in needed:  # flow i goes from kept frame i to i + 1, as `tsn flow`'s flow_x_i
-                grey = [cv2.cvtColor(self.frame(j), cv2.COLOR_RGB2GRAY) for j in (i, i + 1)]
-                encoded = encode_flow(flow_fn(*grey), self.settings.bound)  # [H, W, 2] uint8
-                if not frames_trained:
-                    arrays[i] = encoded
-                    continue
-                for axis, template in enumerate(FLOW_TEMPLATES):
-                    plane = np.ascontiguousarray(encoded[..., axis])
-                    files[os.path.join(record.path, template.format(i))] = encode_jpeg(plane)
-        else:
-            for i in needed:
-                if not frames_trained:
-                    arrays[i] = self.frame(i)
-                    continue
-                bgr = cv2.cvtColor(self.frame(i), cv2.COLOR_RGB2BGR)
-                files[os.path.join(record.path, RGB_TEMPLATE.format(i))] = encode_jpeg(bgr)
+        flow_fn = self._flow_fn() if flow else None
+        greys: dict[int, np.ndarray] = {}  # a frame both ends one flow and starts the next
+
+        def grey(j: int) -> np.ndarray:
+            if j not in greys:
+                greys[j] = cv2.cvtColor(self.frame(j), cv2.COLOR_RGB2GRAY)
+            return greys[j]
+
+        for i in needed:
+            if flow:  # flow i goes from kept frame i to i + 1, as `tsn flow`'s flow_x_i
+                encoded = encode_flow(flow_fn(grey(i), grey(i + 1)), self.settings.bound)
+                # the step's image is not written (rgb=False): only its flow planes are
+                step = FlowStep(i + 1, self.frame(i + 1), encoded)
+            else:
+                encoded = self.frame(i)
+                step = FlowStep(i, cv2.cvtColor(encoded, cv2.COLOR_RGB2BGR))
+            if not frames_trained:
+                arrays[i] = encoded
+                continue
+            for name, image in step.images(rgb=not flow):  # `tsn flow`'s files and names
+                files[os.path.join(record.path, name)] = encode_jpeg(image)
         if frames_trained:
             return read_extracted_frames(files, record, indices, modality)
         return [arrays[i] for i in flat]
