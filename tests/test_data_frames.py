@@ -10,7 +10,9 @@ import pytest
 from train_fixtures import COLOURS, FLOW_X, FLOW_Y, make_video
 
 from tsncli.data.frames import (
+    UnreadableFrameError,
     missing_frames,
+    read_frame_file,
     read_frames,
     read_image,
     stack_frames,
@@ -95,3 +97,18 @@ def test_unknown_modality_lists_the_valid_ones(tmp_path):
 
     with pytest.raises(UsageError, match="rgb, flow, rgbdiff"):
         load_snippets(tmp_path, np.array([[1]]), "depth")
+
+
+def test_frame_file_bytes_carry_read_images_errors(tmp_path):
+    path = tmp_path / "img_00001.jpg"
+    path.write_bytes(b"\xff\xd8 bytes")
+    assert read_frame_file(str(path)).tobytes() == b"\xff\xd8 bytes"
+    missing = str(tmp_path / "img_00002.jpg")
+    with pytest.raises(UnreadableFrameError, match="is missing; re-extract") as excinfo:
+        read_frame_file(missing)
+    with pytest.raises(UnreadableFrameError) as decoded:
+        read_image(missing, False)
+    assert str(excinfo.value) == str(decoded.value) and excinfo.value.path == missing
+    (tmp_path / "img_00003.jpg").mkdir()
+    with pytest.raises(UnreadableFrameError, match="is a folder, not a JPEG"):
+        read_frame_file(str(tmp_path / "img_00003.jpg"))

@@ -34,13 +34,12 @@ from tsncli.data.crops import (
 from tsncli.data.dataset import TSNDataset
 from tsncli.data.frames import (
     CorruptFrameError,
-    UnreadableFrameError,
     frame_templates,
+    read_frame_file,
     zipped_frame_reader,
 )
-from tsncli.data.snippet_source import FrameFolderSource
+from tsncli.data.snippet_source import FrameFolderSource, retry_on_neighbour
 from tsncli.data.transforms import short_side_size
-from tsncli.data.video_source import _neighbour
 from tsncli.errors import DataError, UsageError
 from tsncli.lists.listfile import VideoRecord
 from tsncli.modality import reads_flow
@@ -92,30 +91,6 @@ def jpeg_size(data: np.ndarray) -> tuple[int, int]:
             return width, height
         i += 2 + (raw[i + 2] << 8 | raw[i + 3])
     raise ValueError("the JPEG ends before its frame header")
-
-
-def read_jpeg_file(path: str) -> np.ndarray:
-    """The bytes of one frame file of a frame folder as uint8 [n] (not decoded), with the CPU
-    reader's errors: UnreadableFrameError when missing or unreadable (a file without a JPEG
-    frame header is found corrupt by `read_clip_bytes`). Zipped videos read through
-    `frames.zipped_frame_reader` instead."""
-    try:
-        data = np.fromfile(path, np.uint8)
-    except FileNotFoundError:
-        raise UnreadableFrameError(
-            f"frame {path} is missing; re-extract that video with `tsn flow` "
-            "or fix num_frames in the list with `tsn lists`",
-            path,
-        ) from None
-    except PermissionError:
-        raise UnreadableFrameError(
-            f"frame {path} cannot be read: permission denied; check permissions", path
-        ) from None
-    except IsADirectoryError:
-        raise UnreadableFrameError(
-            f"frame {path} is a folder, not a JPEG; re-extract with `tsn flow`", path
-        ) from None
-    return data
 
 
 @dataclass(frozen=True)
@@ -181,16 +156,10 @@ def read_clip_bytes(
     UsageError: their frames are not JPEGs."""
     indices = np.asarray(indices, dtype=np.int64)
     if isinstance(source, FrameFolderSource):
-        read = zipped_frame_reader(record.path, modality) or read_jpeg_file
-        try:
-            return _collect(record.path, indices, modality, read)
-        except CorruptFrameError as first:
-            moved = _neighbour(
-                indices, first.index - 1, record.num_frames, flow=False, offset=record.offset
-            )
-            if moved is None:
-                raise
-            return _collect(record.path, moved, modality, read)
+        read = zipped_frame_reader(record.path, modality) or read_frame_file
+        return retry_on_neighbour(
+            lambda chosen: _collect(record.path, chosen, modality, read), record, indices
+        )
     check_jpeg_source(source)
     return _collect(record.path, indices, modality, source.jpeg_bytes)
 

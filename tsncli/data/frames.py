@@ -53,20 +53,44 @@ def read_image(path: str, grayscale: bool) -> np.ndarray:
     else:
         image = cv2.imread(path, flags)
     if image is None:
-        if not os.path.exists(path):
-            raise UnreadableFrameError(
-                f"frame {path} is missing; re-extract that video with `tsn flow` "
-                "or fix num_frames in the list with `tsn lists`",
-                path,
-            )
-        if not os.access(path, os.R_OK):
-            raise UnreadableFrameError(
-                f"frame {path} cannot be read: permission denied; check permissions", path
-            )
+        unreadable = _unreadable_file(path)
+        if unreadable is not None:
+            raise unreadable
         raise CorruptFrameError(
             f"frame {path} cannot be decoded (corrupt JPEG?); re-extract with `tsn flow`", path
         )
     return image
+
+
+def read_frame_file(path: str) -> np.ndarray:
+    """The bytes of one frame file of a frame folder as uint8 [n], not decoded (what
+    `--decode-device cuda` hands over), with `read_image`'s errors for a file that is missing,
+    unreadable or a folder. Zipped videos read through `zipped_frame_reader` instead."""
+    try:
+        return np.fromfile(path, np.uint8)
+    except OSError:
+        unreadable = _unreadable_file(path)
+        if unreadable is None:  # there and readable, yet not a file
+            unreadable = UnreadableFrameError(
+                f"frame {path} is a folder, not a JPEG; re-extract with `tsn flow`", path
+            )
+        raise unreadable from None
+
+
+def _unreadable_file(path: str) -> UnreadableFrameError | None:
+    """The error for a frame file that is missing or that this user cannot read; None when it
+    is there and readable."""
+    if not os.path.exists(path):
+        return UnreadableFrameError(
+            f"frame {path} is missing; re-extract that video with `tsn flow` "
+            "or fix num_frames in the list with `tsn lists`",
+            path,
+        )
+    if not os.access(path, os.R_OK):
+        return UnreadableFrameError(
+            f"frame {path} cannot be read: permission denied; check permissions", path
+        )
+    return None
 
 
 FrameBytesReader = Callable[[str], np.ndarray]  # frame path (folder layout) -> its JPEG bytes

@@ -12,10 +12,10 @@ import logging
 import os
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 from torch.utils.data import default_collate
@@ -35,6 +35,7 @@ from tsncli.specs.flow_algorithms import (
 from tsncli.video.index import VideoIndex
 
 log = logging.getLogger("tsncli.data.snippet_source")
+T = TypeVar("T")
 
 DEFAULT_INDEX_NAME = "video_index.json"
 
@@ -66,6 +67,22 @@ class SnippetSource(Protocol):
     ) -> None: ...
 
 
+def retry_on_neighbour(read: Callable[[np.ndarray], T], record: VideoRecord, indices: Any) -> T:
+    """`read(indices)` ([S, L], 1-based) of a frame folder's `record`; when a frame is corrupt
+    (`CorruptFrameError`), once more with the snippets touching it moved to a neighbouring
+    frame inside the entry, as for videos. Every reader of frame folders retries so."""
+    indices = np.asarray(indices, dtype=np.int64)
+    try:
+        return read(indices)
+    except frames.CorruptFrameError as first:
+        moved = _neighbour(
+            indices, first.index - 1, record.num_frames, flow=False, offset=record.offset
+        )
+        if moved is None:
+            raise
+        return read(moved)
+
+
 @dataclass(frozen=True)
 class FrameFolderSource:
     """Snippets from dense_flow frame folders (`img_%05d.jpg`, `flow_x/y_%05d.jpg`) or zips
@@ -82,16 +99,9 @@ class FrameFolderSource:
     ) -> list[np.ndarray]:
         """One uint8 (H, W, C) array per frame of `indices` [S, L] (1-based). A corrupt frame
         is retried once with its snippets moved to a neighbouring frame, as for videos."""
-        indices = np.asarray(indices, dtype=np.int64)
-        try:
-            return frames.read_frames(record.path, indices, modality)
-        except frames.CorruptFrameError as first:
-            moved = _neighbour(
-                indices, first.index - 1, record.num_frames, flow=False, offset=record.offset
-            )
-            if moved is None:
-                raise
-            return frames.read_frames(record.path, moved, modality)
+        return retry_on_neighbour(
+            lambda chosen: frames.read_frames(record.path, chosen, modality), record, indices
+        )
 
     def report(self, error: Exception) -> None:
         """A folder with a frame that is missing, unreadable or corrupt twice is skipped with one
